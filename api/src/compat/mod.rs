@@ -1,0 +1,4 @@
+//! Vendor-shaped endpoints: thin adapters that translate a vendor's request and response
+//! vocabulary onto the one core (`ingest`, `store`).
+
+pub mod iftrue;

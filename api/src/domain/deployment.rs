@@ -1,0 +1,389 @@
+//! A deployment as the domain sees it: the canonical status vocabulary, a validated new
+//! deployment, and the transitions a PATCH may make.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{RepositoryRef, check_text, normalize_sha, validate_environment};
+use crate::error::FieldError;
+
+/// Canonical deployment status. Adapters map their own words onto it and back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    InProgress,
+    Success,
+    Failure,
+    Error,
+    Canceled,
+    Inactive,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::InProgress => "in_progress",
+            Status::Success => "success",
+            Status::Failure => "failure",
+            Status::Error => "error",
+            Status::Canceled => "canceled",
+            Status::Inactive => "inactive",
+        }
+    }
+
+    /// Canonical words, plus iftrue's `succes` and `fail`.
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "queued" => Status::Queued,
+            "in_progress" => Status::InProgress,
+            "success" | "succes" => Status::Success,
+            "failure" | "fail" => Status::Failure,
+            "error" => Status::Error,
+            "canceled" => Status::Canceled,
+            "inactive" => Status::Inactive,
+            _ => return None,
+        })
+    }
+
+    /// The deployment has ended (successfully or not).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Status::Queued | Status::InProgress)
+    }
+
+    /// Transitions a PATCH may make: forward from queued/in_progress to a later state.
+    pub fn can_become(self, next: Status) -> bool {
+        match self {
+            Status::Queued => next != Status::Queued && next != Status::Inactive,
+            Status::InProgress => next.is_final() && next != Status::Inactive,
+            _ => false,
+        }
+    }
+}
+
+/// Who recorded a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggeredBy {
+    Api,
+}
+
+impl TriggeredBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggeredBy::Api => "api",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInput {
+    pub sha: String,
+    pub committed_at: DateTime<Utc>,
+}
+
+/// A validated deployment to record.
+#[derive(Debug, Clone)]
+pub struct NewDeployment {
+    pub repository: RepositoryRef,
+    pub team: Option<String>,
+    pub member_external_id: Option<String>,
+    pub environment: String,
+    pub is_production: bool,
+    pub title: String,
+    pub changelog: Option<String>,
+    pub url: Option<String>,
+    pub branch: String,
+    pub commit_id: String,
+    pub node_id: Option<String>,
+    pub pull_request_number: Option<i64>,
+    pub commits_count: i32,
+    pub duration_seconds: Option<i64>,
+    pub is_fix: bool,
+    pub is_hotfix: bool,
+    pub is_forced: bool,
+    pub is_rollback: bool,
+    pub status: Status,
+    pub triggered_by: TriggeredBy,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub commits: Vec<CommitInput>,
+}
+
+/// How far in the future a client clock may be.
+const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// Timestamps are kept to the microsecond, as PostgreSQL does, so what is stored is what
+/// is read back on every database.
+pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Collects field errors while a request is validated, so all are reported at once.
+#[derive(Default)]
+pub struct Errors(pub Vec<FieldError>);
+
+impl Errors {
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.0.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<FieldError>> {
+        if self.0.is_empty() { Ok(value()) } else { Err(self.0) }
+    }
+}
+
+pub fn check_http_url(value: &str) -> Result<String, String> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            Ok(value.to_owned())
+        }
+        _ => Err("must be an http(s) URL".to_owned()),
+    }
+}
+
+/// Checks the timing fields together: order, not in the future, finished only when final.
+pub fn check_timing(
+    errors: &mut Errors,
+    status: Status,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) {
+    for (field, t) in [("started_at", started_at), ("finished_at", finished_at)] {
+        if t.is_some_and(|t| t > now + CLOCK_SKEW) {
+            errors.push(field, "must not be in the future");
+        }
+    }
+    if let (Some(s), Some(f)) = (started_at, finished_at)
+        && f < s
+    {
+        errors.push("finished_at", "must not be before started_at");
+    }
+    if finished_at.is_some() && !status.is_final() {
+        errors.push(
+            "finished_at",
+            format!("a `{}` deployment has not finished", status.as_str()),
+        );
+    }
+}
+
+/// Raw fields of a create request, shared by the canonical and iftrue-shaped endpoints.
+pub struct RawDeployment<'a> {
+    pub title: &'a str,
+    pub changelog: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub branch: &'a str,
+    pub commit_id: &'a str,
+    pub deployment_duration_minutes: Option<f64>,
+    pub is_fix: bool,
+    pub is_hotfix: bool,
+    pub is_forced: bool,
+    pub is_rollback: bool,
+    pub commits_count: i32,
+    pub member_id: Option<&'a str>,
+    pub pull_request_number: Option<i64>,
+    pub repository_url: &'a str,
+    pub node_id: Option<&'a str>,
+    pub status: Status,
+    pub environment: Option<&'a str>,
+    pub is_production: Option<bool>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub commits: Vec<(&'a str, DateTime<Utc>)>,
+    pub team: Option<&'a str>,
+}
+
+impl NewDeployment {
+    pub fn parse(raw: RawDeployment<'_>, now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let repository = errors.check("repository_url", RepositoryRef::parse(raw.repository_url));
+        let commit_id = errors.check("commit_id", normalize_sha(raw.commit_id));
+        errors.check("title", check_text(raw.title, false));
+        errors.check("branch", check_text(raw.branch, false));
+        if raw.title.trim().is_empty() {
+            errors.push("title", "must not be blank");
+        }
+        if raw.branch.trim().is_empty() {
+            errors.push("branch", "must not be blank");
+        }
+        if let Some(changelog) = raw.changelog {
+            errors.check("changelog", check_text(changelog, true));
+        }
+        let url = raw.url.and_then(|u| errors.check("url", check_http_url(u)));
+        if let Some(member) = raw.member_id {
+            errors.check("member_id", check_text(member, false));
+            if member.trim().is_empty() {
+                errors.push("member_id", "must not be blank");
+            }
+        }
+        if let Some(node) = raw.node_id {
+            errors.check("deployment_node_id", check_text(node, false));
+        }
+        let environment = raw.environment.unwrap_or("production").to_owned();
+        errors.check("environment", validate_environment(&environment));
+        if let Some(team) = raw.team {
+            errors.check("team", check_text(team, false));
+            if team.trim().is_empty() {
+                errors.push("team", "must not be blank");
+            }
+        }
+        let duration_seconds = raw.deployment_duration_minutes.and_then(|m| {
+            if m.is_finite() && (0.0..=525_600.0).contains(&m) {
+                Some((m * 60.0).round() as i64)
+            } else {
+                errors.push("deployment_duration", "must be between 0 and 525600 minutes");
+                None
+            }
+        });
+        let started_at = raw.started_at.map(truncate_micros);
+        let finished_at = raw.finished_at.map(truncate_micros);
+        check_timing(&mut errors, raw.status, started_at, finished_at, now);
+        let duration_seconds = duration_seconds.or_else(|| match (started_at, finished_at) {
+            (Some(s), Some(f)) => Some((f - s).num_seconds()),
+            _ => None,
+        });
+
+        let mut commits: Vec<CommitInput> = Vec::with_capacity(raw.commits.len());
+        for (i, (sha, committed_at)) in raw.commits.iter().enumerate() {
+            let field = format!("commits[{i}].sha");
+            let Some(sha) = errors.check(&field, normalize_sha(sha)) else {
+                continue;
+            };
+            if committed_at > &(now + CLOCK_SKEW) {
+                errors.push(&format!("commits[{i}].committed_at"), "must not be in the future");
+            }
+            if commits.iter().any(|c| c.sha == sha) {
+                errors.push(&field, "appears twice");
+                continue;
+            }
+            commits.push(CommitInput {
+                sha,
+                committed_at: truncate_micros(*committed_at),
+            });
+        }
+
+        let (Some(repository), Some(commit_id)) = (repository, commit_id) else {
+            return Err(errors.0);
+        };
+        let is_production = raw.is_production.unwrap_or(environment == "production");
+        errors.finish(|| NewDeployment {
+            repository,
+            team: raw.team.map(|t| t.trim().to_owned()),
+            member_external_id: raw.member_id.map(|m| m.trim().to_owned()),
+            environment,
+            is_production,
+            title: raw.title.trim().to_owned(),
+            changelog: raw.changelog.map(str::to_owned),
+            url,
+            branch: raw.branch.trim().to_owned(),
+            commit_id,
+            node_id: raw.node_id.map(str::to_owned),
+            pull_request_number: raw.pull_request_number,
+            commits_count: raw.commits_count,
+            duration_seconds,
+            is_fix: raw.is_fix,
+            is_hotfix: raw.is_hotfix,
+            is_forced: raw.is_forced,
+            is_rollback: raw.is_rollback,
+            status: raw.status,
+            triggered_by: TriggeredBy::Api,
+            started_at,
+            finished_at,
+            commits,
+        })
+    }
+}
+
+/// A status/timing transition of an existing deployment (PATCH).
+#[derive(Debug, Clone)]
+pub struct DeploymentChange {
+    pub status: Option<Status>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl DeploymentChange {
+    /// Applies the change to the current state, returning the new
+    /// (status, started_at, finished_at) or the reasons it is refused.
+    pub fn apply(
+        &self,
+        current: Status,
+        started_at: Option<DateTime<Utc>>,
+        finished_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(Status, Option<DateTime<Utc>>, Option<DateTime<Utc>>), ChangeError> {
+        let status = match self.status {
+            Some(next) if next == current => current,
+            Some(next) if current.can_become(next) => next,
+            Some(next) => {
+                return Err(ChangeError::Transition {
+                    from: current,
+                    to: next,
+                });
+            }
+            None => current,
+        };
+        if current.is_final() && (self.started_at.is_some() || self.finished_at.is_some()) {
+            return Err(ChangeError::Finished(current));
+        }
+        let started_at = self.started_at.map(truncate_micros).or(started_at);
+        let mut finished_at = self.finished_at.map(truncate_micros).or(finished_at);
+        // Finishing without saying when means now.
+        if status.is_final() && finished_at.is_none() {
+            finished_at = Some(truncate_micros(now));
+        }
+        let mut errors = Errors::default();
+        check_timing(&mut errors, status, started_at, finished_at, now);
+        if !errors.0.is_empty() {
+            return Err(ChangeError::Invalid(errors.0));
+        }
+        Ok((status, started_at, finished_at))
+    }
+}
+
+#[derive(Debug)]
+pub enum ChangeError {
+    Transition { from: Status, to: Status },
+    Finished(Status),
+    Invalid(Vec<FieldError>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words() {
+        assert_eq!(Status::parse("succes"), Some(Status::Success));
+        assert_eq!(Status::parse("fail"), Some(Status::Failure));
+        assert_eq!(Status::parse("done"), None);
+        assert!(Status::InProgress.can_become(Status::Success));
+        assert!(!Status::Success.can_become(Status::Failure));
+        assert!(!Status::InProgress.can_become(Status::Queued));
+    }
+
+    #[test]
+    fn finishing_defaults_to_now() {
+        let now = Utc::now();
+        let change = DeploymentChange {
+            status: Some(Status::Success),
+            started_at: None,
+            finished_at: None,
+        };
+        let (status, _, finished) = change
+            .apply(Status::InProgress, None, None, now)
+            .map_err(|e| format!("{e:?}"))
+            .unwrap_or((Status::Queued, None, None));
+        assert_eq!(status, Status::Success);
+        assert_eq!(finished, Some(truncate_micros(now)));
+    }
+}

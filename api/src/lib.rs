@@ -1,0 +1,192 @@
+//! dora-tracker's HTTP service: records deployments and serves DORA metrics.
+
+pub mod auth;
+pub mod body;
+pub mod compat;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod ingest;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use poem::{
+    Endpoint, EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+use poem_openapi::OpenApiService;
+
+use crate::{
+    auth::JwtKeys,
+    body::BodyLimit,
+    compat::iftrue::IftrueApi,
+    config::{ConfigError, ServeArgs, parse_listen},
+    routes::{deployments::DeploymentsApi, health::HealthApi},
+    state::AppState,
+    store::Db,
+};
+
+pub type Apis = (HealthApi, DeploymentsApi, IftrueApi);
+
+/// The OpenAPI service: the source of `openapi.yaml`.
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (HealthApi, DeploymentsApi, IftrueApi),
+        "dora-tracker",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Records deployment events and computes the DORA metrics. Authenticate with \
+         `Authorization: Bearer <JWT>` (mint one with `dora-tracker token issue`). Errors are \
+         `application/problem+json`.",
+    )
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState, max_body_bytes: usize) -> impl Endpoint {
+    let api = openapi_service();
+    let ui = api.swagger_ui();
+    let spec_json = api.spec_endpoint();
+    let spec_yaml = api.spec_endpoint_yaml();
+    Route::new()
+        .nest("/docs", ui)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .nest("/", api)
+        .around(body::reject_large_bodies)
+        .data(BodyLimit(max_body_bytes))
+        .data(state)
+        .around(error::render_errors)
+        .around(telemetry::access_log)
+}
+
+/// A configured, bound, migrated service, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    state: AppState,
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Connect(#[from] store::db::ConnectError),
+    #[error("migrations failed: {0}")]
+    Migrate(sea_orm::DbErr),
+    #[error("DORA_LISTEN (--listen): cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
+        let listen = parse_listen(&args.listen)?;
+        if args.max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                "DORA_MAX_BODY_BYTES (--max-body-bytes)",
+                "must be at least 1024",
+            )
+            .into());
+        }
+        if args.idempotency_ttl_hours == 0 {
+            return Err(ConfigError::new(
+                "DORA_IDEMPOTENCY_TTL_HOURS (--idempotency-ttl-hours)",
+                "must be at least 1",
+            )
+            .into());
+        }
+        let jwt = JwtKeys::from_args(&args.jwt, &args.db.database_url)?;
+        let db = Db::connect(&args.db).await?;
+        db.migrate().await.map_err(StartError::Migrate)?;
+        let acceptor = TcpListener::bind(listen)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Bind { addr: listen, source })?;
+        let state = AppState::new(
+            db,
+            jwt,
+            chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
+        );
+        Ok(Self {
+            acceptor,
+            state,
+            max_body_bytes: args.max_body_bytes,
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish (up to 30 s)
+    /// and closes the database.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let purge = tokio::spawn(purge_idempotency_keys(state.clone()));
+        let app = app(self.state, self.max_body_bytes);
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
+            .await;
+        purge.abort();
+        state.db.close().await;
+        result
+    }
+}
+
+/// Forgets expired idempotency keys once an hour.
+async fn purge_idempotency_keys(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let before = chrono::Utc::now() - state.idempotency_ttl;
+        match store::idempotency::purge_expired(&state.db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,16 @@
+//! Canonical HTTP API: one `#[OpenApi]` struct per resource.
+
+pub mod deployments;
+pub mod health;
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Deployment records
+    Deployments,
+    /// iftrue-compatible endpoints
+    Iftrue,
+    /// Probes
+    Health,
+}

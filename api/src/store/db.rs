@@ -1,0 +1,122 @@
+//! Database connections. PostgreSQL gets one pool. SQLite gets a pool of readers and a
+//! single writer connection: with WAL, readers never block the writer, and because every
+//! write goes through the one writer (in `BEGIN IMMEDIATE` transactions) concurrent
+//! requests queue for it instead of failing with "database is locked".
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::config::{ConfigError, DbArgs};
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+}
+
+impl Db {
+    pub async fn connect(args: &DbArgs) -> Result<Self, ConnectError> {
+        let url = args.database_url.as_str();
+        if url.starts_with("sqlite:") {
+            let synchronous = match args.sqlite_synchronous.to_ascii_lowercase().as_str() {
+                "full" => SqliteSynchronous::Full,
+                "normal" => SqliteSynchronous::Normal,
+                other => {
+                    return Err(ConfigError::new(
+                        "DORA_SQLITE_SYNCHRONOUS (--sqlite-synchronous)",
+                        format!("`{other}` is not one of full, normal"),
+                    )
+                    .into());
+                }
+            };
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let sqlite = |max: u32| {
+                let mut opts = ConnectOptions::new(url);
+                opts.max_connections(max)
+                    .min_connections(1)
+                    .sqlx_logging(false)
+                    .map_sqlx_sqlite_opts(move |o| {
+                        o.journal_mode(SqliteJournalMode::Wal)
+                            .busy_timeout(Duration::from_secs(10))
+                            .foreign_keys(true)
+                            .synchronous(synchronous)
+                    });
+                opts
+            };
+            let write = Database::connect(sqlite(1)).await.map_err(ConnectError::Db)?;
+            // An in-memory database exists once per connection: share the writer.
+            let read = if in_memory {
+                write.clone()
+            } else {
+                Database::connect(sqlite(args.db_max_connections.max(1)))
+                    .await
+                    .map_err(ConnectError::Db)?
+            };
+            Ok(Self { read, write })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut opts = ConnectOptions::new(url);
+            opts.max_connections(args.db_max_connections.max(1))
+                .connect_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(30))
+                .sqlx_logging(false);
+            let pool = Database::connect(opts).await.map_err(ConnectError::Db)?;
+            Ok(Self {
+                read: pool.clone(),
+                write: pool,
+            })
+        } else {
+            Err(ConfigError::new(
+                "DATABASE_URL (--database-url)",
+                "must start with sqlite:// or postgres://",
+            )
+            .into())
+        }
+    }
+
+    /// Applies pending migrations (a no-op when there are none).
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        Migrator::up(&self.write, None).await
+    }
+
+    /// Connection for reads.
+    pub fn read(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    /// Starts a write transaction; on SQLite it takes the write lock at once.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.write
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.write.get_database_backend()
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.read.ping().await
+    }
+
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("DATABASE_URL: cannot connect: {0}")]
+    Db(DbErr),
+}

@@ -1,0 +1,262 @@
+//! Deployments and the commits they shipped.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{deployment_commits, deployments, members, repositories};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::domain::{NewDeployment, Status};
+
+use super::organizations::{ensure_member, ensure_repository};
+
+/// A deployment with what its API representation needs.
+#[derive(Debug, Clone)]
+pub struct DeploymentRecord {
+    pub deployment: deployments::Model,
+    pub repository: repositories::Model,
+    pub member_external_id: Option<String>,
+    pub commits: Vec<deployment_commits::Model>,
+}
+
+impl DeploymentRecord {
+    pub fn status(&self) -> Option<Status> {
+        Status::parse(&self.deployment.status)
+    }
+}
+
+/// Records a deployment (with its repository, member and commits) in `txn`.
+pub async fn insert<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    new: &NewDeployment,
+    now: DateTime<Utc>,
+) -> Result<DeploymentRecord, DbErr> {
+    let repository =
+        ensure_repository(txn, organization_id, &new.repository, new.team.as_deref(), now).await?;
+    let (pusher_id, member_external_id) = match &new.member_external_id {
+        Some(external) => (
+            Some(ensure_member(txn, organization_id, external, now).await?),
+            Some(external.clone()),
+        ),
+        None => (None, None),
+    };
+    let id = Uuid::now_v7();
+    let deployment = deployments::ActiveModel {
+        id: Set(id),
+        organization_id: Set(organization_id),
+        repository_id: Set(repository.id),
+        pusher_id: Set(pusher_id),
+        environment: Set(new.environment.clone()),
+        is_production: Set(new.is_production),
+        title: Set(new.title.clone()),
+        changelog: Set(new.changelog.clone()),
+        url: Set(new.url.clone()),
+        branch: Set(new.branch.clone()),
+        commit_id: Set(new.commit_id.clone()),
+        node_id: Set(new.node_id.clone()),
+        pull_request_number: Set(new.pull_request_number),
+        commits_count: Set(new.commits_count),
+        duration_seconds: Set(new.duration_seconds),
+        is_fix: Set(new.is_fix),
+        is_hotfix: Set(new.is_hotfix),
+        is_forced: Set(new.is_forced),
+        is_rollback: Set(new.is_rollback),
+        status: Set(new.status.as_str().to_owned()),
+        triggered_by: Set(new.triggered_by.as_str().to_owned()),
+        started_at: Set(new.started_at),
+        finished_at: Set(new.finished_at),
+        deployed_at: Set(new.finished_at.unwrap_or(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let commits: Vec<deployment_commits::Model> = new
+        .commits
+        .iter()
+        .map(|c| deployment_commits::Model {
+            deployment_id: id,
+            sha: c.sha.clone(),
+            committed_at: c.committed_at,
+        })
+        .collect();
+    if !commits.is_empty() {
+        deployment_commits::Entity::insert_many(
+            commits
+                .iter()
+                .cloned()
+                .map(deployment_commits::ActiveModel::from),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(DeploymentRecord {
+        deployment,
+        repository,
+        member_external_id,
+        commits,
+    })
+}
+
+pub async fn find<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<deployments::Model>, DbErr> {
+    deployments::Entity::find()
+        .filter(deployments::Column::Id.eq(id))
+        .filter(deployments::Column::OrganizationId.eq(organization_id))
+        .one(conn)
+        .await
+}
+
+pub async fn get<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<DeploymentRecord>, DbErr> {
+    match find(conn, organization_id, id).await? {
+        Some(d) => Ok(hydrate(conn, vec![d]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// Filters of a deployment listing; all optional.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub repository_id: Option<Uuid>,
+    pub environment: Option<String>,
+    pub branch: Option<String>,
+    pub status: Option<Status>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only deployments with a smaller `number` (the cursor of the previous page).
+    pub before_number: Option<i64>,
+}
+
+/// Newest first (by `number`), at most `limit`, plus whether more follow.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    filter: &ListFilter,
+    limit: u64,
+) -> Result<(Vec<DeploymentRecord>, bool), DbErr> {
+    use deployments::Column as C;
+    let mut query = deployments::Entity::find().filter(C::OrganizationId.eq(organization_id));
+    if let Some(repository_id) = filter.repository_id {
+        query = query.filter(C::RepositoryId.eq(repository_id));
+    }
+    if let Some(environment) = &filter.environment {
+        query = query.filter(C::Environment.eq(environment.as_str()));
+    }
+    if let Some(branch) = &filter.branch {
+        query = query.filter(C::Branch.eq(branch.as_str()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(C::Status.eq(status.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(C::DeployedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(C::DeployedAt.lt(until));
+    }
+    if let Some(before) = filter.before_number {
+        query = query.filter(C::Number.lt(before));
+    }
+    let mut rows = query
+        .order_by_desc(C::Number)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((hydrate(conn, rows).await?, more))
+}
+
+/// Loads repositories, members and commits of a page of deployments in three queries.
+async fn hydrate<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<deployments::Model>,
+) -> Result<Vec<DeploymentRecord>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut repository_ids: Vec<Uuid> = rows.iter().map(|d| d.repository_id).collect();
+    repository_ids.sort_unstable();
+    repository_ids.dedup();
+    let repositories: HashMap<Uuid, repositories::Model> = repositories::Entity::find()
+        .filter(repositories::Column::Id.is_in(repository_ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut member_ids: Vec<Uuid> = rows.iter().filter_map(|d| d.pusher_id).collect();
+    member_ids.sort_unstable();
+    member_ids.dedup();
+    let members: HashMap<Uuid, String> = if member_ids.is_empty() {
+        HashMap::new()
+    } else {
+        members::Entity::find()
+            .filter(members::Column::Id.is_in(member_ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.external_id))
+            .collect()
+    };
+    let mut commits: HashMap<Uuid, Vec<deployment_commits::Model>> = HashMap::new();
+    for commit in deployment_commits::Entity::find()
+        .filter(deployment_commits::Column::DeploymentId.is_in(rows.iter().map(|d| d.id)))
+        .order_by_asc(deployment_commits::Column::CommittedAt)
+        .all(conn)
+        .await?
+    {
+        commits.entry(commit.deployment_id).or_default().push(commit);
+    }
+    rows.into_iter()
+        .map(|deployment| {
+            let repository = repositories
+                .get(&deployment.repository_id)
+                .cloned()
+                .ok_or_else(|| DbErr::RecordNotFound("repository of deployment".to_owned()))?;
+            Ok(DeploymentRecord {
+                member_external_id: deployment.pusher_id.and_then(|p| members.get(&p).cloned()),
+                commits: commits.remove(&deployment.id).unwrap_or_default(),
+                repository,
+                deployment,
+            })
+        })
+        .collect()
+}
+
+/// Sets status and timing; `deployed_at` follows `finished_at`.
+pub async fn update_timing<C: ConnectionTrait>(
+    txn: &C,
+    current: deployments::Model,
+    status: Status,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<deployments::Model, DbErr> {
+    let deployed_at = finished_at.unwrap_or(current.created_at);
+    let duration = match (current.duration_seconds, started_at, finished_at) {
+        (None, Some(s), Some(f)) => Some((f - s).num_seconds()),
+        (d, _, _) => d,
+    };
+    let mut active: deployments::ActiveModel = current.into();
+    active.status = Set(status.as_str().to_owned());
+    active.started_at = Set(started_at);
+    active.finished_at = Set(finished_at);
+    active.deployed_at = Set(deployed_at);
+    active.duration_seconds = Set(duration);
+    active.updated_at = Set(now);
+    active.update(txn).await
+}

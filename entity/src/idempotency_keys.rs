@@ -1,0 +1,23 @@
+use sea_orm::entity::prelude::*;
+
+/// A create request's `Idempotency-Key`, with the response it produced.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "idempotency_keys")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub organization_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub key: String,
+    /// SHA-256 of the operation and its canonical JSON body.
+    pub fingerprint: String,
+    /// `None` while the first request with this key is in flight.
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub response_location: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

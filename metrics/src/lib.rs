@@ -1,0 +1,88 @@
+//! The DORA domain of dora-tracker: pure functions from deployment and incident facts to the
+//! DORA metrics and their tiers. No database, no HTTP, no clock: `now` is always a parameter.
+//!
+//! The definitions are those of DESIGN.md §5. The entry point is [`compute`]:
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use dora_metrics::{Benchmark, Facts, Window, compute};
+//!
+//! let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
+//! let window = Window::last_days(30, now).unwrap();
+//! let summary = compute(&Facts { deployments: &[], incidents: &[] }, &window, Benchmark::Y2023);
+//! assert_eq!(summary.deployment_frequency.deployments, 0);
+//! assert_eq!(summary.change_lead_time.median_seconds, None);
+//! ```
+//!
+//! # Modules
+//!
+//! - [`facts`]: the inputs ([`DeploymentFact`], [`IncidentFact`], [`Facts`]).
+//! - [`window`]: the half-open window `[from, to)` and its buckets.
+//! - [`percentile`](mod@percentile): linear-interpolated percentiles.
+//! - [`tiers`]: the benchmark tables ([`Benchmark`], [`Tier`]).
+//! - [`summary`]: the outputs ([`DoraSummary`] and one struct per metric).
+//! - [`compute`](mod@compute): the engine.
+//!
+//! # Streams and order
+//!
+//! A *stream* is the deployments of one `(repository, environment)`, ordered by
+//! `(deployed_at, number)` (then `id`, which only matters if numbers repeat, which the store
+//! never does). "The next successful deployment" of D is the first [`Outcome::Success`]
+//! strictly after D in that order. [`Outcome::Pending`] deployments are ignored by every metric.
+//!
+//! # What the caller must pass: a sufficient set of facts
+//!
+//! Everything passed is taken to be in scope: filtering by organization, repository, team and
+//! environment is the caller's job. Facts outside the window decide what happened to the
+//! deployments inside it, so for a window `[from, to)` the caller must pass, **for every stream
+//! in scope**:
+//!
+//! 1. **Window deployments**: every deployment of any outcome with `from ≤ deployed_at < to`,
+//!    with all its fields and commits.
+//! 2. **The first later success**: the first successful deployment in stream order with
+//!    `deployed_at ≥ to`, if there is one. It is needed for its remediation flags (`is_fix`,
+//!    `is_hotfix`, `is_rollback`), its `deployed_at` (recovery time) and as a target for
+//!    incident attribution. Its commits are not needed (they may be left empty). In SQL: per
+//!    stream, the success with the least `(deployed_at, number)` among `deployed_at ≥ to`.
+//! 3. **Earlier shipped shas**: the successful deployments with `deployed_at < from`, each with
+//!    at least those of its commits whose sha also appears among the commits of a successful
+//!    window deployment of the same stream (so a redeployed commit gives no second lead-time
+//!    sample). Nothing else about them is used: their flags, `number` and `committed_at` may be
+//!    anything, and they may be condensed, e.g. into one synthetic successful deployment per
+//!    stream dated before `from` carrying all those shas, with an `id` that no incident names.
+//!    Earlier deployments that did not succeed are not needed.
+//!
+//! and **incidents**: every incident in scope with `started_at ≥ from` (an incident that starts
+//! after the window can still be attributed to the window's last deployment), plus every
+//! incident whose `deployment` is the id of a window deployment, whatever its `started_at`.
+//!
+//! Any set of facts between this one and the full history gives the same result (the property
+//! tests check both ends). In particular later deployments beyond the first later success,
+//! earlier deployments that did not succeed, and incidents that started before `from` and name
+//! no window deployment are harmless but unnecessary.
+//!
+//! Two consequences worth knowing when building queries:
+//! - an incident that names a `deployment` id is attributed only to that deployment; if that
+//!   deployment is not among the facts it is attributed to nothing (no fallback to repository
+//!   and time), which is correct precisely because only window deployments, all present, can
+//!   be affected;
+//! - incidents are attributed by repository and time only to *successful* deployments of the
+//!   stream `(incident.repository, incident.environment)`, deployed strictly before
+//!   `started_at`.
+
+pub mod compute;
+pub mod facts;
+pub mod percentile;
+pub mod summary;
+pub mod tiers;
+pub mod window;
+
+pub use compute::compute;
+pub use facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
+pub use percentile::percentile;
+pub use summary::{
+    ChangeFailureRate, DeploymentFrequency, DoraSummary, LeadTime, RecoveryTime, ReworkRate,
+    TimeToRestore,
+};
+pub use tiers::{Benchmark, ParseBenchmarkError, Tier};
+pub use window::{Interval, MAX_WINDOW_DAYS, ParseIntervalError, Window, WindowError};

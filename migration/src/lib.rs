@@ -1,0 +1,15 @@
+//! Schema migrations of dora-tracker. Each migration is self-contained (it never imports
+//! `entity`), so the schema history stays what it was when each step was written.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}
