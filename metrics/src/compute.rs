@@ -11,13 +11,13 @@
 //! O(n log n) in the number of deployments plus O(commits + incidents·log n).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::facts::{DeploymentFact, Facts, IncidentFact, Outcome};
-use crate::percentile::{median_and_p90, percentile};
+use crate::percentile::{median_and_p90, percentile_of};
 use crate::summary::{
     ChangeFailureRate, DeploymentFrequency, DoraSummary, LeadTime, RecoveryTime, ReworkRate,
     TimeToRestore,
@@ -48,7 +48,7 @@ pub fn compute(facts: &Facts<'_>, window: &Window, benchmark: Benchmark) -> Dora
 
     for stream in streams.values() {
         // Shas shipped by the successful deployments walked so far: the stream's history.
-        let mut shipped = std::collections::HashSet::new();
+        let mut shipped = HashSet::new();
         for (position, &index) in stream.order.iter().enumerate() {
             let Some(deployment) = deployments.get(index) else {
                 continue;
@@ -322,14 +322,25 @@ impl FrequencyTally {
 fn median_deploy_days(mut days: Vec<(usize, NaiveDate)>, buckets: usize) -> f64 {
     days.sort_unstable();
     days.dedup();
-    let mut per_bucket = vec![0.0_f64; buckets];
+    // Distinct dates of each bucket that has any; the other buckets count 0.
+    let mut busy: Vec<f64> = Vec::new();
+    let mut previous = None;
     for (bucket, _) in days {
-        if let Some(count) = per_bucket.get_mut(bucket) {
-            *count += 1.0;
+        match busy.last_mut() {
+            Some(count) if previous == Some(bucket) => *count += 1.0,
+            _ => busy.push(1.0),
         }
+        previous = Some(bucket);
     }
-    per_bucket.sort_by(f64::total_cmp);
-    percentile(&per_bucket, 0.5).unwrap_or(0.0)
+    busy.sort_by(f64::total_cmp);
+    // Sorted, the buckets are the empty ones then `busy`: no need to allocate the zeros, which
+    // keeps a hand-built, absurdly long window cheap.
+    let empty = buckets.saturating_sub(busy.len());
+    percentile_of(buckets, 0.5, |k| match k.checked_sub(empty) {
+        None => Some(0.0),
+        Some(k) => busy.get(k).copied(),
+    })
+    .unwrap_or(0.0)
 }
 
 fn lead_time(mut samples: Vec<f64>, benchmark: Benchmark) -> LeadTime {

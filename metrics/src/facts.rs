@@ -2,7 +2,7 @@
 //! the few fields the DORA definitions look at.
 //!
 //! These are plain values, built by the caller from whatever storage it uses. Everything handed
-//! to [`compute`](crate::compute) is taken to be in scope (organization, repository, team and
+//! to [`compute`](crate::compute()) is taken to be in scope (organization, repository, team and
 //! environment filtering is the caller's job); see the crate documentation for which facts a
 //! query must include.
 
@@ -87,7 +87,7 @@ pub struct IncidentFact {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-/// Everything [`compute`](crate::compute) looks at, borrowed from the caller.
+/// Everything [`compute`](crate::compute()) looks at, borrowed from the caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Facts<'a> {
     pub deployments: &'a [DeploymentFact],

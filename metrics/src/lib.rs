@@ -1,7 +1,7 @@
 //! The DORA domain of dora-tracker: pure functions from deployment and incident facts to the
 //! DORA metrics and their tiers. No database, no HTTP, no clock: `now` is always a parameter.
 //!
-//! The definitions are those of DESIGN.md §5. The entry point is [`compute`]:
+//! The definitions are those of DESIGN.md §5. The entry point is [`compute()`]:
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};

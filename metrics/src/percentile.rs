@@ -7,21 +7,32 @@
 /// `None` for no samples or a NaN `p`; `p` outside `[0, 1]` is clamped. The caller guarantees
 /// the order (unsorted input gives a meaningless, but finite, answer).
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() || p.is_nan() {
+    percentile_of(sorted.len(), p, |k| sorted.get(k).copied())
+}
+
+/// [`percentile`] over `len` sorted values given by position, so a long run of equal values
+/// (the empty buckets of deployment frequency) need not be materialised.
+pub(crate) fn percentile_of(
+    len: usize,
+    p: f64,
+    value_at: impl Fn(usize) -> Option<f64>,
+) -> Option<f64> {
+    if len == 0 || p.is_nan() {
         return None;
     }
-    let last = sorted.len() - 1;
+    let last = len - 1;
     let rank = p.clamp(0.0, 1.0) * last as f64;
     let floor = rank.floor();
     // rank ≤ last, so the cast is in range; `min` guards against rounding at the top.
     let lower = (floor as usize).min(last);
     let upper = (lower + 1).min(last);
-    let (low, high) = (sorted.get(lower)?, sorted.get(upper)?);
+    let low = value_at(lower)?;
     let fraction = rank - floor;
     if fraction == 0.0 {
-        // Exactly on a sample: return it untouched (no 0·∞ or rounding surprises).
-        return Some(*low);
+        // Exactly on a sample: return it untouched.
+        return Some(low);
     }
+    let high = value_at(upper)?;
     Some(low + fraction * (high - low))
 }
 
@@ -73,6 +84,17 @@ mod tests {
                 (Some(g), Some(e)) => assert!((g - e).abs() < 1e-9, "{samples:?} p{p}: {g} ≠ {e}"),
                 _ => assert_eq!(got, expected, "{samples:?} p{p}"),
             }
+        }
+    }
+
+    #[test]
+    fn by_position_matches_the_slice() {
+        let samples = [0.0, 0.0, 0.0, 1.0, 4.0];
+        for p in [0.0, 0.1, 0.5, 0.75, 0.9, 1.0] {
+            assert_eq!(
+                percentile_of(samples.len(), p, |k| samples.get(k).copied()),
+                percentile(&samples, p)
+            );
         }
     }
 

@@ -19,6 +19,9 @@ impl RepositoryRef {
         if input.is_empty() || input.len() > 2048 {
             return Err("must be a repository URL of at most 2048 characters".to_owned());
         }
+        if input.contains("/../") || input.contains("/./") || input.ends_with("/..") {
+            return Err("must not contain `.` or `..` path segments".to_owned());
+        }
         let (host, path) = if let Some((user_host, path)) = scp_like(input) {
             (user_host.to_owned(), path.to_owned())
         } else {

@@ -56,8 +56,8 @@ impl InputStatus {
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct CommitIn {
-    /// Commit id, 7-64 hex digits.
-    #[oai(validator(pattern = "^[0-9a-fA-F]{7,64}$"))]
+    /// Commit id, 7-64 hex digits (checked with the rest of the body, so the error names
+    /// `commits[i].sha`).
     pub sha: String,
     /// When the change was committed (RFC 3339); lead time is measured from here.
     pub committed_at: DateTime<Utc>,

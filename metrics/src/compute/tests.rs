@@ -1071,3 +1071,20 @@ fn large_histories_stay_cheap() {
     );
     assert!(s.change_failure_rate.failures > 0);
 }
+
+#[test]
+fn a_hand_built_endless_window_stays_cheap() {
+    // Bypasses Window::new: millions of frequency buckets, none of them materialised.
+    let endless = Window {
+        from: DateTime::<Utc>::MIN_UTC,
+        to: DateTime::<Utc>::MAX_UTC,
+    };
+    let deployments = [dep(1, day(1), Success), dep(2, day(2), Failure)];
+    let s = run_in(&deployments, &[], &endless);
+    let f = &s.deployment_frequency;
+    assert_eq!(f.deployments, 1);
+    assert!(f.per_day > 0.0 && f.per_day.is_finite());
+    assert_eq!(f.median_deploy_days_per_week, 0.0);
+    assert_eq!(f.median_deploy_days_per_month, 0.0);
+    assert_eq!(s.change_failure_rate.rate, Some(0.5));
+}

@@ -1,0 +1,219 @@
+//! `spawn_app`: a fresh database and a running service per test.
+
+use std::time::Duration;
+
+use api::{
+    Application,
+    auth::{JwtKeys, Scope},
+    config::{Cli, Command, ServeArgs},
+    state::AppState,
+};
+use clap::Parser;
+use entity::deployments;
+use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const ISSUER: &str = "dora-tracker";
+pub const AUDIENCE: &str = "dora-tracker";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub keys: JwtKeys,
+    pub state: AppState,
+    _database: TestDatabase,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A database that exists for one test.
+enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async; use a runtime of our own on a plain thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(db) = Database::connect(admin_url.as_str()).await {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = db.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+async fn test_database() -> (String, TestDatabase) {
+    match std::env::var("DORA_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let base = base.trim_end_matches('/');
+            // Strip a database name if one was given: we connect to `postgres` to create ours.
+            let server = match base.rsplit_once('/') {
+                Some((server, db)) if !server.ends_with('/') && !db.contains(':') && !db.contains('@') => {
+                    server.to_owned()
+                }
+                _ => base.to_owned(),
+            };
+            let admin_url = format!("{server}/postgres");
+            let name = format!("dora_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(admin_url.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is unreachable: {e}"));
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            (
+                format!("{server}/{name}"),
+                TestDatabase::Postgres { admin_url, name },
+            )
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}/dora.db?mode=rwc", dir.path().display());
+            (url, TestDatabase::Sqlite(dir))
+        }
+    }
+}
+
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = api::telemetry::init("info");
+    }
+    let (database_url, database) = test_database().await;
+    let Some(Command::Serve(mut args)) = Cli::parse_from(["dora-tracker", "serve"]).command else {
+        unreachable!()
+    };
+    args.db.database_url = database_url;
+    args.listen = "127.0.0.1:0".to_owned();
+    args.jwt.jwt_secret = Some(SECRET.to_owned());
+    args.jwt.jwt_issuer = ISSUER.to_owned();
+    args.jwt.jwt_audience = AUDIENCE.to_owned();
+    configure(&mut args);
+    let app = Application::build(&args).await.expect("application starts");
+    let address = format!("http://{}", app.local_addr().expect("bound address"));
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+        keys: JwtKeys::new(SECRET.as_bytes(), ISSUER, AUDIENCE).unwrap(),
+        state,
+        _database: database,
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn token(&self, org: &str, scopes: &[Scope]) -> String {
+        self.keys
+            .issue(org, scopes, "test", Duration::from_secs(3600))
+            .unwrap()
+    }
+
+    /// A token with `ingest` and `read` for `org`.
+    pub fn rw_token(&self, org: &str) -> String {
+        self.token(org, &[Scope::Ingest, Scope::Read])
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a deployment and returns the created record.
+    pub async fn create_deployment(&self, token: &str, body: &Value) -> Value {
+        let resp = self.post_json("/api/v1/deployments", token, body).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, 201, "create failed: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Rows in the deployments table, all organizations.
+    pub async fn deployment_rows(&self) -> u64 {
+        deployments::Entity::find()
+            .count(self.state.db.read())
+            .await
+            .unwrap()
+    }
+}
+
+/// iftrue's documented example body (a copy of shared/fixtures/iftrue-create-deployment.json).
+pub fn fixture() -> Value {
+    serde_json::from_str(include_str!(
+        "../fixtures/iftrue-create-deployment.json"
+    ))
+    .unwrap()
+}
+
+/// A minimal valid body with a unique commit.
+pub fn deployment(repo: &str, n: u32) -> Value {
+    json!({
+        "title": format!("Deploy {n}"),
+        "branch": "main",
+        "commit_id": format!("{n:040x}"),
+        "repository_url": repo,
+        "member_id": "alice",
+        "pull_request_number": n,
+    })
+}
+
+pub async fn problem(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "expected problem+json, got {content_type}"
+    );
+    (status, resp.json().await.unwrap())
+}
