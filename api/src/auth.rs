@@ -140,7 +140,10 @@ impl JwtKeys {
             ));
         }
         if issuer.trim().is_empty() {
-            return Err(ConfigError::new("DORA_JWT_ISSUER (--jwt-issuer)", "must not be empty"));
+            return Err(ConfigError::new(
+                "DORA_JWT_ISSUER (--jwt-issuer)",
+                "must not be empty",
+            ));
         }
         if audience.trim().is_empty() {
             return Err(ConfigError::new(
@@ -215,7 +218,10 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
         Err(e) => {
             return Err(ConfigError::new(
                 SETTING,
-                format!("unset, and the kept secret {} cannot be read: {e}", path.display()),
+                format!(
+                    "unset, and the kept secret {} cannot be read: {e}",
+                    path.display()
+                ),
             ));
         }
     }
@@ -243,7 +249,10 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
             .map_err(|e| ConfigError::new(SETTING, format!("cannot read {}: {e}", path.display()))),
         Err(e) => Err(ConfigError::new(
             SETTING,
-            format!("unset, and a secret cannot be written to {}: {e}", path.display()),
+            format!(
+                "unset, and a secret cannot be written to {}: {e}",
+                path.display()
+            ),
         )),
     }
 }
@@ -264,7 +273,9 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
     let scopes = parse_scopes(&claims.scope)
         .map_err(|e| ApiError::unauthorized(format!("invalid token: scope: {e}")))?;
     if crate::domain::validate_slug(&claims.org).is_err() {
-        return Err(ApiError::unauthorized("invalid token: org is not a valid organization slug").into());
+        return Err(
+            ApiError::unauthorized("invalid token: org is not a valid organization slug").into(),
+        );
     }
     let organization_id = state.organization_id(&claims.org).await?;
     Ok(Principal {

@@ -27,7 +27,11 @@ pub async fn reject_large_bodies<E: poem::Endpoint>(
     req: Request,
 ) -> poem::Result<poem::Response> {
     use poem::IntoResponse;
-    let limit = req.data::<BodyLimit>().copied().unwrap_or(BodyLimit(1024 * 1024)).0;
+    let limit = req
+        .data::<BodyLimit>()
+        .copied()
+        .unwrap_or(BodyLimit(1024 * 1024))
+        .0;
     let announced = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
@@ -110,9 +114,8 @@ impl<T: Type + ParseFromJSON + DeserializeOwned> JsonBody<T> {
             ApiError::validation(vec![field_error_from_serde(&path, &inner)])
         })?;
         // Then the declared validators (lengths, ranges, patterns) of the schema.
-        T::parse_from_json(Some(json.clone())).map_err(|e| {
-            ApiError::validation(vec![field_error_from_openapi(&e.into_message())])
-        })?;
+        T::parse_from_json(Some(json.clone()))
+            .map_err(|e| ApiError::validation(vec![field_error_from_openapi(&e.into_message())]))?;
         Ok(Self { value, json })
     }
 }
@@ -139,7 +142,11 @@ fn field_error_from_serde(path: &str, message: &str) -> FieldError {
         // Here the path already ends with the unknown field's name.
         return FieldError::new(path.to_owned(), "is not a known field");
     }
-    let field = if path == "." || path.is_empty() { "$".to_owned() } else { path.to_owned() };
+    let field = if path == "." || path.is_empty() {
+        "$".to_owned()
+    } else {
+        path.to_owned()
+    };
     FieldError::new(field, message.to_owned())
 }
 
@@ -149,7 +156,10 @@ fn field_error_from_openapi(message: &str) -> FieldError {
         && let Some((name, tail)) = rest.split_once('`')
     {
         let tail = tail.split(" (occurred while").next().unwrap_or(tail);
-        let rule = tail.trim().trim_start_matches("verification failed.").trim();
+        let rule = tail
+            .trim()
+            .trim_start_matches("verification failed.")
+            .trim();
         return FieldError::new(name, describe_rule(rule));
     }
     FieldError::new("$", message.to_owned())
@@ -222,7 +232,10 @@ mod tests {
             FieldError::new("title", "is required")
         );
         assert_eq!(
-            field_error_from_serde("commits[0].shaa", "unknown field `shaa`, expected one of `sha`"),
+            field_error_from_serde(
+                "commits[0].shaa",
+                "unknown field `shaa`, expected one of `sha`"
+            ),
             FieldError::new("commits[0].shaa", "is not a known field")
         );
         assert_eq!(

@@ -6,7 +6,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "dora-tracker", version, about = "Records deployments and serves DORA metrics")]
+#[command(
+    name = "dora-tracker",
+    version,
+    about = "Records deployments and serves DORA metrics"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -32,7 +36,11 @@ pub enum TokenCommand {
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
     /// Database: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://dora-tracker.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://dora-tracker.db?mode=rwc"
+    )]
     pub database_url: String,
     /// Largest number of pooled database connections.
     #[arg(long, env = "DORA_DB_MAX_CONNECTIONS", default_value_t = 10)]
@@ -138,7 +146,12 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, ConfigError> {
 
 /// Parses `90d`, `12h`, `30m`, `45s`, `2w`.
 pub fn parse_ttl(value: &str) -> Result<Duration, ConfigError> {
-    let bad = || ConfigError::new("--ttl", format!("`{value}` is not a duration such as 90d, 12h or 30m"));
+    let bad = || {
+        ConfigError::new(
+            "--ttl",
+            format!("`{value}` is not a duration such as 90d, 12h or 30m"),
+        )
+    };
     let value = value.trim();
     let split = value.len().checked_sub(1).ok_or_else(bad)?;
     let (digits, unit) = value.split_at(split);
@@ -177,7 +190,10 @@ mod tests {
 
     #[test]
     fn ttl_units() {
-        assert_eq!(parse_ttl("90d").ok(), Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(
+            parse_ttl("90d").ok(),
+            Some(Duration::from_secs(90 * 86_400))
+        );
         assert_eq!(parse_ttl("30m").ok(), Some(Duration::from_secs(1800)));
         assert!(parse_ttl("").is_err());
         assert!(parse_ttl("d").is_err());

@@ -53,47 +53,47 @@ impl FieldError {
 pub enum ApiError {
     /// The request is malformed (bad JSON, bad query parameter).
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
+    BadRequest(Json<Box<Problem>>),
     /// Missing or invalid bearer token.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(
-        Json<Problem>,
+        Json<Box<Problem>>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
     /// The token lacks the scope this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
+    Forbidden(Json<Box<Problem>>),
     /// No such object in the token's organization.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
+    NotFound(Json<Box<Problem>>),
     /// Conflicts with the current state (e.g. an idempotency key still in flight).
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
+    Conflict(Json<Box<Problem>>),
     /// The request body is larger than the configured limit.
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(Json<Problem>),
+    PayloadTooLarge(Json<Box<Problem>>),
     /// The body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<Problem>),
+    UnsupportedMediaType(Json<Box<Problem>>),
     /// The body is well-formed JSON but not a valid request.
     #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
+    Unprocessable(Json<Box<Problem>>),
     /// Something failed on our side; the cause is logged.
     #[oai(status = 500, content_type = "application/problem+json")]
-    Internal(Json<Problem>),
+    Internal(Json<Box<Problem>>),
     /// The database is unreachable.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Box<Problem>>),
 }
 
-fn problem(status: StatusCode, kind: &str, detail: impl Into<String>) -> Json<Problem> {
-    Json(Problem {
+fn problem(status: StatusCode, kind: &str, detail: impl Into<String>) -> Json<Box<Problem>> {
+    Json(Box::new(Problem {
         kind: kind.to_owned(),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail: detail.into(),
         errors: Vec::new(),
-    })
+    }))
 }
 
 impl ApiError {
@@ -154,7 +154,11 @@ impl ApiError {
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut body = problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", detail);
+        let mut body = problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+            detail,
+        );
         body.0.errors = errors;
         Self::Unprocessable(body)
     }
@@ -197,7 +201,9 @@ impl ApiError {
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
         match err {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => Self::unavailable(err),
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                Self::unavailable(err)
+            }
             other => Self::internal(other),
         }
     }
@@ -236,7 +242,9 @@ pub fn framework_error_to_problem(err: poem::Error) -> ApiError {
         return ApiError::not_found("route");
     }
     match err.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large("the request body is too large"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::payload_too_large("the request body is too large")
+        }
         StatusCode::NOT_FOUND => ApiError::not_found("route"),
         StatusCode::UNAUTHORIZED => ApiError::unauthorized(err.to_string()),
         s if s.is_client_error() => ApiError::bad_request("bad-request", err.to_string()),
@@ -252,8 +260,9 @@ pub async fn render_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Res
         // An error made from one of our `ApiError` responses: send it as it is.
         Err(err) if err.is_from_response() => Ok(err.into_response()),
         Err(err) if err.is::<MethodNotAllowedError>() => {
-            let mut resp = ApiError::bad_request("method-not-allowed", "method not allowed on this route")
-                .into_response();
+            let mut resp =
+                ApiError::bad_request("method-not-allowed", "method not allowed on this route")
+                    .into_response();
             resp.set_status(StatusCode::METHOD_NOT_ALLOWED);
             Ok(resp)
         }

@@ -77,8 +77,7 @@ pub fn fingerprint(operation: &str, body: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Records `new` for the principal's organization. With an idempotency key, a repeat of
-/// the same request answers the stored response and records nothing.
+/// Records `new` for the principal's organization (which needs the `ingest` scope).
 pub async fn record_deployment<T: ToJSON + ParseFromJSON>(
     state: &AppState,
     principal: &Principal,
@@ -89,8 +88,31 @@ pub async fn record_deployment<T: ToJSON + ParseFromJSON>(
     render: impl FnOnce(&DeploymentRecord) -> T,
 ) -> Result<Created<T>, ApiError> {
     principal.require(Scope::Ingest)?;
+    record_for_organization(
+        state,
+        principal.organization_id,
+        idempotency_key,
+        operation,
+        request,
+        new,
+        render,
+    )
+    .await
+}
+
+/// Records `new` for an organization whose right to write was already checked (a token's
+/// scope, a deploy hook's secret). With an idempotency key, a repeat of the same request
+/// answers the stored response and records nothing.
+pub async fn record_for_organization<T: ToJSON + ParseFromJSON>(
+    state: &AppState,
+    org: uuid::Uuid,
+    idempotency_key: Option<&str>,
+    operation: &str,
+    request: &serde_json::Value,
+    new: NewDeployment,
+    render: impl FnOnce(&DeploymentRecord) -> T,
+) -> Result<Created<T>, ApiError> {
     let now = truncate_micros(Utc::now());
-    let org = principal.organization_id;
     if let Some(key) = idempotency_key {
         check_idempotency_key(key)?;
         let claim = store::idempotency::claim(
@@ -173,10 +195,10 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_key_order_and_spacing() {
-        let a: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":{"y":2,"x":[1,2]}}"#)
-            .unwrap_or_default();
-        let b: serde_json::Value = serde_json::from_str(r#"{ "b": {"x": [1, 2], "y": 2}, "a": 1 }"#)
-            .unwrap_or_default();
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"a":1,"b":{"y":2,"x":[1,2]}}"#).unwrap_or_default();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{ "b": {"x": [1, 2], "y": 2}, "a": 1 }"#).unwrap_or_default();
         assert_eq!(fingerprint("op", &a), fingerprint("op", &b));
         assert_ne!(fingerprint("op", &a), fingerprint("other", &a));
         let c: serde_json::Value = serde_json::from_str(r#"{"a":2}"#).unwrap_or_default();

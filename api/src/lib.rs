@@ -109,7 +109,10 @@ impl Application {
         let acceptor = TcpListener::bind(listen)
             .into_acceptor()
             .await
-            .map_err(|source| StartError::Bind { addr: listen, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: listen,
+                source,
+            })?;
         let state = AppState::new(
             db,
             jwt,

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use api::{
     Application,
     auth::{JwtKeys, parse_scopes},
-    config::{Cli, Command, ConfigError, DbArgs, ServeArgs, TokenCommand, TokenIssueArgs, parse_ttl},
+    config::{
+        Cli, Command, ConfigError, DbArgs, ServeArgs, TokenCommand, TokenIssueArgs, parse_ttl,
+    },
     domain::validate_slug,
     shutdown_signal,
     store::{Db, organizations::ensure_organization},
@@ -41,13 +43,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         "dora-tracker listening on http://{addr} (API explorer: http://{addr}/docs)\n\
          mint a token with: cargo run --release -- token issue --org ORG --scope \"ingest read\""
     );
-    app.run_until(shutdown_signal()).await.map_err(|e| e.to_string())
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn migrate(args: DbArgs) -> Result<(), String> {
     let _ = api::telemetry::init("warn");
     let db = Db::connect(&args).await.map_err(|e| e.to_string())?;
-    db.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
+    db.migrate()
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
     db.close().await;
     eprintln!("migrations applied");
     Ok(())
@@ -60,7 +66,9 @@ async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
     let ttl = parse_ttl(&args.ttl).map_err(|e| e.to_string())?;
     let keys = JwtKeys::from_args(&args.jwt, &args.db.database_url).map_err(|e| e.to_string())?;
     let db = Db::connect(&args.db).await.map_err(|e| e.to_string())?;
-    db.migrate().await.map_err(|e| format!("migrations failed: {e}"))?;
+    db.migrate()
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
     let txn = db.begin_write().await.map_err(|e| e.to_string())?;
     ensure_organization(&txn, &args.org, chrono::Utc::now())
         .await

@@ -63,13 +63,23 @@ impl Status {
 /// Who recorded a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TriggeredBy {
+    /// The canonical or iftrue-shaped API.
     Api,
+    /// The GitHub-compatible deployments API.
+    Github,
+    /// A deploy-hook URL.
+    DeployHook,
+    /// An admin repair.
+    Admin,
 }
 
 impl TriggeredBy {
     pub fn as_str(self) -> &'static str {
         match self {
             TriggeredBy::Api => "api",
+            TriggeredBy::Github => "github",
+            TriggeredBy::DeployHook => "deploy_hook",
+            TriggeredBy::Admin => "admin",
         }
     }
 }
@@ -137,7 +147,11 @@ impl Errors {
     }
 
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<FieldError>> {
-        if self.0.is_empty() { Ok(value()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(value())
+        } else {
+            Err(self.0)
+        }
     }
 }
 
@@ -240,7 +254,10 @@ impl NewDeployment {
             if m.is_finite() && (0.0..=525_600.0).contains(&m) {
                 Some((m * 60.0).round() as i64)
             } else {
-                errors.push("deployment_duration", "must be between 0 and 525600 minutes");
+                errors.push(
+                    "deployment_duration",
+                    "must be between 0 and 525600 minutes",
+                );
                 None
             }
         });
@@ -259,7 +276,10 @@ impl NewDeployment {
                 continue;
             };
             if committed_at > &(now + CLOCK_SKEW) {
-                errors.push(&format!("commits[{i}].committed_at"), "must not be in the future");
+                errors.push(
+                    &format!("commits[{i}].committed_at"),
+                    "must not be in the future",
+                );
             }
             if commits.iter().any(|c| c.sha == sha) {
                 errors.push(&field, "appears twice");
@@ -303,6 +323,9 @@ impl NewDeployment {
     }
 }
 
+/// (status, started_at, finished_at) of a deployment.
+pub type Timing = (Status, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// A status/timing transition of an existing deployment (PATCH).
 #[derive(Debug, Clone)]
 pub struct DeploymentChange {
@@ -320,7 +343,7 @@ impl DeploymentChange {
         started_at: Option<DateTime<Utc>>,
         finished_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(Status, Option<DateTime<Utc>>, Option<DateTime<Utc>>), ChangeError> {
+    ) -> Result<Timing, ChangeError> {
         let status = match self.status {
             Some(next) if next == current => current,
             Some(next) if current.can_become(next) => next,

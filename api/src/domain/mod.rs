@@ -14,9 +14,9 @@ pub use repository::RepositoryRef;
 pub fn validate_slug(slug: &str) -> Result<(), String> {
     let ok = !slug.is_empty()
         && slug.len() <= 64
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && slug.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
         && slug.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
@@ -52,9 +52,9 @@ pub fn normalize_sha(sha: &str) -> Result<String, String> {
 
 /// Text that is stored and shown back: no control characters other than newlines/tabs.
 pub fn check_text(value: &str, allow_newlines: bool) -> Result<(), String> {
-    let bad = value.chars().any(|c| {
-        c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t'))
-    });
+    let bad = value
+        .chars()
+        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')));
     if bad {
         Err("must not contain control characters".to_owned())
     } else {

@@ -29,7 +29,10 @@ impl RepositoryRef {
                 "must be a repository URL such as https://github.com/acme/web".to_owned()
             })?;
             if !matches!(url.scheme(), "https" | "http" | "ssh" | "git") {
-                return Err(format!("scheme `{}` is not supported (use https, http, ssh or git)", url.scheme()));
+                return Err(format!(
+                    "scheme `{}` is not supported (use https, http, ssh or git)",
+                    url.scheme()
+                ));
             }
             if url.password().is_some() {
                 return Err("must not contain credentials".to_owned());
@@ -45,8 +48,15 @@ impl RepositoryRef {
             (host, url.path().to_owned())
         };
         let path = path.trim_matches('/');
-        let path = path.strip_suffix(".git").unwrap_or(path).trim_end_matches('/');
-        if path.is_empty() || path.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        let path = path
+            .strip_suffix(".git")
+            .unwrap_or(path)
+            .trim_end_matches('/');
+        if path.is_empty()
+            || path
+                .split('/')
+                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
             return Err("must name a repository path such as acme/web".to_owned());
         }
         if path.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -81,7 +91,9 @@ mod tests {
     use super::*;
 
     fn key(input: &str) -> String {
-        RepositoryRef::parse(input).map(|r| r.key).unwrap_or_else(|e| format!("error: {e}"))
+        RepositoryRef::parse(input)
+            .map(|r| r.key)
+            .unwrap_or_else(|e| format!("error: {e}"))
     }
 
     #[test]
@@ -104,7 +116,10 @@ mod tests {
 
     #[test]
     fn keeps_nested_groups_and_ports() {
-        assert_eq!(key("https://gitlab.example.com:8443/group/sub/app"), "gitlab.example.com:8443/group/sub/app");
+        assert_eq!(
+            key("https://gitlab.example.com:8443/group/sub/app"),
+            "gitlab.example.com:8443/group/sub/app"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use uuid::Uuid;
 use crate::{
     auth::{BearerAuth, Scope},
     body::JsonBody,
-    domain::{ChangeError, DeploymentChange, NewDeployment, RawDeployment, Status, truncate_micros},
+    domain::{
+        ChangeError, DeploymentChange, NewDeployment, RawDeployment, Status, truncate_micros,
+    },
     error::ApiError,
     ingest::{self, Created},
     routes::ApiTags,
@@ -316,7 +318,11 @@ impl DeploymentsApi {
     /// Takes iftrue's "Deployment Tracking With HTTP Request" body. With an
     /// `Idempotency-Key`, repeating the same request records nothing new and answers the
     /// stored response again.
-    #[oai(path = "/deployments", method = "post", operation_id = "createDeployment")]
+    #[oai(
+        path = "/deployments",
+        method = "post",
+        operation_id = "createDeployment"
+    )]
     async fn create(
         &self,
         state: poem::web::Data<&AppState>,
@@ -341,7 +347,11 @@ impl DeploymentsApi {
     /// List deployments
     ///
     /// Newest first. `since`/`until` bound the deploy time (`[since, until)`).
-    #[oai(path = "/deployments", method = "get", operation_id = "listDeployments")]
+    #[oai(
+        path = "/deployments",
+        method = "get",
+        operation_id = "listDeployments"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -372,7 +382,10 @@ impl DeploymentsApi {
         };
         if let Some(word) = status.0.as_deref() {
             filter.status = Some(Status::parse(word).ok_or_else(|| {
-                ApiError::invalid_parameter("status", format!("`{word}` is not a deployment status"))
+                ApiError::invalid_parameter(
+                    "status",
+                    format!("`{word}` is not a deployment status"),
+                )
             })?);
         }
         if let Some(cursor) = cursor.0.as_deref() {
@@ -393,7 +406,8 @@ impl DeploymentsApi {
             }
         }
         let limit = limit.0.unwrap_or(50).clamp(1, MAX_PAGE);
-        let (records, more) = store::deployments::list(state.db.read(), org, &filter, limit).await?;
+        let (records, more) =
+            store::deployments::list(state.db.read(), org, &filter, limit).await?;
         let next_cursor = if more {
             records.last().map(|r| r.deployment.number.to_string())
         } else {
@@ -406,7 +420,11 @@ impl DeploymentsApi {
     }
 
     /// Get a deployment
-    #[oai(path = "/deployments/:id", method = "get", operation_id = "getDeployment")]
+    #[oai(
+        path = "/deployments/:id",
+        method = "get",
+        operation_id = "getDeployment"
+    )]
     async fn get(
         &self,
         state: poem::web::Data<&AppState>,
@@ -425,7 +443,11 @@ impl DeploymentsApi {
     ///
     /// Only forward transitions of an unfinished deployment: queued → in_progress →
     /// success/failure/error/canceled. Finishing without `finished_at` means now.
-    #[oai(path = "/deployments/:id", method = "patch", operation_id = "updateDeployment")]
+    #[oai(
+        path = "/deployments/:id",
+        method = "patch",
+        operation_id = "updateDeployment"
+    )]
     async fn patch(
         &self,
         state: poem::web::Data<&AppState>,
@@ -460,11 +482,18 @@ impl DeploymentsApi {
             .map_err(|e| match e {
                 ChangeError::Transition { from, to } => ApiError::conflict(
                     "invalid-transition",
-                    format!("a `{}` deployment cannot become `{}`", from.as_str(), to.as_str()),
+                    format!(
+                        "a `{}` deployment cannot become `{}`",
+                        from.as_str(),
+                        to.as_str()
+                    ),
                 ),
                 ChangeError::Finished(s) => ApiError::conflict(
                     "deployment-finished",
-                    format!("the deployment is already `{}`; its timing cannot change", s.as_str()),
+                    format!(
+                        "the deployment is already `{}`; its timing cannot change",
+                        s.as_str()
+                    ),
                 ),
                 ChangeError::Invalid(errors) => ApiError::validation(errors),
             })?;
@@ -482,4 +511,3 @@ impl DeploymentsApi {
 pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("deployment"))
 }
-

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -49,7 +49,9 @@ impl Db {
                     });
                 opts
             };
-            let write = Database::connect(sqlite(1)).await.map_err(ConnectError::Db)?;
+            let write = Database::connect(sqlite(1))
+                .await
+                .map_err(ConnectError::Db)?;
             // An in-memory database exists once per connection: share the writer.
             let read = if in_memory {
                 write.clone()

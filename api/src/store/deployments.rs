@@ -36,8 +36,14 @@ pub async fn insert<C: ConnectionTrait>(
     new: &NewDeployment,
     now: DateTime<Utc>,
 ) -> Result<DeploymentRecord, DbErr> {
-    let repository =
-        ensure_repository(txn, organization_id, &new.repository, new.team.as_deref(), now).await?;
+    let repository = ensure_repository(
+        txn,
+        organization_id,
+        &new.repository,
+        new.team.as_deref(),
+        now,
+    )
+    .await?;
     let (pusher_id, member_external_id) = match &new.member_external_id {
         Some(external) => (
             Some(ensure_member(txn, organization_id, external, now).await?),
@@ -219,7 +225,10 @@ async fn hydrate<C: ConnectionTrait>(
         .all(conn)
         .await?
     {
-        commits.entry(commit.deployment_id).or_default().push(commit);
+        commits
+            .entry(commit.deployment_id)
+            .or_default()
+            .push(commit);
     }
     rows.into_iter()
         .map(|deployment| {

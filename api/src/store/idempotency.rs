@@ -87,7 +87,11 @@ pub async fn claim(
                 .exec_without_returning(&txn)
                 .await?;
             // Zero rows: another request inserted the same key between our read and write.
-            if inserted == 1 { Claim::Acquired } else { Claim::InFlight }
+            if inserted == 1 {
+                Claim::Acquired
+            } else {
+                Claim::InFlight
+            }
         }
     };
     txn.commit().await?;
@@ -143,4 +147,3 @@ pub async fn purge_expired(db: &Db, before: DateTime<Utc>) -> Result<u64, DbErr>
     txn.commit().await?;
     Ok(result.rows_affected)
 }
-

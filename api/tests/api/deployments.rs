@@ -10,14 +10,23 @@ use crate::helpers::{deployment, fixture, problem, spawn_app};
 async fn the_iftrue_fixture_is_recorded_and_read_back() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let resp = app.post_json("/api/v1/deployments", &token, &fixture()).await;
+    let resp = app
+        .post_json("/api/v1/deployments", &token, &fixture())
+        .await;
     assert_eq!(resp.status(), 201);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let created: Value = resp.json().await.unwrap();
-    assert_eq!(location, format!("/api/v1/deployments/{}", created["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/api/v1/deployments/{}", created["id"].as_str().unwrap())
+    );
     assert_eq!(created["title"], "New Deployment");
     assert_eq!(created["status"], "success");
-    assert_eq!(created["deployment_duration"], 12 * 60, "minutes in, seconds out");
+    assert_eq!(
+        created["deployment_duration"],
+        12 * 60,
+        "minutes in, seconds out"
+    );
     assert_eq!(created["is_fix"], true);
     assert_eq!(created["is_forced"], true);
     assert_eq!(created["commits_count"], 5);
@@ -29,7 +38,13 @@ async fn the_iftrue_fixture_is_recorded_and_read_back() {
     assert_eq!(created["repository"], "example/repo");
     assert_eq!(created["member_id"], "aef23f76-9e33-679d-a92c-ff7321f61bb8");
     assert!(created["number"].as_i64().unwrap() >= 1);
-    for field in ["organization_id", "repository_id", "pusher_id", "created_at", "updated_at"] {
+    for field in [
+        "organization_id",
+        "repository_id",
+        "pusher_id",
+        "created_at",
+        "updated_at",
+    ] {
         assert!(!created[field].is_null(), "{field}");
     }
 
@@ -41,7 +56,9 @@ async fn the_iftrue_fixture_is_recorded_and_read_back() {
 async fn the_iftrue_path_answers_in_iftrue_words() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let resp = app.post_json("/v1/organization/deployment", &token, &fixture()).await;
+    let resp = app
+        .post_json("/v1/organization/deployment", &token, &fixture())
+        .await;
     assert_eq!(resp.status(), 201);
     let created: Value = resp.json().await.unwrap();
     assert_eq!(created["status"], "succes");
@@ -57,7 +74,10 @@ async fn the_iftrue_path_answers_in_iftrue_words() {
     assert_eq!(created["status"], "fail");
     // The canonical API speaks canonical words about the same record.
     let read: Value = app
-        .get(&format!("/api/v1/deployments/{}", created["id"].as_str().unwrap()), &token)
+        .get(
+            &format!("/api/v1/deployments/{}", created["id"].as_str().unwrap()),
+            &token,
+        )
         .await
         .json()
         .await
@@ -100,20 +120,34 @@ async fn status_words_are_accepted() {
 async fn spellings_of_a_repository_are_one_repository_and_members_are_reused() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let a = app.create_deployment(&token, &deployment("https://github.com/Acme/Web.git", 1)).await;
-    let b = app.create_deployment(&token, &deployment("https://github.com/acme/web", 2)).await;
-    let c = app.create_deployment(&token, &deployment("git@github.com:acme/web.git", 3)).await;
-    let other = app.create_deployment(&token, &deployment("https://github.com/acme/api", 4)).await;
+    let a = app
+        .create_deployment(&token, &deployment("https://github.com/Acme/Web.git", 1))
+        .await;
+    let b = app
+        .create_deployment(&token, &deployment("https://github.com/acme/web", 2))
+        .await;
+    let c = app
+        .create_deployment(&token, &deployment("git@github.com:acme/web.git", 3))
+        .await;
+    let other = app
+        .create_deployment(&token, &deployment("https://github.com/acme/api", 4))
+        .await;
     assert_eq!(a["repository_id"], b["repository_id"]);
     assert_eq!(a["repository_id"], c["repository_id"]);
     assert_ne!(a["repository_id"], other["repository_id"]);
     assert_eq!(a["repository"], "acme/web");
     assert_eq!(a["pusher_id"], b["pusher_id"]);
-    assert!(a["number"].as_i64() < b["number"].as_i64(), "numbers increase");
+    assert!(
+        a["number"].as_i64() < b["number"].as_i64(),
+        "numbers increase"
+    );
 
     // Another organization gets its own repository for the same URL.
     let theirs = app
-        .create_deployment(&app.rw_token("globex"), &deployment("https://github.com/acme/web", 5))
+        .create_deployment(
+            &app.rw_token("globex"),
+            &deployment("https://github.com/acme/web", 5),
+        )
         .await;
     assert_ne!(theirs["repository_id"], a["repository_id"]);
     assert_ne!(theirs["pusher_id"], a["pusher_id"]);
@@ -135,14 +169,33 @@ async fn extensions_backfill_environments_commits_and_team() {
     ]);
     let created = app.create_deployment(&token, &body).await;
     assert_eq!(created["environment"], "staging");
-    assert_eq!(created["is_production"], false, "only production is production by default");
+    assert_eq!(
+        created["is_production"], false,
+        "only production is production by default"
+    );
     assert_eq!(created["is_rollback"], true);
     assert_eq!(created["team"], "payments");
-    assert_eq!(created["deployment_duration"], 330, "from started_at/finished_at");
-    let deployed_at = chrono::DateTime::parse_from_rfc3339(created["deployed_at"].as_str().unwrap()).unwrap();
-    assert_eq!(deployed_at, chrono::DateTime::parse_from_rfc3339("2026-01-10T10:05:30Z").unwrap());
-    let shas: Vec<&str> = created["commits"].as_array().unwrap().iter().map(|c| c["sha"].as_str().unwrap()).collect();
-    assert_eq!(shas, ["abcdef1234567", "1234567abcdef"], "stored lower-case, oldest first");
+    assert_eq!(
+        created["deployment_duration"], 330,
+        "from started_at/finished_at"
+    );
+    let deployed_at =
+        chrono::DateTime::parse_from_rfc3339(created["deployed_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        deployed_at,
+        chrono::DateTime::parse_from_rfc3339("2026-01-10T10:05:30Z").unwrap()
+    );
+    let shas: Vec<&str> = created["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        shas,
+        ["abcdef1234567", "1234567abcdef"],
+        "stored lower-case, oldest first"
+    );
 
     let mut prod = deployment("https://github.com/acme/web", 2);
     prod["environment"] = json!("prod-eu");
@@ -157,7 +210,11 @@ async fn listing_filters_and_pages_without_gaps_or_repeats() {
     let token = app.rw_token("acme");
     let mut ids = Vec::new();
     for n in 1..=7u32 {
-        let repo = if n % 2 == 0 { "https://github.com/acme/web" } else { "https://github.com/acme/api" };
+        let repo = if n % 2 == 0 {
+            "https://github.com/acme/web"
+        } else {
+            "https://github.com/acme/api"
+        };
         let mut body = deployment(repo, n);
         if n == 3 {
             body["status"] = json!("fail");
@@ -170,7 +227,12 @@ async fn listing_filters_and_pages_without_gaps_or_repeats() {
         if n == 3 {
             body["finished_at"] = json!("2026-02-03T12:00:00Z");
         }
-        ids.push(app.create_deployment(&token, &body).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            app.create_deployment(&token, &body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
 
     let mut seen = Vec::new();
@@ -197,14 +259,29 @@ async fn listing_filters_and_pages_without_gaps_or_repeats() {
     let get = |q: &'static str| {
         let app = &app;
         let token = token.clone();
-        async move { app.get(&format!("/api/v1/deployments?{q}"), &token).await.json::<Value>().await.unwrap() }
+        async move {
+            app.get(&format!("/api/v1/deployments?{q}"), &token)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(count(get("status=failure").await), 1);
     assert_eq!(count(get("branch=hotfix").await), 1);
     assert_eq!(count(get("environment=staging").await), 1);
-    assert_eq!(count(get("repository=https://github.com/Acme/Web.git").await), 3);
-    assert_eq!(count(get("since=2026-02-02T00:00:00Z&until=2026-02-04T00:00:00Z").await), 2);
-    assert_eq!(count(get("repository=https://github.com/acme/unknown").await), 0);
+    assert_eq!(
+        count(get("repository=https://github.com/Acme/Web.git").await),
+        3
+    );
+    assert_eq!(
+        count(get("since=2026-02-02T00:00:00Z&until=2026-02-04T00:00:00Z").await),
+        2
+    );
+    assert_eq!(
+        count(get("repository=https://github.com/acme/unknown").await),
+        0
+    );
 
     let (status, body) = problem(app.get("/api/v1/deployments?limit=0", &token).await).await;
     assert_eq!(status, 400);
@@ -245,7 +322,9 @@ async fn an_in_progress_deployment_is_finished_by_patch() {
         }
     };
     // finishing before it started is refused
-    let (status, _) = problem(patch(json!({"status": "success", "finished_at": "2026-03-01T09:00:00Z"})).await).await;
+    let (status, _) =
+        problem(patch(json!({"status": "success", "finished_at": "2026-03-01T09:00:00Z"})).await)
+            .await;
     assert_eq!(status, 422);
 
     let resp = patch(json!({"status": "success", "finished_at": "2026-03-01T10:12:00Z"})).await;
@@ -253,8 +332,10 @@ async fn an_in_progress_deployment_is_finished_by_patch() {
     let done: Value = resp.json().await.unwrap();
     assert_eq!(done["status"], "success");
     assert_eq!(done["deployment_duration"], 720);
-    let finished = chrono::DateTime::parse_from_rfc3339(done["finished_at"].as_str().unwrap()).unwrap();
-    let deployed = chrono::DateTime::parse_from_rfc3339(done["deployed_at"].as_str().unwrap()).unwrap();
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(done["finished_at"].as_str().unwrap()).unwrap();
+    let deployed =
+        chrono::DateTime::parse_from_rfc3339(done["deployed_at"].as_str().unwrap()).unwrap();
     assert_eq!(finished, deployed);
 
     let (status, body) = problem(patch(json!({"status": "failure"})).await).await;
@@ -269,7 +350,10 @@ async fn an_in_progress_deployment_is_finished_by_patch() {
     let created = app.create_deployment(&token, &body).await;
     let resp = app
         .client
-        .patch(app.url(&format!("/api/v1/deployments/{}", created["id"].as_str().unwrap())))
+        .patch(app.url(&format!(
+            "/api/v1/deployments/{}",
+            created["id"].as_str().unwrap()
+        )))
         .bearer_auth(&token)
         .json(&json!({"status": "failure"}))
         .send()
@@ -304,8 +388,17 @@ async fn concurrent_clients_lose_nothing() {
         tasks.spawn(async move {
             let mut statuses = Vec::new();
             for i in 0..each {
-                let body = deployment(&format!("https://github.com/acme/svc-{}", c % 4), c * 1000 + i + 1);
-                let resp = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                let body = deployment(
+                    &format!("https://github.com/acme/svc-{}", c % 4),
+                    c * 1000 + i + 1,
+                );
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
                 statuses.push(resp.status().as_u16());
             }
             statuses
@@ -315,7 +408,11 @@ async fn concurrent_clients_lose_nothing() {
     while let Some(r) = tasks.join_next().await {
         all.extend(r.unwrap());
     }
-    assert!(all.iter().all(|s| *s == 201), "every request succeeds: {:?}", all.iter().filter(|s| **s != 201).collect::<Vec<_>>());
+    assert!(
+        all.iter().all(|s| *s == 201),
+        "every request succeeds: {:?}",
+        all.iter().filter(|s| **s != 201).collect::<Vec<_>>()
+    );
     assert_eq!(app.deployment_rows().await, u64::from(clients * each));
 }
 
@@ -326,10 +423,25 @@ async fn probes_and_docs_are_served() {
     assert_eq!(health.status(), 200);
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let spec: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(spec["paths"]["/api/v1/deployments"].is_object());
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
-    let (status, _) = problem(app.client.get(app.url("/no/such/route")).send().await.unwrap()).await;
+    let (status, _) = problem(
+        app.client
+            .get(app.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
 }

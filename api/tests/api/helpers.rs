@@ -64,7 +64,9 @@ async fn test_database() -> (String, TestDatabase) {
             let base = base.trim_end_matches('/');
             // Strip a database name if one was given: we connect to `postgres` to create ours.
             let server = match base.rsplit_once('/') {
-                Some((server, db)) if !server.ends_with('/') && !db.contains(':') && !db.contains('@') => {
+                Some((server, db))
+                    if !server.ends_with('/') && !db.contains(':') && !db.contains('@') =>
+                {
                     server.to_owned()
                 }
                 _ => base.to_owned(),
@@ -91,7 +93,6 @@ async fn test_database() -> (String, TestDatabase) {
         }
     }
 }
-
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -186,10 +187,7 @@ impl TestApp {
 
 /// iftrue's documented example body (a copy of shared/fixtures/iftrue-create-deployment.json).
 pub fn fixture() -> Value {
-    serde_json::from_str(include_str!(
-        "../fixtures/iftrue-create-deployment.json"
-    ))
-    .unwrap()
+    serde_json::from_str(include_str!("../fixtures/iftrue-create-deployment.json")).unwrap()
 }
 
 /// A minimal valid body with a unique commit.

@@ -77,7 +77,12 @@ async fn same_key_same_body_replays_the_stored_response() {
     let mut bad = body.clone();
     bad["commit_id"] = json!("nope");
     assert_eq!(send(bad, "key-2").await.status(), 422);
-    assert_eq!(send(deployment("https://github.com/acme/web", 2), "key-2").await.status(), 201);
+    assert_eq!(
+        send(deployment("https://github.com/acme/web", 2), "key-2")
+            .await
+            .status(),
+        201
+    );
 
     let (status, _) = problem(send(body.clone(), "").await).await;
     assert_eq!(status, 400, "an empty key is refused");
@@ -91,9 +96,16 @@ async fn a_key_in_flight_is_409() {
     // Another request holds the key: claim it the way the service does mid-request.
     let org = app.state.organization_id("acme").await.unwrap();
     let fingerprint = api::ingest::fingerprint("POST /api/v1/deployments", &body);
-    let held = claim(&app.state.db, org, "busy", &fingerprint, chrono::Duration::hours(24), chrono::Utc::now())
-        .await
-        .unwrap();
+    let held = claim(
+        &app.state.db,
+        org,
+        "busy",
+        &fingerprint,
+        chrono::Duration::hours(24),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert!(matches!(held, Claim::Acquired));
 
     let resp = app

@@ -21,36 +21,110 @@ async fn invalid_bodies_are_422_with_the_field_named() {
     };
     let cases: Vec<(&str, Value, &str)> = vec![
         ("unknown field", with("bogus", json!(1)), "bogus"),
-        ("organization in body", with("organization_id", json!("x")), "organization_id"),
+        (
+            "organization in body",
+            with("organization_id", json!("x")),
+            "organization_id",
+        ),
         ("missing title", without("title"), "title"),
         ("missing member", without("member_id"), "member_id"),
-        ("missing PR number", without("pull_request_number"), "pull_request_number"),
+        (
+            "missing PR number",
+            without("pull_request_number"),
+            "pull_request_number",
+        ),
         ("empty title", with("title", json!("")), "title"),
         ("blank title", with("title", json!("   ")), "title"),
         ("long title", with("title", json!("x".repeat(501))), "title"),
-        ("commit not hex", with("commit_id", json!("not-a-sha")), "commit_id"),
-        ("commit too short", with("commit_id", json!("abc")), "commit_id"),
-        ("repository not a URL", with("repository_url", json!("not a url")), "repository_url"),
-        ("repository file URL", with("repository_url", json!("file:///etc/passwd")), "repository_url"),
-        ("url not http", with("url", json!("javascript:alert(1)")), "url"),
+        (
+            "commit not hex",
+            with("commit_id", json!("not-a-sha")),
+            "commit_id",
+        ),
+        (
+            "commit too short",
+            with("commit_id", json!("abc")),
+            "commit_id",
+        ),
+        (
+            "repository not a URL",
+            with("repository_url", json!("not a url")),
+            "repository_url",
+        ),
+        (
+            "repository file URL",
+            with("repository_url", json!("file:///etc/passwd")),
+            "repository_url",
+        ),
+        (
+            "url not http",
+            with("url", json!("javascript:alert(1)")),
+            "url",
+        ),
         ("status unknown", with("status", json!("done")), "status"),
         ("wrong type", with("is_fix", json!("yes")), "is_fix"),
-        ("negative duration", with("deployment_duration", json!(-1)), "deployment_duration"),
-        ("negative PR", with("pull_request_number", json!(-5)), "pull_request_number"),
-        ("bad environment", with("environment", json!("prod uction")), "environment"),
-        ("bad timestamp", with("finished_at", json!("yesterday")), "finished_at"),
-        ("future finish", with("finished_at", json!("2999-01-01T00:00:00Z")), "finished_at"),
-        ("control characters", with("title", json!("a\u{0007}b")), "title"),
-        ("unknown commit field", with("commits", json!([{"sha": "abcdef1", "committed_at": "2026-01-01T00:00:00Z", "x": 1}])), "commits[0].x"),
-        ("bad commit sha", with("commits", json!([{"sha": "zz", "committed_at": "2026-01-01T00:00:00Z"}])), "commits[0].sha"),
+        (
+            "negative duration",
+            with("deployment_duration", json!(-1)),
+            "deployment_duration",
+        ),
+        (
+            "negative PR",
+            with("pull_request_number", json!(-5)),
+            "pull_request_number",
+        ),
+        (
+            "bad environment",
+            with("environment", json!("prod uction")),
+            "environment",
+        ),
+        (
+            "bad timestamp",
+            with("finished_at", json!("yesterday")),
+            "finished_at",
+        ),
+        (
+            "future finish",
+            with("finished_at", json!("2999-01-01T00:00:00Z")),
+            "finished_at",
+        ),
+        (
+            "control characters",
+            with("title", json!("a\u{0007}b")),
+            "title",
+        ),
+        (
+            "unknown commit field",
+            with(
+                "commits",
+                json!([{"sha": "abcdef1", "committed_at": "2026-01-01T00:00:00Z", "x": 1}]),
+            ),
+            "commits[0].x",
+        ),
+        (
+            "bad commit sha",
+            with(
+                "commits",
+                json!([{"sha": "zz", "committed_at": "2026-01-01T00:00:00Z"}]),
+            ),
+            "commits[0].sha",
+        ),
     ];
     for (why, body, field) in cases {
         let resp = app.post_json("/api/v1/deployments", &token, &body).await;
         let (status, problem) = problem(resp).await;
         assert_eq!(status, 422, "{why}: {problem}");
         assert_eq!(problem["type"], "validation-failed", "{why}");
-        let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-        assert!(fields.contains(&field), "{why}: expected {field} in {fields:?}");
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert!(
+            fields.contains(&field),
+            "{why}: expected {field} in {fields:?}"
+        );
     }
 
     let mut timing = base.clone();
@@ -61,7 +135,11 @@ async fn invalid_bodies_are_422_with_the_field_named() {
     let mut unfinished = base.clone();
     unfinished["status"] = json!("in_progress");
     unfinished["finished_at"] = json!("2026-01-01T09:00:00Z");
-    let (status, _) = problem(app.post_json("/api/v1/deployments", &token, &unfinished).await).await;
+    let (status, _) = problem(
+        app.post_json("/api/v1/deployments", &token, &unfinished)
+            .await,
+    )
+    .await;
     assert_eq!(status, 422, "in progress yet finished");
 
     assert_eq!(app.deployment_rows().await, 0, "nothing was written");
@@ -86,12 +164,16 @@ async fn malformed_requests_are_4xx_problems() {
         }
     };
     let (status, body) = problem(post(b"{not json".to_vec(), "application/json").await).await;
-    assert_eq!((status, body["type"].as_str()), (400, Some("malformed-json")));
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (400, Some("malformed-json"))
+    );
     let (status, _) = problem(post(b"[1,2]".to_vec(), "application/json").await).await;
     assert_eq!(status, 422);
     let (status, _) = problem(post(b"".to_vec(), "application/json").await).await;
     assert_eq!(status, 400);
-    let (status, _) = problem(post(b"title=x".to_vec(), "application/x-www-form-urlencoded").await).await;
+    let (status, _) =
+        problem(post(b"title=x".to_vec(), "application/x-www-form-urlencoded").await).await;
     assert_eq!(status, 415);
     let big = format!("{{\"title\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let (status, _) = problem(post(big.into_bytes(), "application/json").await).await;
@@ -110,7 +192,9 @@ async fn a_body_without_length_is_capped_while_read() {
         .post(app.url("/api/v1/deployments"))
         .bearer_auth(&token)
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
