@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes; larger ones answer 413.
     #[arg(long, env = "DORA_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Bearer token required to scrape `/metrics`; unset: `/metrics` is open.
+    #[arg(long, env = "DORA_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// How long `Idempotency-Key`s are remembered, in hours.
     #[arg(long, env = "DORA_IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
     pub idempotency_ttl_hours: u32,

@@ -255,17 +255,33 @@ pub fn framework_error_to_problem(err: poem::Error) -> ApiError {
 /// Middleware body: every error leaving the app becomes problem+json; responses our own
 /// handlers built are passed through untouched.
 pub async fn render_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
-    match ep.call(req).await {
-        Ok(resp) => Ok(resp.into_response()),
+    let result = ep.call(req).await;
+    // Keep the matched route for the request metrics.
+    let err = result.as_ref().err();
+    let pattern = err.and_then(|e| e.data::<poem::PathPattern>().cloned());
+    let operation = err.and_then(|e| e.data::<poem_openapi::OperationId>().copied());
+    let mut resp = into_problem_response(result);
+    if let Some(pattern) = pattern {
+        resp.set_data(pattern);
+    }
+    if let Some(operation) = operation {
+        resp.set_data(operation);
+    }
+    Ok(resp)
+}
+
+fn into_problem_response<T: IntoResponse>(result: poem::Result<T>) -> Response {
+    match result {
+        Ok(resp) => resp.into_response(),
         // An error made from one of our `ApiError` responses: send it as it is.
-        Err(err) if err.is_from_response() => Ok(err.into_response()),
+        Err(err) if err.is_from_response() => err.into_response(),
         Err(err) if err.is::<MethodNotAllowedError>() => {
             let mut resp =
                 ApiError::bad_request("method-not-allowed", "method not allowed on this route")
                     .into_response();
             resp.set_status(StatusCode::METHOD_NOT_ALLOWED);
-            Ok(resp)
+            resp
         }
-        Err(err) => Ok(framework_error_to_problem(err).into_response()),
+        Err(err) => framework_error_to_problem(err).into_response(),
     }
 }

@@ -25,9 +25,10 @@ use crate::{
     body::BodyLimit,
     compat::iftrue::IftrueApi,
     config::{ConfigError, ServeArgs, parse_listen},
-    routes::{deployments::DeploymentsApi, health::HealthApi},
+    routes::{deployments::DeploymentsApi, health::HealthApi, prometheus::MetricsToken},
     state::AppState,
     store::Db,
+    telemetry::ServiceMetrics,
 };
 
 pub type Apis = (HealthApi, DeploymentsApi, IftrueApi);
@@ -47,7 +48,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
 }
 
 /// The whole HTTP application.
-pub fn app(state: AppState, max_body_bytes: usize) -> impl Endpoint {
+pub fn app(state: AppState, settings: AppSettings) -> impl Endpoint {
     let api = openapi_service();
     let ui = api.swagger_ui();
     let spec_json = api.spec_endpoint();
@@ -56,19 +57,31 @@ pub fn app(state: AppState, max_body_bytes: usize) -> impl Endpoint {
         .nest("/docs", ui)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
+        .at("/metrics", routes::prometheus::scrape)
         .nest("/", api)
         .around(body::reject_large_bodies)
-        .data(BodyLimit(max_body_bytes))
-        .data(state)
         .around(error::render_errors)
         .around(telemetry::access_log)
+        // Outermost, so every layer above sees them.
+        .data(BodyLimit(settings.max_body_bytes))
+        .data(MetricsToken(settings.metrics_token))
+        .data(settings.metrics)
+        .data(state)
+}
+
+/// Settings of the HTTP layer.
+#[derive(Clone)]
+pub struct AppSettings {
+    pub max_body_bytes: usize,
+    pub metrics_token: Option<String>,
+    pub metrics: ServiceMetrics,
 }
 
 /// A configured, bound, migrated service, ready to run.
 pub struct Application {
     acceptor: TcpAcceptor,
     state: AppState,
-    max_body_bytes: usize,
+    settings: AppSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +92,8 @@ pub enum StartError {
     Connect(#[from] store::db::ConnectError),
     #[error("migrations failed: {0}")]
     Migrate(sea_orm::DbErr),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("DORA_LISTEN (--listen): cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -118,10 +133,21 @@ impl Application {
             jwt,
             chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
         );
+        if args.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::new(
+                "DORA_METRICS_TOKEN (--metrics-token)",
+                "must be at least 16 characters",
+            )
+            .into());
+        }
         Ok(Self {
             acceptor,
             state,
-            max_body_bytes: args.max_body_bytes,
+            settings: AppSettings {
+                max_body_bytes: args.max_body_bytes,
+                metrics_token: args.metrics_token.clone(),
+                metrics: ServiceMetrics::new(&openapi_service().spec())?,
+            },
         })
     }
 
@@ -141,7 +167,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let state = self.state.clone();
         let purge = tokio::spawn(purge_idempotency_keys(state.clone()));
-        let app = app(self.state, self.max_body_bytes);
+        let app = app(self.state, self.settings);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;

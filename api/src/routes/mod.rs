@@ -2,6 +2,7 @@
 
 pub mod deployments;
 pub mod health;
+pub mod prometheus;
 
 use poem_openapi::Tags;
 

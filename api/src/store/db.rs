@@ -105,6 +105,32 @@ impl Db {
         self.write.get_database_backend()
     }
 
+    /// (pool name, stats) of the connection pools: `read` and `write` on SQLite, one
+    /// `main` pool on PostgreSQL.
+    pub fn pool_stats(&self) -> Vec<(&'static str, PoolStats)> {
+        let stats = |conn: &DatabaseConnection| match conn.get_database_backend() {
+            DbBackend::Sqlite => {
+                let pool = conn.get_sqlite_connection_pool();
+                PoolStats {
+                    size: i64::from(pool.size()),
+                    idle: pool.num_idle() as i64,
+                }
+            }
+            DbBackend::Postgres => {
+                let pool = conn.get_postgres_connection_pool();
+                PoolStats {
+                    size: i64::from(pool.size()),
+                    idle: pool.num_idle() as i64,
+                }
+            }
+            _ => PoolStats { size: 0, idle: 0 },
+        };
+        match self.backend() {
+            DbBackend::Sqlite => vec![("read", stats(&self.read)), ("write", stats(&self.write))],
+            _ => vec![("main", stats(&self.write))],
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.read.ping().await
     }
@@ -113,6 +139,12 @@ impl Db {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub size: i64,
+    pub idle: i64,
 }
 
 #[derive(Debug, thiserror::Error)]

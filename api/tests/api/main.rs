@@ -9,4 +9,5 @@ mod auth;
 mod deployments;
 mod idempotency;
 mod openapi;
+mod prometheus;
 mod validation;
