@@ -71,6 +71,7 @@
 //!   `started_at`.
 
 pub mod compute;
+pub mod exposition;
 pub mod facts;
 pub mod percentile;
 pub mod summary;

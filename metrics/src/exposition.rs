@@ -1,0 +1,304 @@
+//! The Prometheus exposition of computed DORA values: summaries per scope become gauge
+//! families, rendered once per snapshot refresh (a scrape only copies them).
+//!
+//! Names follow Prometheus conventions: `dora_` prefix, base units (`_seconds`), ratios in
+//! 0–1, `_total` only on counters. A value without samples is left out (never NaN, never 0).
+//! Label values are bounded: organization, repository, environment, team, window, quantile,
+//! metric, tier, status — never a commit, branch, id, member or PR number.
+
+use prometheus::{
+    Gauge, GaugeVec, IntCounterVec, Opts, Registry, core::Collector, proto::MetricFamily,
+};
+
+use crate::{DoraSummary, Tier};
+
+/// One scope's summary with its labels.
+#[derive(Debug, Clone)]
+pub struct ScopeSummary {
+    pub organization: String,
+    /// Repository name, or `*` for all repositories.
+    pub repository: String,
+    /// Environment, or `*` for all production environments.
+    pub environment: String,
+    /// Team of the repository, or `*`/empty when not one repository.
+    pub team: String,
+    /// Window label, e.g. `30d`.
+    pub window: String,
+    pub summary: DoraSummary,
+}
+
+/// A count of stored records by labels (for the `_total` counters).
+#[derive(Debug, Clone)]
+pub struct Count {
+    pub labels: Vec<String>,
+    pub value: u64,
+}
+
+/// Numeric tier for colouring: 4 elite, 3 high, 2 medium, 1 low.
+pub fn tier_score(tier: Tier) -> f64 {
+    match tier {
+        Tier::Elite => 4.0,
+        Tier::High => 3.0,
+        Tier::Medium => 2.0,
+        Tier::Low => 1.0,
+    }
+}
+
+const SCOPE: &[&str] = &[
+    "organization",
+    "repository",
+    "environment",
+    "team",
+    "window",
+];
+
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    extra: &[&str],
+) -> Result<GaugeVec, prometheus::Error> {
+    let labels: Vec<&str> = SCOPE.iter().chain(extra).copied().collect();
+    let g = GaugeVec::new(Opts::new(name, help), &labels)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+/// Builds the DORA metric families of a snapshot.
+///
+/// `deployments` counts have labels (organization, repository, environment, status);
+/// `incidents` counts (organization, repository, environment). `age_seconds` is how old the
+/// snapshot is.
+pub fn families(
+    scopes: &[ScopeSummary],
+    deployments: &[Count],
+    incidents: &[Count],
+) -> Result<Vec<MetricFamily>, prometheus::Error> {
+    let r = Registry::new();
+    let per_day = gauge(
+        &r,
+        "dora_deployment_frequency_per_day",
+        "Successful deployments per day in the window",
+        &[],
+    )?;
+    let window_deployments = gauge(
+        &r,
+        "dora_window_deployments",
+        "Successful deployments in the window",
+        &[],
+    )?;
+    let days_week = gauge(
+        &r,
+        "dora_deploy_days_per_week",
+        "Median over 7-day buckets of days with a successful deployment",
+        &[],
+    )?;
+    let days_month = gauge(
+        &r,
+        "dora_deploy_days_per_month",
+        "Median over 30-day buckets of days with a successful deployment",
+        &[],
+    )?;
+    let lead = gauge(
+        &r,
+        "dora_change_lead_time_seconds",
+        "Change lead time: commit to deployment, by quantile",
+        &["quantile"],
+    )?;
+    let cfr = gauge(
+        &r,
+        "dora_change_failure_rate",
+        "Change failures / finished deployments in the window (0-1)",
+        &[],
+    )?;
+    let recovery = gauge(
+        &r,
+        "dora_failed_deployment_recovery_time_seconds",
+        "Failed deployment recovery time, by quantile",
+        &["quantile"],
+    )?;
+    let unrecovered = gauge(
+        &r,
+        "dora_unrecovered_failures",
+        "Change failures in the window not recovered yet",
+        &[],
+    )?;
+    let rework = gauge(
+        &r,
+        "dora_deployment_rework_rate",
+        "Hotfix and rollback deployments / successful deployments (0-1)",
+        &[],
+    )?;
+    let restore = gauge(
+        &r,
+        "dora_time_to_restore_seconds",
+        "Incident time to restore service, by quantile",
+        &["quantile"],
+    )?;
+    let open = gauge(
+        &r,
+        "dora_open_incidents",
+        "Incidents started in the window and not resolved",
+        &[],
+    )?;
+    let tier = gauge(
+        &r,
+        "dora_tier",
+        "DORA performance tier per metric (4 elite, 3 high, 2 medium, 1 low)",
+        &["metric", "tier"],
+    )?;
+
+    for s in scopes {
+        let l = [
+            s.organization.as_str(),
+            s.repository.as_str(),
+            s.environment.as_str(),
+            s.team.as_str(),
+            s.window.as_str(),
+        ];
+        let with = |extra: &[&'static str]| -> Vec<&str> {
+            l.iter().copied().chain(extra.iter().copied()).collect()
+        };
+        let set = |g: &GaugeVec, extra: &[&'static str], v: Option<f64>| {
+            if let Some(v) = v {
+                g.with_label_values(&with(extra)).set(v);
+            }
+        };
+        let m = &s.summary;
+        let f = &m.deployment_frequency;
+        set(&per_day, &[], Some(f.per_day));
+        set(&window_deployments, &[], Some(f.deployments as f64));
+        set(&days_week, &[], Some(f.median_deploy_days_per_week));
+        set(&days_month, &[], Some(f.median_deploy_days_per_month));
+        set(&lead, &["0.5"], m.change_lead_time.median_seconds);
+        set(&lead, &["0.9"], m.change_lead_time.p90_seconds);
+        set(&cfr, &[], m.change_failure_rate.rate);
+        set(
+            &recovery,
+            &["0.5"],
+            m.failed_deployment_recovery_time.median_seconds,
+        );
+        set(
+            &recovery,
+            &["0.9"],
+            m.failed_deployment_recovery_time.p90_seconds,
+        );
+        set(
+            &unrecovered,
+            &[],
+            Some(m.failed_deployment_recovery_time.unrecovered as f64),
+        );
+        set(&rework, &[], m.deployment_rework_rate.rate);
+        set(&restore, &["0.5"], m.time_to_restore.median_seconds);
+        set(&restore, &["0.9"], m.time_to_restore.p90_seconds);
+        set(&open, &[], Some(m.time_to_restore.open as f64));
+        for (metric, t) in [
+            ("deployment_frequency", Some(f.tier)),
+            ("change_lead_time", m.change_lead_time.tier),
+            ("change_failure_rate", m.change_failure_rate.tier),
+            (
+                "failed_deployment_recovery_time",
+                m.failed_deployment_recovery_time.tier,
+            ),
+        ] {
+            if let Some(t) = t {
+                let labels: Vec<&str> = l.iter().copied().chain([metric, t.as_str()]).collect();
+                tier.with_label_values(&labels).set(tier_score(t));
+            }
+        }
+    }
+
+    let deployments_total = IntCounterVec::new(
+        Opts::new(
+            "dora_deployments_total",
+            "Deployments stored, by current status",
+        ),
+        &["organization", "repository", "environment", "status"],
+    )?;
+    r.register(Box::new(deployments_total.clone()))?;
+    for c in deployments {
+        let labels: Vec<&str> = c.labels.iter().map(String::as_str).collect();
+        deployments_total.with_label_values(&labels).inc_by(c.value);
+    }
+    let incidents_total = IntCounterVec::new(
+        Opts::new("dora_incidents_total", "Incidents stored"),
+        &["organization", "repository", "environment"],
+    )?;
+    r.register(Box::new(incidents_total.clone()))?;
+    for c in incidents {
+        let labels: Vec<&str> = c.labels.iter().map(String::as_str).collect();
+        incidents_total.with_label_values(&labels).inc_by(c.value);
+    }
+    Ok(r.gather())
+}
+
+/// A gauge family computed at scrape time (e.g. the snapshot's age).
+pub fn single_gauge(
+    name: &str,
+    help: &str,
+    value: f64,
+) -> Result<Vec<MetricFamily>, prometheus::Error> {
+    let g = Gauge::new(name, help)?;
+    g.set(value);
+    Ok(g.collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{Benchmark, Facts, Window, compute};
+    use chrono::{TimeZone, Utc};
+    use prometheus::{Encoder, TextEncoder};
+
+    fn render(families: &[MetricFamily]) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(families, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn empty_metrics_are_left_out_and_labels_escaped() {
+        let window = Window::new(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap(),
+        )
+        .unwrap();
+        let summary = compute(
+            &Facts {
+                deployments: &[],
+                incidents: &[],
+            },
+            &window,
+            Benchmark::Y2023,
+        );
+        let scope = ScopeSummary {
+            organization: "acme".into(),
+            repository: "we\"ird\\repo\nname".into(),
+            environment: "production".into(),
+            team: String::new(),
+            window: "30d".into(),
+            summary,
+        };
+        let text = render(&families(&[scope], &[], &[]).unwrap());
+        assert!(
+            text.contains(r#"repository="we\"ird\\repo\nname""#),
+            "{text}"
+        );
+        assert!(text.contains("dora_deployment_frequency_per_day{"));
+        assert!(
+            !text.contains("dora_change_lead_time_seconds{"),
+            "no samples, no series"
+        );
+        assert!(!text.contains("dora_change_failure_rate{"));
+        assert!(!text.contains("NaN"));
+        let tier_line = text
+            .lines()
+            .find(|l| l.starts_with("dora_tier{") && l.contains(r#"metric="deployment_frequency""#))
+            .unwrap();
+        assert!(
+            tier_line.contains(r#"tier="low""#) && tier_line.ends_with(" 1"),
+            "{tier_line}"
+        );
+    }
+}
