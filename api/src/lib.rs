@@ -23,19 +23,31 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth::JwtKeys,
     body::BodyLimit,
-    compat::iftrue::IftrueApi,
+    compat::{hooks::HooksApi, iftrue::IftrueApi},
     config::{ConfigError, ServeArgs, parse_listen},
-    routes::{deployments::DeploymentsApi, health::HealthApi},
+    routes::{deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi},
     state::AppState,
     store::Db,
 };
 
-pub type Apis = (HealthApi, DeploymentsApi, IftrueApi);
+pub type Apis = (
+    HealthApi,
+    DeploymentsApi,
+    IftrueApi,
+    DeployHooksApi,
+    HooksApi,
+);
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, DeploymentsApi, IftrueApi),
+        (
+            HealthApi,
+            DeploymentsApi,
+            IftrueApi,
+            DeployHooksApi,
+            HooksApi,
+        ),
         "dora-tracker",
         env!("CARGO_PKG_VERSION"),
     )
@@ -117,7 +129,8 @@ impl Application {
             db,
             jwt,
             chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
-        );
+        )
+        .with_hook_settings(&args.hooks)?;
         Ok(Self {
             acceptor,
             state,
