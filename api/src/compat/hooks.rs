@@ -143,8 +143,8 @@ pub struct HookProblem {
     pub messages: Vec<String>,
 }
 
-fn hook_problem(status: StatusCode, kind: &str, detail: &str) -> Json<HookProblem> {
-    Json(HookProblem {
+fn hook_problem(status: StatusCode, kind: &str, detail: &str) -> Json<Box<HookProblem>> {
+    Json(Box::new(HookProblem {
         kind: kind.to_owned(),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
@@ -156,31 +156,31 @@ fn hook_problem(status: StatusCode, kind: &str, detail: &str) -> Json<HookProble
             message: detail.to_owned(),
         }],
         messages: Vec::new(),
-    })
+    }))
 }
 
 #[derive(Debug, ApiResponse)]
 pub enum HookError {
     /// A query or path parameter is invalid (e.g. `commit` without `branch` on GET).
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<HookProblem>),
+    BadRequest(Json<Box<HookProblem>>),
     /// No such hook: unknown and deleted secrets answer exactly alike.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<HookProblem>),
+    NotFound(Json<Box<HookProblem>>),
     /// Over the hook's or the organization's trigger rate; nothing was recorded.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(
-        Json<HookProblem>,
+        Json<Box<HookProblem>>,
         /// Seconds to wait before the next trigger is accepted.
         #[oai(header = "Retry-After")]
         u64,
     ),
     /// Something failed on our side; the cause is logged.
     #[oai(status = 500, content_type = "application/problem+json")]
-    Internal(Json<HookProblem>),
+    Internal(Json<Box<HookProblem>>),
     /// The database is unreachable.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<HookProblem>),
+    Unavailable(Json<Box<HookProblem>>),
 }
 
 impl HookError {
@@ -635,6 +635,7 @@ impl HooksApi {
         method = "get",
         operation_id = "triggerDeployHookPreview"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn preview_get(
         &self,
         state: poem::web::Data<&AppState>,
@@ -670,6 +671,7 @@ impl HooksApi {
         method = "post",
         operation_id = "triggerDeployHookPreviewPost"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn preview_post(
         &self,
         state: poem::web::Data<&AppState>,

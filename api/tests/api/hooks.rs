@@ -57,22 +57,45 @@ async fn deployment(app: &TestApp, token: &str, id: &str) -> Value {
 async fn managed_hooks_need_admin_and_validate() {
     let app = spawn_app().await;
     let rw = app.rw_token("acme");
-    let (status, body) =
-        problem(app.post_json("/api/v1/deploy-hooks", &rw, &hook_body("prod")).await).await;
+    let (status, body) = problem(
+        app.post_json("/api/v1/deploy-hooks", &rw, &hook_body("prod"))
+            .await,
+    )
+    .await;
     assert_eq!((status, body["type"].as_str()), (403, Some("forbidden")));
     let resp = app.get("/api/v1/deploy-hooks", &rw).await;
     assert_eq!(resp.status(), 403);
-    let resp = app.client.get(app.url("/api/v1/deploy-hooks")).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/api/v1/deploy-hooks"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
 
     let token = admin(&app, "acme");
     for (body, field) in [
-        (json!({"name": "x".repeat(59), "repository_url": REPO, "branch": "main"}), "name"),
-        (json!({"name": "  ", "repository_url": REPO, "branch": "main"}), "name"),
-        (json!({"name": "a", "repository_url": "not a url", "branch": "main"}), "repository_url"),
+        (
+            json!({"name": "x".repeat(59), "repository_url": REPO, "branch": "main"}),
+            "name",
+        ),
+        (
+            json!({"name": "  ", "repository_url": REPO, "branch": "main"}),
+            "name",
+        ),
+        (
+            json!({"name": "a", "repository_url": "not a url", "branch": "main"}),
+            "repository_url",
+        ),
         (json!({"name": "a", "repository_url": REPO}), "branch"),
-        (json!({"name": "a", "repository_url": REPO, "branch": "main", "environment": "prod uction"}), "environment"),
-        (json!({"name": "a", "repository_url": REPO, "branch": "main", "secret": "mine"}), "secret"),
+        (
+            json!({"name": "a", "repository_url": REPO, "branch": "main", "environment": "prod uction"}),
+            "environment",
+        ),
+        (
+            json!({"name": "a", "repository_url": REPO, "branch": "main", "secret": "mine"}),
+            "secret",
+        ),
     ] {
         let (status, problem_body) =
             problem(app.post_json("/api/v1/deploy-hooks", &token, &body).await).await;
@@ -111,14 +134,24 @@ async fn hooks_crud_conflicts_and_tenancy() {
     assert!(created["last_deployment"].is_null());
 
     // Same name, same repository (another spelling): 409. Same name, other repository: fine.
-    let dup = json!({"name": "prod", "repository_url": "git@github.com:Acme/Web.git", "branch": "x"});
+    let dup =
+        json!({"name": "prod", "repository_url": "git@github.com:Acme/Web.git", "branch": "x"});
     let (status, body) = problem(app.post_json("/api/v1/deploy-hooks", &token, &dup).await).await;
-    assert_eq!((status, body["type"].as_str()), (409, Some("deploy-hook-name-taken")));
-    let other = json!({"name": "prod", "repository_url": "https://github.com/acme/api", "branch": "main"});
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (409, Some("deploy-hook-name-taken"))
+    );
+    let other =
+        json!({"name": "prod", "repository_url": "https://github.com/acme/api", "branch": "main"});
     let (other_id, _, _) = create_hook(&app, &token, &other).await;
 
     // Read back: no secret anywhere.
-    let list = app.get("/api/v1/deploy-hooks", &token).await.text().await.unwrap();
+    let list = app
+        .get("/api/v1/deploy-hooks", &token)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!list.contains(&secret));
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
@@ -184,9 +217,17 @@ async fn hooks_crud_conflicts_and_tenancy() {
         "/api/v1/deploy-hooks/not-a-uuid".to_owned(),
     ] {
         let (status, body) = problem(app.get(&path, &other_org).await).await;
-        assert_eq!((status, body["detail"].as_str()), (404, Some("deploy hook not found")));
+        assert_eq!(
+            (status, body["detail"].as_str()),
+            (404, Some("deploy hook not found"))
+        );
     }
-    let list: Value = app.get("/api/v1/deploy-hooks", &other_org).await.json().await.unwrap();
+    let list: Value = app
+        .get("/api/v1/deploy-hooks", &other_org)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"], json!([]));
     let resp = app
         .client
@@ -210,8 +251,18 @@ async fn hooks_crud_conflicts_and_tenancy() {
     assert_eq!(deleted["id"], id.as_str());
     assert!(deleted["last_deployment"]["id"].is_string());
     assert!(!deleted.to_string().contains(&secret));
-    assert_eq!(app.get(&format!("/api/v1/deploy-hooks/{id}"), &token).await.status(), 404);
-    let list: Value = app.get("/api/v1/deploy-hooks", &token).await.json().await.unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/deploy-hooks/{id}"), &token)
+            .await
+            .status(),
+        404
+    );
+    let list: Value = app
+        .get("/api/v1/deploy-hooks", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"][0]["id"], other_id.as_str());
     // The deployment it recorded stays.
     assert_eq!(app.deployment_rows().await, 1);
@@ -279,7 +330,10 @@ async fn post_trigger_records_a_deployment_and_dedupes_repeats() {
     assert_eq!(first["already_exists"], false);
     assert_eq!(first["result"]["status"], "success");
     assert_eq!(first["result"]["deployment_id"], first["deployment_id"]);
-    let deployment_id = first["result"]["deployment_id"].as_str().unwrap().to_owned();
+    let deployment_id = first["result"]["deployment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let record = deployment(&app, &token, &deployment_id).await;
     assert_eq!(record["triggered_by"], "deploy_hook");
     assert_eq!(record["repository"], "acme/web");
@@ -303,7 +357,10 @@ async fn post_trigger_records_a_deployment_and_dedupes_repeats() {
     assert_eq!(with_commit["result"]["already_exists"], false);
     let repeat = ok(post(&app, &format!("{url}?commit=abcdef1234567")).await).await;
     assert_eq!(repeat["result"]["already_exists"], true);
-    assert_eq!(repeat["result"]["deployment_id"], with_commit["result"]["deployment_id"]);
+    assert_eq!(
+        repeat["result"]["deployment_id"],
+        with_commit["result"]["deployment_id"]
+    );
     let record = deployment(
         &app,
         &token,
@@ -331,10 +388,18 @@ async fn post_trigger_records_a_deployment_and_dedupes_repeats() {
         .await
         .unwrap();
     assert!(hook["last_triggered_at"].is_string());
-    assert_eq!(hook["last_deployment"]["id"], failed["result"]["deployment_id"]);
+    assert_eq!(
+        hook["last_deployment"]["id"],
+        failed["result"]["deployment_id"]
+    );
     assert_eq!(hook["last_deployment"]["status"], "failure");
     assert_eq!(hook["last_deployment"]["commit_id"], "1234567");
-    let list: Value = app.get("/api/v1/deploy-hooks", &token).await.json().await.unwrap();
+    let list: Value = app
+        .get("/api/v1/deploy-hooks", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"][0]["last_deployment"], hook["last_deployment"]);
 }
 
@@ -401,9 +466,18 @@ async fn get_trigger_in_flightcontrol_style() {
     assert_eq!(body["success"], false);
     assert_eq!(body["type"], "branch-required");
     assert!(body["error"].as_str().unwrap().contains("branch"));
-    for bad in ["commit=nothex!&branch=main", "force=maybe", "status=succes", "branch="] {
+    for bad in [
+        "commit=nothex!&branch=main",
+        "force=maybe",
+        "status=succes",
+        "branch=",
+    ] {
         let (status, body) = problem(get(&app, &format!("/hooks/{secret}?{bad}")).await).await;
-        assert_eq!((status, body["success"].as_bool()), (400, Some(false)), "{bad}");
+        assert_eq!(
+            (status, body["success"].as_bool()),
+            (400, Some(false)),
+            "{bad}"
+        );
     }
     assert_eq!(app.deployment_rows().await, 0);
 
@@ -453,12 +527,21 @@ async fn preview_form_records_a_non_production_deployment() {
     assert_eq!(again["result"]["already_exists"], true);
     assert_eq!(again["result"]["deployment_id"], id.as_str());
     // Another PR with the same commit is another preview.
-    let other = ok(get(&app, &format!("/hooks/{secret}/43/abcdef1234?status=failure")).await).await;
+    let other = ok(get(
+        &app,
+        &format!("/hooks/{secret}/43/abcdef1234?status=failure"),
+    )
+    .await)
+    .await;
     assert_ne!(other["deploymentId"], id.as_str());
 
     for bad in ["x/abcdef1", "-1/abcdef1", "42/nothex"] {
         let (status, body) = problem(get(&app, &format!("/hooks/{secret}/{bad}")).await).await;
-        assert_eq!((status, body["success"].as_bool()), (400, Some(false)), "{bad}");
+        assert_eq!(
+            (status, body["success"].as_bool()),
+            (400, Some(false)),
+            "{bad}"
+        );
     }
 
     // Previews are not production: production listings (and the metrics, which count
@@ -477,7 +560,13 @@ async fn preview_form_records_a_non_production_deployment() {
         .await
         .unwrap();
     assert_eq!(previews["items"].as_array().unwrap().len(), 2);
-    assert!(previews["items"].as_array().unwrap().iter().all(|d| d["is_production"] == false));
+    assert!(
+        previews["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["is_production"] == false)
+    );
 }
 
 #[tokio::test]
@@ -497,7 +586,11 @@ async fn triggers_over_the_hook_limit_answer_429_and_record_nothing() {
         format!("/hooks/{secret}/7/fffffff"),
     ] {
         let resp = post(&app, &path).await;
-        let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        let retry_after: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=60).contains(&retry_after), "{retry_after}");
         let (status, body) = problem(resp).await;
         assert_eq!((status, body["type"].as_str()), (429, Some("rate-limited")));
@@ -604,9 +697,14 @@ async fn exercise(
         client.post(hook("?commit=1111111")),
         client.post(hook("?commit=2222222")),
         client.post(hook("?commit=3333333")),
-        client.get(url("/api/v1/deploy-hooks".to_owned())).bearer_auth(token),
+        client
+            .get(url("/api/v1/deploy-hooks".to_owned()))
+            .bearer_auth(token),
         client.get(&managed).bearer_auth(token),
-        client.put(&managed).bearer_auth(token).json(&hook_body("renamed")),
+        client
+            .put(&managed)
+            .bearer_auth(token)
+            .json(&hook_body("renamed")),
         client.delete(&managed).bearer_auth(token),
         client.post(hook("")),
     ] {
@@ -647,7 +745,11 @@ async fn the_secret_never_shows_in_the_logs() {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             if let Some(rest) = line.strip_prefix("dora-tracker listening on ") {
-                let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 let _ = addr_tx.send(addr);
             }
             log.push_str(&line);
@@ -667,7 +769,12 @@ async fn the_secret_never_shows_in_the_logs() {
     )
     .unwrap();
     let token = keys
-        .issue("acme", &[Scope::Admin], "test", std::time::Duration::from_secs(600))
+        .issue(
+            "acme",
+            &[Scope::Admin],
+            "test",
+            std::time::Duration::from_secs(600),
+        )
         .unwrap();
     let resp = client
         .post(format!("{base}/api/v1/deploy-hooks"))
