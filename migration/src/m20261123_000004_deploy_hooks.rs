@@ -101,6 +101,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_deploy_hooks_org_repository_name")
                     .table(DeployHooks::Table)
                     .col(DeployHooks::OrganizationId)
@@ -142,6 +143,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_deploy_hook_triggers_hook_key")
                     .table(DeployHookTriggers::Table)
                     .col(DeployHookTriggers::DeployHookId)
