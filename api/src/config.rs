@@ -256,6 +256,23 @@ mod tests {
             panic!("serve parses");
         };
         assert!(parse_listen(&args.listen).is_ok());
+        let hooks = HookArgs::default();
+        assert_eq!(
+            (
+                args.hooks.hook_rate_per_minute,
+                args.hooks.hook_burst,
+                args.hooks.hook_org_rate_per_minute,
+                args.hooks.hook_org_burst,
+                args.hooks.hook_dedupe_seconds
+            ),
+            (
+                hooks.hook_rate_per_minute,
+                hooks.hook_burst,
+                hooks.hook_org_rate_per_minute,
+                hooks.hook_org_burst,
+                hooks.hook_dedupe_seconds
+            )
+        );
         assert!(parse_listen("nope").is_err());
     }
 }

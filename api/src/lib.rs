@@ -23,7 +23,10 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth::JwtKeys,
     body::BodyLimit,
-    compat::{hooks::HooksApi, iftrue::IftrueApi},
+    compat::{
+        hooks::{HookRuntime, HooksApi},
+        iftrue::IftrueApi,
+    },
     config::{ConfigError, ServeArgs, parse_listen},
     routes::{deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi},
     state::AppState,
@@ -115,6 +118,7 @@ impl Application {
             )
             .into());
         }
+        let hooks = HookRuntime::new(&args.hooks)?;
         let jwt = JwtKeys::from_args(&args.jwt, &args.db.database_url)?;
         let db = Db::connect(&args.db).await?;
         db.migrate().await.map_err(StartError::Migrate)?;
@@ -130,7 +134,7 @@ impl Application {
             jwt,
             chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
         )
-        .with_hook_settings(&args.hooks)?;
+        .with_hook_runtime(hooks);
         Ok(Self {
             acceptor,
             state,

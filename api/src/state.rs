@@ -38,9 +38,13 @@ impl AppState {
     }
 
     /// Applies the deploy-hook settings (the defaults apply until then).
-    pub fn with_hook_settings(mut self, args: &HookArgs) -> Result<Self, ConfigError> {
-        self.hooks = Arc::new(HookRuntime::new(args)?);
-        Ok(self)
+    pub fn with_hook_settings(self, args: &HookArgs) -> Result<Self, ConfigError> {
+        Ok(self.with_hook_runtime(HookRuntime::new(args)?))
+    }
+
+    pub fn with_hook_runtime(mut self, hooks: HookRuntime) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
     }
 
     /// The id of the organization named by a token, creating it on first use.

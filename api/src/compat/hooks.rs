@@ -699,3 +699,44 @@ impl HooksApi {
         run(&state, &secret, params).await.map(cloudflare)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_256_bit_url_safe_and_hashed_to_hex() {
+        let a = new_secret();
+        let b = new_secret();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&a)
+            .unwrap_or_default();
+        assert_eq!(bytes.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        let hash = hash_secret(&a);
+        assert_eq!(hash.len(), 64);
+        assert_eq!(hash, hash_secret(&a));
+        assert_ne!(hash, hash_secret(&b));
+    }
+
+    #[test]
+    fn the_hook_limit_refuses_past_its_burst() {
+        let runtime = HookRuntime::new(&HookArgs {
+            hook_rate_per_minute: 1,
+            hook_burst: 2,
+            ..HookArgs::default()
+        })
+        .unwrap_or_default();
+        let (hook, org) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(runtime.admit(hook, org).is_ok());
+        assert!(runtime.admit(hook, org).is_ok());
+        let wait = runtime.admit(hook, org).err().unwrap_or(0);
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(runtime.admit(Uuid::now_v7(), org).is_ok());
+    }
+}
