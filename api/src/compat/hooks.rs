@@ -43,6 +43,8 @@ use crate::{
     store,
 };
 
+const NO_STORE: &str = "no-store";
+
 /// The environment of the preview form, `GET /hooks/{secret}/{pr_number}/{commit_sha}`.
 pub const PREVIEW_ENVIRONMENT: &str = "preview";
 
@@ -264,14 +266,24 @@ pub struct FlightcontrolTrigger {
 pub enum CloudflareResponse {
     /// Recorded, or matched an earlier deployment (`already_exists: true`).
     #[oai(status = 200)]
-    Ok(Json<CloudflareTrigger>),
+    Ok(
+        Json<CloudflareTrigger>,
+        /// `no-store`: the URL holds a secret; no cache should keep the answer.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
 pub enum FlightcontrolResponse {
     /// Recorded, or matched an earlier deployment (`alreadyExists: true`).
     #[oai(status = 200)]
-    Ok(Json<FlightcontrolTrigger>),
+    Ok(
+        Json<FlightcontrolTrigger>,
+        /// `no-store`: the URL holds a secret; no cache should keep the answer.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
 }
 
 /// The parameters of one trigger, raw.
@@ -532,21 +544,27 @@ fn cloudflare(outcome: Outcome) -> CloudflareResponse {
         created_on: outcome.deployment.created_at,
         status: outcome.deployment.status,
     };
-    CloudflareResponse::Ok(Json(CloudflareTrigger {
-        success: true,
-        errors: Vec::new(),
-        messages: Vec::new(),
-        result: result.clone(),
-        flat: result,
-    }))
+    CloudflareResponse::Ok(
+        Json(CloudflareTrigger {
+            success: true,
+            errors: Vec::new(),
+            messages: Vec::new(),
+            result: result.clone(),
+            flat: result,
+        }),
+        NO_STORE.to_owned(),
+    )
 }
 
 fn flightcontrol(outcome: Outcome) -> FlightcontrolResponse {
-    FlightcontrolResponse::Ok(Json(FlightcontrolTrigger {
-        success: true,
-        deployment_id: outcome.deployment.id,
-        already_exists: outcome.already_exists,
-    }))
+    FlightcontrolResponse::Ok(
+        Json(FlightcontrolTrigger {
+            success: true,
+            deployment_id: outcome.deployment.id,
+            already_exists: outcome.already_exists,
+        }),
+        NO_STORE.to_owned(),
+    )
 }
 
 pub struct HooksApi;

@@ -171,7 +171,13 @@ pub struct DeployHookList {
 pub enum CreateHookResponse {
     /// Created. The secret and trigger URL appear in this response only.
     #[oai(status = 201)]
-    Created(Json<CreatedDeployHook>, #[oai(header = "Location")] String),
+    Created(
+        Json<CreatedDeployHook>,
+        #[oai(header = "Location")] String,
+        /// `no-store`: the body holds the secret.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
 }
 
 /// Ids are uuids; anything else is simply not found.
@@ -284,6 +290,7 @@ impl DeployHooksApi {
                 url,
             }),
             location,
+            "no-store".to_owned(),
         ))
     }
 

@@ -323,7 +323,9 @@ async fn post_trigger_records_a_deployment_and_dedupes_repeats() {
     let url = format!("/hooks/{secret}");
 
     // Cloudflare calls it with an empty POST.
-    let first = ok(post(&app, &url).await).await;
+    let resp = post(&app, &url).await;
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let first = ok(resp).await;
     assert_eq!(first["success"], true);
     assert_eq!(first["errors"], json!([]));
     assert_eq!(first["result"]["already_exists"], false);
