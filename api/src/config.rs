@@ -86,6 +86,43 @@ pub struct ServeArgs {
     /// How long `Idempotency-Key`s are remembered, in hours.
     #[arg(long, env = "DORA_IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
     pub idempotency_ttl_hours: u32,
+    #[command(flatten)]
+    pub hooks: HookArgs,
+}
+
+/// Deploy-hook trigger limits. Rate limits are kept in memory, so with several instances
+/// behind a load balancer each instance applies them on its own.
+#[derive(Debug, Clone, Args)]
+pub struct HookArgs {
+    /// Triggers per minute allowed for one deploy hook (sustained rate).
+    #[arg(long, env = "DORA_HOOK_RATE_PER_MINUTE", default_value_t = 10)]
+    pub hook_rate_per_minute: u32,
+    /// Triggers one deploy hook may send at once before the per-minute rate applies.
+    #[arg(long, env = "DORA_HOOK_BURST", default_value_t = 10)]
+    pub hook_burst: u32,
+    /// Triggers per minute allowed for all deploy hooks of one organization together.
+    #[arg(long, env = "DORA_HOOK_ORG_RATE_PER_MINUTE", default_value_t = 60)]
+    pub hook_org_rate_per_minute: u32,
+    /// Triggers all hooks of one organization may send at once.
+    #[arg(long, env = "DORA_HOOK_ORG_BURST", default_value_t = 60)]
+    pub hook_org_burst: u32,
+    /// A repeat trigger of one hook for the same commit within this many seconds returns
+    /// the earlier deployment (`already_exists: true`); 0 keeps only the queued/in-progress
+    /// rule.
+    #[arg(long, env = "DORA_HOOK_DEDUPE_SECONDS", default_value_t = 60)]
+    pub hook_dedupe_seconds: u32,
+}
+
+impl Default for HookArgs {
+    fn default() -> Self {
+        Self {
+            hook_rate_per_minute: 10,
+            hook_burst: 10,
+            hook_org_rate_per_minute: 60,
+            hook_org_burst: 60,
+            hook_dedupe_seconds: 60,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -222,6 +259,23 @@ mod tests {
             panic!("serve parses");
         };
         assert!(parse_listen(&args.listen).is_ok());
+        let hooks = HookArgs::default();
+        assert_eq!(
+            (
+                args.hooks.hook_rate_per_minute,
+                args.hooks.hook_burst,
+                args.hooks.hook_org_rate_per_minute,
+                args.hooks.hook_org_burst,
+                args.hooks.hook_dedupe_seconds
+            ),
+            (
+                hooks.hook_rate_per_minute,
+                hooks.hook_burst,
+                hooks.hook_org_rate_per_minute,
+                hooks.hook_org_burst,
+                hooks.hook_dedupe_seconds
+            )
+        );
         assert!(parse_listen("nope").is_err());
     }
 }

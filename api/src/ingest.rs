@@ -161,6 +161,18 @@ pub async fn record_for_organization<T: ToJSON + ParseFromJSON>(
     result
 }
 
+/// Records `new` for `org` inside a write transaction the caller holds, for adapters that
+/// must decide and record atomically (the deploy-hook dedupe rule). No idempotency key:
+/// the caller's own rule makes repeats safe.
+pub async fn record_in_transaction<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    org: uuid::Uuid,
+    new: &NewDeployment,
+    now: chrono::DateTime<Utc>,
+) -> Result<DeploymentRecord, ApiError> {
+    Ok(store::deployments::insert(txn, org, new, now).await?)
+}
+
 async fn insert<T: ToJSON>(
     state: &AppState,
     org: uuid::Uuid,

@@ -23,20 +23,38 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth::JwtKeys,
     body::BodyLimit,
-    compat::iftrue::IftrueApi,
+    compat::{
+        hooks::{HookRuntime, HooksApi},
+        iftrue::IftrueApi,
+    },
     config::{ConfigError, ServeArgs, parse_listen},
-    routes::{deployments::DeploymentsApi, health::HealthApi, prometheus::MetricsToken},
+    routes::{
+        deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
+        prometheus::MetricsToken,
+    },
     state::AppState,
     store::Db,
     telemetry::ServiceMetrics,
 };
 
-pub type Apis = (HealthApi, DeploymentsApi, IftrueApi);
+pub type Apis = (
+    HealthApi,
+    DeploymentsApi,
+    IftrueApi,
+    DeployHooksApi,
+    HooksApi,
+);
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, DeploymentsApi, IftrueApi),
+        (
+            HealthApi,
+            DeploymentsApi,
+            IftrueApi,
+            DeployHooksApi,
+            HooksApi,
+        ),
         "dora-tracker",
         env!("CARGO_PKG_VERSION"),
     )
@@ -118,6 +136,7 @@ impl Application {
             )
             .into());
         }
+        let hooks = HookRuntime::new(&args.hooks)?;
         let jwt = JwtKeys::from_args(&args.jwt, &args.db.database_url)?;
         let db = Db::connect(&args.db).await?;
         db.migrate().await.map_err(StartError::Migrate)?;
@@ -132,7 +151,8 @@ impl Application {
             db,
             jwt,
             chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
-        );
+        )
+        .with_hook_runtime(hooks);
         if args.metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::new(
                 "DORA_METRICS_TOKEN (--metrics-token)",

@@ -6,13 +6,21 @@ use chrono::{Duration, Utc};
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
-use crate::{auth::JwtKeys, error::ApiError, store};
+use crate::{
+    auth::JwtKeys,
+    compat::hooks::HookRuntime,
+    config::{ConfigError, HookArgs},
+    error::ApiError,
+    store,
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: store::Db,
     pub jwt: JwtKeys,
     pub idempotency_ttl: Duration,
+    /// Deploy-hook rate limiters and dedupe window.
+    pub hooks: Arc<HookRuntime>,
     /// Organization slug → id. Organizations are never renamed or deleted while the
     /// service runs, so a cached id stays right on every instance.
     organizations: Arc<RwLock<HashMap<String, Uuid>>>,
@@ -24,8 +32,19 @@ impl AppState {
             db,
             jwt,
             idempotency_ttl,
+            hooks: Arc::default(),
             organizations: Arc::default(),
         }
+    }
+
+    /// Applies the deploy-hook settings (the defaults apply until then).
+    pub fn with_hook_settings(self, args: &HookArgs) -> Result<Self, ConfigError> {
+        Ok(self.with_hook_runtime(HookRuntime::new(args)?))
+    }
+
+    pub fn with_hook_runtime(mut self, hooks: HookRuntime) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
     }
 
     /// The id of the organization named by a token, creating it on first use.

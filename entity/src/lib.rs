@@ -1,5 +1,7 @@
 //! sea-orm entities of dora-tracker: one module per table, nothing else.
 
+pub mod deploy_hook_triggers;
+pub mod deploy_hooks;
 pub mod deployment_commits;
 pub mod deployments;
 pub mod idempotency_keys;

@@ -1,3 +1,5 @@
+pub use super::deploy_hook_triggers::Entity as DeployHookTriggers;
+pub use super::deploy_hooks::Entity as DeployHooks;
 pub use super::deployment_commits::Entity as DeploymentCommits;
 pub use super::deployments::Entity as Deployments;
 pub use super::idempotency_keys::Entity as IdempotencyKeys;

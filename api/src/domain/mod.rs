@@ -5,8 +5,8 @@ mod deployment;
 mod repository;
 
 pub use deployment::{
-    ChangeError, CommitInput, DeploymentChange, NewDeployment, RawDeployment, Status, TriggeredBy,
-    truncate_micros,
+    ChangeError, CommitInput, DeploymentChange, Errors, NewDeployment, RawDeployment, Status,
+    TriggeredBy, truncate_micros,
 };
 pub use repository::RepositoryRef;
 

@@ -1,5 +1,6 @@
 //! Canonical HTTP API: one `#[OpenApi]` struct per resource.
 
+pub mod deploy_hooks;
 pub mod deployments;
 pub mod health;
 pub mod prometheus;
@@ -10,6 +11,10 @@ use poem_openapi::Tags;
 pub enum ApiTags {
     /// Deployment records
     Deployments,
+    /// Managed deploy hooks (admin)
+    DeployHooks,
+    /// Deploy-hook trigger URLs (the secret in the path is the credential)
+    Hooks,
     /// iftrue-compatible endpoints
     Iftrue,
     /// Probes

@@ -2,6 +2,7 @@
 //! to use, and every query is scoped to an organization id.
 
 pub mod db;
+pub mod deploy_hooks;
 pub mod deployments;
 pub mod idempotency;
 pub mod organizations;

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod deployments;
+mod hooks;
 mod idempotency;
 mod openapi;
 mod prometheus;

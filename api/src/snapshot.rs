@@ -1,0 +1,299 @@
+//! The DORA snapshot behind `/metrics`. A background task recomputes, every refresh
+//! interval, the DORA values of every organization from the database (through
+//! `store::facts` and the `dora_metrics` engine), so every instance reports the same numbers,
+//! a restart loses nothing, and a scrape only copies the last snapshot: its cost does not
+//! depend on how many deployments are stored. A failed refresh keeps the last snapshot; its
+//! age shows in `dora_snapshot_age_seconds`.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use dora_metrics::{
+    Benchmark, DeploymentFact, IncidentFact, Window,
+    exposition::{Count, ScopeSummary, families, single_gauge},
+};
+use prometheus::proto::MetricFamily;
+use sea_orm::{ConnectionTrait, DbErr, Statement};
+use uuid::Uuid;
+
+use crate::store::{
+    Db,
+    facts::{self, MetricsScope},
+};
+
+/// What is served between refreshes.
+#[derive(Clone)]
+pub struct DoraSnapshot {
+    inner: Arc<RwLock<State>>,
+}
+
+struct State {
+    families: Vec<MetricFamily>,
+    /// When the last successful refresh finished (or the service started).
+    refreshed: Instant,
+    failures: u64,
+}
+
+impl Default for DoraSnapshot {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(State {
+                families: Vec::new(),
+                refreshed: Instant::now(),
+                failures: 0,
+            })),
+        }
+    }
+}
+
+impl DoraSnapshot {
+    /// The snapshot's families plus its age and failure count, for a scrape.
+    pub fn families(&self) -> Vec<MetricFamily> {
+        let Ok(state) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut out = state.families.clone();
+        if let Ok(age) = single_gauge(
+            "dora_snapshot_age_seconds",
+            "Seconds since the DORA values were last computed from the database",
+            state.refreshed.elapsed().as_secs_f64(),
+        ) {
+            out.extend(age);
+        }
+        if let Ok(failures) = single_gauge(
+            "dora_snapshot_refresh_failures",
+            "Failed refreshes of the DORA values since the service started",
+            state.failures as f64,
+        ) {
+            out.extend(failures);
+        }
+        out
+    }
+
+    fn store(&self, families: Vec<MetricFamily>) {
+        if let Ok(mut state) = self.inner.write() {
+            state.families = families;
+            state.refreshed = Instant::now();
+        }
+    }
+
+    fn failed(&self) {
+        if let Ok(mut state) = self.inner.write() {
+            state.failures += 1;
+        }
+    }
+}
+
+/// Refreshes `snapshot` every `interval` until the task is dropped.
+pub async fn refresh_forever(db: Db, snapshot: DoraSnapshot, windows: Vec<i64>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let started = Instant::now();
+        match compute_families(&db, &windows).await {
+            Ok(families) => {
+                snapshot.store(families);
+                tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "DORA snapshot refreshed");
+            }
+            Err(e) => {
+                snapshot.failed();
+                tracing::warn!(error = %e, "DORA snapshot refresh failed; serving the previous one");
+            }
+        }
+    }
+}
+
+/// Parses `DORA_METRICS_WINDOWS`: comma-separated day counts such as `7d,30d,90d`.
+pub fn parse_windows(value: &str) -> Result<Vec<i64>, String> {
+    let mut days = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let n: i64 = part
+            .strip_suffix('d')
+            .unwrap_or(part)
+            .parse()
+            .map_err(|_| format!("`{part}` is not a window such as 30d"))?;
+        if !(1..=dora_metrics::MAX_WINDOW_DAYS).contains(&n) {
+            return Err(format!("`{part}`: a window is 1 to {} days", dora_metrics::MAX_WINDOW_DAYS));
+        }
+        if !days.contains(&n) {
+            days.push(n);
+        }
+    }
+    if days.is_empty() {
+        return Err("at least one window is needed".to_owned());
+    }
+    Ok(days)
+}
+
+struct Repo {
+    name: String,
+    team: Option<String>,
+}
+
+async fn compute_families(db: &Db, windows: &[i64]) -> Result<Vec<MetricFamily>, DbErr> {
+    let conn = db.read();
+    let backend = conn.get_database_backend();
+    let now = Utc::now();
+    let organizations = conn
+        .query_all_raw(Statement::from_string(backend, "SELECT id, slug FROM organizations ORDER BY slug"))
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<Uuid>("", "id")?, r.try_get::<String>("", "slug")?)))
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    let repositories: HashMap<Uuid, Repo> = conn
+        .query_all_raw(Statement::from_string(backend, "SELECT id, name, team FROM repositories"))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<Uuid>("", "id")?,
+                Repo {
+                    name: r.try_get("", "name")?,
+                    team: r.try_get("", "team")?,
+                },
+            ))
+        })
+        .collect::<Result<_, DbErr>>()?;
+
+    let mut scopes = Vec::new();
+    for (org_id, slug) in &organizations {
+        for &days in windows {
+            let Ok(window) = Window::last_days(days, now) else {
+                continue;
+            };
+            let label = format!("{days}d");
+            let row = |repository: &str, environment: &str, team: &str, summary| ScopeSummary {
+                organization: slug.clone(),
+                repository: repository.to_owned(),
+                environment: environment.to_owned(),
+                team: team.to_owned(),
+                window: label.clone(),
+                summary,
+            };
+            // All production environments, all repositories: what /api/v1/metrics/dora answers.
+            let production = facts::load(conn, &scope(*org_id, None), &window).await?;
+            scopes.push(row("*", "*", "*", compute(&production.deployments, &production.incidents, &window)));
+            // Each environment with deployments in the window, whole and per repository.
+            for environment in environments(conn, *org_id, &window).await? {
+                let facts = facts::load(conn, &scope(*org_id, Some(environment.clone())), &window).await?;
+                scopes.push(row("*", &environment, "*", compute(&facts.deployments, &facts.incidents, &window)));
+                let mut by_repository: BTreeMap<Uuid, Vec<DeploymentFact>> = BTreeMap::new();
+                for d in &facts.deployments {
+                    by_repository.entry(d.repository).or_default().push(d.clone());
+                }
+                for (repository_id, deployments) in by_repository {
+                    let Some(repo) = repositories.get(&repository_id) else {
+                        continue;
+                    };
+                    let incidents: Vec<IncidentFact> = facts
+                        .incidents
+                        .iter()
+                        .filter(|i| i.repository == Some(repository_id))
+                        .cloned()
+                        .collect();
+                    scopes.push(row(
+                        &repo.name,
+                        &environment,
+                        repo.team.as_deref().unwrap_or(""),
+                        compute(&deployments, &incidents, &window),
+                    ));
+                }
+            }
+        }
+    }
+
+    let deployments = counts(
+        conn,
+        "SELECT o.slug, r.name, d.environment, d.status, COUNT(*) AS n FROM deployments d \
+         JOIN organizations o ON o.id = d.organization_id \
+         JOIN repositories r ON r.id = d.repository_id \
+         GROUP BY o.slug, r.name, d.environment, d.status",
+        4,
+    )
+    .await?;
+    let incidents = counts(
+        conn,
+        "SELECT o.slug, COALESCE(r.name, ''), i.environment, COUNT(*) AS n FROM incidents i \
+         JOIN organizations o ON o.id = i.organization_id \
+         LEFT JOIN repositories r ON r.id = i.repository_id \
+         GROUP BY o.slug, r.name, i.environment",
+        3,
+    )
+    .await?;
+    families(&scopes, &deployments, &incidents).map_err(|e| DbErr::Custom(e.to_string()))
+}
+
+fn scope(organization_id: Uuid, environment: Option<String>) -> MetricsScope {
+    MetricsScope {
+        organization_id,
+        repository_id: None,
+        team_repositories: None,
+        environment,
+    }
+}
+
+fn compute(deployments: &[DeploymentFact], incidents: &[IncidentFact], window: &Window) -> dora_metrics::DoraSummary {
+    dora_metrics::compute(
+        &dora_metrics::Facts { deployments, incidents },
+        window,
+        Benchmark::default(),
+    )
+}
+
+async fn environments<C: ConnectionTrait>(conn: &C, organization_id: Uuid, window: &Window) -> Result<Vec<String>, DbErr> {
+    let backend = conn.get_database_backend();
+    let (p1, p2, p3) = match backend {
+        sea_orm::DbBackend::Postgres => ("$1", "$2", "$3"),
+        _ => ("?", "?", "?"),
+    };
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT DISTINCT environment FROM deployments WHERE organization_id = {p1} \
+                 AND deployed_at >= {p2} AND deployed_at < {p3} ORDER BY environment"
+            ),
+            [organization_id.into(), window.from.into(), window.to.into()],
+        ))
+        .await?;
+    rows.iter().map(|r| r.try_get::<String>("", "environment")).collect()
+}
+
+/// Rows of (labels…, n) from a GROUP BY with `labels` text columns then a count.
+async fn counts<C: ConnectionTrait>(conn: &C, sql: &str, labels: usize) -> Result<Vec<Count>, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let values = (0..labels)
+                .map(|i| r.try_get_by_index::<String>(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let n: i64 = r.try_get_by_index(labels)?;
+            Ok(Count {
+                labels: values,
+                value: u64::try_from(n).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse() {
+        assert_eq!(parse_windows("30d"), Ok(vec![30]));
+        assert_eq!(parse_windows("7d, 30d,90,30d"), Ok(vec![7, 30, 90]));
+        assert!(parse_windows("").is_err());
+        assert!(parse_windows("0d").is_err());
+        assert!(parse_windows("1000d").is_err());
+        assert!(parse_windows("month").is_err());
+    }
+}

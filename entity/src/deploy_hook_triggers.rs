@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+
+/// A deployment recorded by a deploy hook, keyed for the repeat-trigger dedupe rule.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deploy_hook_triggers")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub deployment_id: Uuid,
+    pub deploy_hook_id: Uuid,
+    /// Environment, PR number, branch and commit of the trigger.
+    pub dedupe_key: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+/// A managed deploy hook: its secret URL records a deployment of one repository, branch
+/// and environment.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deploy_hooks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub repository_id: Uuid,
+    /// 1-58 characters, unique per (organization, repository).
+    pub name: String,
+    pub branch: String,
+    pub environment: String,
+    /// SHA-256 (hex) of the secret in the trigger URL. The secret itself is never stored.
+    #[sea_orm(unique)]
+    pub secret_hash: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub last_triggered_at: Option<DateTimeUtc>,
+    pub last_deployment_id: Option<Uuid>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
