@@ -23,19 +23,35 @@ use poem_openapi::OpenApiService;
 use crate::{
     auth::JwtKeys,
     body::BodyLimit,
-    compat::iftrue::IftrueApi,
+    compat::{github::GithubApi, iftrue::IftrueApi},
     config::{ConfigError, ServeArgs, parse_listen},
-    routes::{deployments::DeploymentsApi, health::HealthApi},
+    routes::{
+        admin::AdminApi, deployments::DeploymentsApi, health::HealthApi, statuses::StatusesApi,
+    },
     state::AppState,
     store::Db,
 };
 
-pub type Apis = (HealthApi, DeploymentsApi, IftrueApi);
+pub type Apis = (
+    HealthApi,
+    DeploymentsApi,
+    StatusesApi,
+    IftrueApi,
+    GithubApi,
+    AdminApi,
+);
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, DeploymentsApi, IftrueApi),
+        (
+            HealthApi,
+            DeploymentsApi,
+            StatusesApi,
+            IftrueApi,
+            GithubApi,
+            AdminApi,
+        ),
         "dora-tracker",
         env!("CARGO_PKG_VERSION"),
     )
@@ -61,6 +77,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> impl Endpoint {
         .data(BodyLimit(max_body_bytes))
         .data(state)
         .around(error::render_errors)
+        .around(compat::github::github_errors)
         .around(telemetry::access_log)
 }
 

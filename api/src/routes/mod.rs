@@ -1,7 +1,9 @@
 //! Canonical HTTP API: one `#[OpenApi]` struct per resource.
 
+pub mod admin;
 pub mod deployments;
 pub mod health;
+pub mod statuses;
 
 use poem_openapi::Tags;
 
@@ -11,6 +13,10 @@ pub enum ApiTags {
     Deployments,
     /// iftrue-compatible endpoints
     Iftrue,
+    /// GitHub-compatible deployments API (`/api/v3`)
+    Github,
+    /// Admin repairs and the audit log
+    Admin,
     /// Probes
     Health,
 }
