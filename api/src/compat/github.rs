@@ -448,13 +448,13 @@ pub enum ListStatusesResponse {
 
 pub struct GithubApi;
 
-#[OpenApi(prefix_path = "/api/v3/repos/:owner/:repo", tag = "ApiTags::Github")]
+#[OpenApi(prefix_path = "/api/v3/repos", tag = "ApiTags::Github")]
 impl GithubApi {
     /// Create a deployment (GitHub)
     ///
     /// GitHub's "Create a deployment". The deployment starts with no status (pending).
     #[oai(
-        path = "/deployments",
+        path = "/:owner/:repo/deployments",
         method = "post",
         operation_id = "githubCreateDeployment"
     )]
@@ -582,7 +582,7 @@ impl GithubApi {
     /// Newest first. Filters `sha`, `ref`, `task`, `environment`; `per_page` (default
     /// 30, at most 100) and `page`; a `Link` header points at the other pages.
     #[oai(
-        path = "/deployments",
+        path = "/:owner/:repo/deployments",
         method = "get",
         operation_id = "githubListDeployments"
     )]
@@ -624,7 +624,7 @@ impl GithubApi {
 
     /// Get a deployment (GitHub)
     #[oai(
-        path = "/deployments/:deployment_id",
+        path = "/:owner/:repo/deployments/:deployment_id",
         method = "get",
         operation_id = "githubGetDeployment"
     )]
@@ -648,7 +648,7 @@ impl GithubApi {
     /// The only deployment of a repository may always be deleted; otherwise only an
     /// inactive one (its latest status is `inactive`), else 422.
     #[oai(
-        path = "/deployments/:deployment_id",
+        path = "/:owner/:repo/deployments/:deployment_id",
         method = "delete",
         operation_id = "githubDeleteDeployment"
     )]
@@ -690,7 +690,7 @@ impl GithubApi {
     /// Appends a status; see `POST /api/v1/deployments/{id}/statuses` for what it does to
     /// the deployment and the metrics. `log_url` also sets `target_url`.
     #[oai(
-        path = "/deployments/:deployment_id/statuses",
+        path = "/:owner/:repo/deployments/:deployment_id/statuses",
         method = "post",
         operation_id = "githubCreateDeploymentStatus"
     )]
@@ -736,7 +736,7 @@ impl GithubApi {
     ///
     /// Newest first; `per_page` (default 30, at most 100) and `page`.
     #[oai(
-        path = "/deployments/:deployment_id/statuses",
+        path = "/:owner/:repo/deployments/:deployment_id/statuses",
         method = "get",
         operation_id = "githubListDeploymentStatuses"
     )]
@@ -773,7 +773,7 @@ impl GithubApi {
 
     /// Get a deployment status (GitHub)
     #[oai(
-        path = "/deployments/:deployment_id/statuses/:status_id",
+        path = "/:owner/:repo/deployments/:deployment_id/statuses/:status_id",
         method = "get",
         operation_id = "githubGetDeploymentStatus"
     )]
