@@ -5,8 +5,11 @@
 
 mod helpers;
 
+mod admin;
 mod auth;
 mod deployments;
+mod github;
 mod idempotency;
 mod openapi;
+mod statuses;
 mod validation;
