@@ -94,7 +94,10 @@ impl MigrationTrait for Migration {
                     )
                     .foreign_key(
                         ForeignKey::create()
-                            .from(DeploymentStatuses::Table, DeploymentStatuses::OrganizationId)
+                            .from(
+                                DeploymentStatuses::Table,
+                                DeploymentStatuses::OrganizationId,
+                            )
                             .to(Organizations::Table, Organizations::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )

@@ -252,8 +252,7 @@ fn repository_ref(owner: &str, repo: &str) -> Result<RepositoryRef, ApiError> {
     let ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 100
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
             && s != "."
             && s != ".."
@@ -554,7 +553,11 @@ impl GithubApi {
             &state,
             &auth.0,
             idempotency_key.as_deref(),
-            &format!("POST /api/v3/repos/{owner}/{repo}/deployments", owner = &*owner, repo = &*repo),
+            &format!(
+                "POST /api/v3/repos/{owner}/{repo}/deployments",
+                owner = &*owner,
+                repo = &*repo
+            ),
             &body.json,
             new,
             details.clone(),
@@ -612,9 +615,15 @@ impl GithubApi {
             environment: environment.0.filter(|s| !s.is_empty()),
         };
         let offset = (page - 1).saturating_mul(per_page);
-        let (records, total) =
-            store::github::list(state.db.read(), org, repository.id, &filter, offset, per_page)
-                .await?;
+        let (records, total) = store::github::list(
+            state.db.read(),
+            org,
+            repository.id,
+            &filter,
+            offset,
+            per_page,
+        )
+        .await?;
         let urls = RepoUrls::new(req, &owner, &repo);
         Ok(ListDeploymentsResponse::Ok(
             Json(records.iter().map(|r| urls.deployment(r)).collect()),
@@ -638,8 +647,14 @@ impl GithubApi {
         deployment_id: Path<String>,
     ) -> Result<Json<GithubDeployment>, ApiError> {
         auth.0.require(Scope::Read)?;
-        let record =
-            find_deployment(&state, auth.0.organization_id, &owner, &repo, &deployment_id).await?;
+        let record = find_deployment(
+            &state,
+            auth.0.organization_id,
+            &owner,
+            &repo,
+            &deployment_id,
+        )
+        .await?;
         Ok(Json(RepoUrls::new(req, &owner, &repo).deployment(&record)))
     }
 
@@ -706,8 +721,14 @@ impl GithubApi {
         body: JsonBody<CreateStatusIn>,
     ) -> Result<CreateStatusResponse, ApiError> {
         auth.0.require(Scope::Ingest)?;
-        let record =
-            find_deployment(&state, auth.0.organization_id, &owner, &repo, &deployment_id).await?;
+        let record = find_deployment(
+            &state,
+            auth.0.organization_id,
+            &owner,
+            &repo,
+            &deployment_id,
+        )
+        .await?;
         let b = &body.value;
         let new = parse_status(
             RawStatus {
@@ -753,8 +774,14 @@ impl GithubApi {
         page: Query<Option<u64>>,
     ) -> Result<ListStatusesResponse, ApiError> {
         auth.0.require(Scope::Read)?;
-        let record =
-            find_deployment(&state, auth.0.organization_id, &owner, &repo, &deployment_id).await?;
+        let record = find_deployment(
+            &state,
+            auth.0.organization_id,
+            &owner,
+            &repo,
+            &deployment_id,
+        )
+        .await?;
         let (per_page, page) = paging(per_page.0, page.0);
         let offset = (page - 1).saturating_mul(per_page);
         let id = record.deployment.id;
@@ -789,8 +816,14 @@ impl GithubApi {
         status_id: Path<String>,
     ) -> Result<Json<GithubStatus>, ApiError> {
         auth.0.require(Scope::Read)?;
-        let record =
-            find_deployment(&state, auth.0.organization_id, &owner, &repo, &deployment_id).await?;
+        let record = find_deployment(
+            &state,
+            auth.0.organization_id,
+            &owner,
+            &repo,
+            &deployment_id,
+        )
+        .await?;
         let status_id = status_id
             .parse::<i64>()
             .map_err(|_| ApiError::not_found("deployment status"))?;

@@ -83,7 +83,10 @@ mod tests {
             "error",
             "inactive",
         ] {
-            assert_eq!(StatusState::parse(word).map(StatusState::as_str), Some(word));
+            assert_eq!(
+                StatusState::parse(word).map(StatusState::as_str),
+                Some(word)
+            );
         }
         assert_eq!(StatusState::parse("canceled"), None);
         assert_eq!(StatusState::Pending.canonical(), Status::Queued);

@@ -10,7 +10,6 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-
 use crate::{
     auth::{BearerAuth, Scope},
     body::JsonBody,
@@ -274,4 +273,3 @@ impl AdminApi {
         }))
     }
 }
-

@@ -110,9 +110,14 @@ async fn admin_replace_is_guarded() {
         .await;
     let id = d["id"].as_str().unwrap();
 
-    assert_eq!(problem(put(&app, None, id, &replacement()).await).await.0, 401);
     assert_eq!(
-        problem(put(&app, Some(&rw), id, &replacement()).await).await.0,
+        problem(put(&app, None, id, &replacement()).await).await.0,
+        401
+    );
+    assert_eq!(
+        problem(put(&app, Some(&rw), id, &replacement()).await)
+            .await
+            .0,
         403
     );
     let (status, _) = problem(app.get("/api/v1/admin/audit-log", &rw).await).await;
@@ -132,7 +137,13 @@ async fn admin_replace_is_guarded() {
             .0,
         404
     );
-    for field in ["title", "commit_id", "status", "is_production", "environment"] {
+    for field in [
+        "title",
+        "commit_id",
+        "status",
+        "is_production",
+        "environment",
+    ] {
         let mut body = replacement();
         body.as_object_mut().unwrap().remove(field);
         let (status, problem_body) = problem(put(&app, Some(&admin), id, &body).await).await;
@@ -141,10 +152,16 @@ async fn admin_replace_is_guarded() {
     }
     let mut body = replacement();
     body["id"] = json!(id);
-    assert_eq!(problem(put(&app, Some(&admin), id, &body).await).await.0, 422);
+    assert_eq!(
+        problem(put(&app, Some(&admin), id, &body).await).await.0,
+        422
+    );
     let mut body = replacement();
     body["status"] = json!("in_progress");
-    assert_eq!(problem(put(&app, Some(&admin), id, &body).await).await.0, 422);
+    assert_eq!(
+        problem(put(&app, Some(&admin), id, &body).await).await.0,
+        422
+    );
 
     // Nothing was inserted or changed, and nothing was audited.
     assert_eq!(app.deployment_rows().await, 1);

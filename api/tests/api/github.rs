@@ -103,7 +103,12 @@ fn ids(list: &Value) -> Vec<i64> {
 async fn create_has_githubs_shape_and_defaults() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let d = create(&app, &token, json!({"ref": sha(1), "auto_merge": false, "required_contexts": []})).await;
+    let d = create(
+        &app,
+        &token,
+        json!({"ref": sha(1), "auto_merge": false, "required_contexts": []}),
+    )
+    .await;
     let n = d["id"].as_i64().unwrap();
     assert!(n > 0);
     assert_eq!(d["sha"], sha(1));
@@ -156,23 +161,48 @@ async fn bad_requests_answer_in_githubs_error_shape() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
     let path = format!("{REPOS}/deployments");
-    let (code, body) = github_error(send(&app, reqwest::Method::GET, &path, None, None).await).await;
-    assert_eq!((code, body["message"].as_str()), (401, Some("Requires authentication")));
+    let (code, body) =
+        github_error(send(&app, reqwest::Method::GET, &path, None, None).await).await;
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (401, Some("Requires authentication"))
+    );
     let (code, body) =
         github_error(send(&app, reqwest::Method::GET, &path, Some("nope"), None).await).await;
-    assert_eq!((code, body["message"].as_str()), (401, Some("Bad credentials")));
-    let (code, body) = github_error(send(&app, reqwest::Method::GET, &path, Some(&token), None).await).await;
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (401, Some("Bad credentials"))
+    );
+    let (code, body) =
+        github_error(send(&app, reqwest::Method::GET, &path, Some(&token), None).await).await;
     assert_eq!((code, body["message"].as_str()), (404, Some("Not Found")));
     let (code, body) = github_error(
-        send(&app, reqwest::Method::POST, &path, Some(&token), Some(&json!({"environment": "x"}))).await,
+        send(
+            &app,
+            reqwest::Method::POST,
+            &path,
+            Some(&token),
+            Some(&json!({"environment": "x"})),
+        )
+        .await,
     )
     .await;
-    assert_eq!((code, body["message"].as_str()), (422, Some("Validation Failed")));
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (422, Some("Validation Failed"))
+    );
     assert_eq!(body["errors"][0]["field"], "ref");
     assert_eq!(body["errors"][0]["code"], "missing_field");
     let read_only = app.token("acme", &[Scope::Read]);
     let (code, _) = github_error(
-        send(&app, reqwest::Method::POST, &path, Some(&read_only), Some(&json!({"ref": "main"}))).await,
+        send(
+            &app,
+            reqwest::Method::POST,
+            &path,
+            Some(&read_only),
+            Some(&json!({"ref": "main"})),
+        )
+        .await,
     )
     .await;
     assert_eq!(code, 403);
@@ -186,7 +216,10 @@ async fn bad_requests_answer_in_githubs_error_shape() {
         .await
         .unwrap();
     let (code, body) = github_error(resp).await;
-    assert_eq!((code, body["message"].as_str()), (400, Some("Problems parsing JSON")));
+    assert_eq!(
+        (code, body["message"].as_str()),
+        (400, Some("Problems parsing JSON"))
+    );
 
     // `Bearer` is accepted as well as `token`.
     let d = create(&app, &token, json!({"ref": "main"})).await;
@@ -202,11 +235,18 @@ async fn bad_requests_answer_in_githubs_error_shape() {
     let other = app.rw_token("other");
     for (tok, p) in [
         (&other, format!("{REPOS}/deployments/{}", d["id"])),
-        (&token, format!("/api/v3/repos/acme/other/deployments/{}", d["id"])),
+        (
+            &token,
+            format!("/api/v3/repos/acme/other/deployments/{}", d["id"]),
+        ),
         (&token, format!("{REPOS}/deployments/abc")),
-        (&token, format!("{REPOS}/deployments/{}/statuses/999", d["id"])),
+        (
+            &token,
+            format!("{REPOS}/deployments/{}/statuses/999", d["id"]),
+        ),
     ] {
-        let (code, _) = github_error(send(&app, reqwest::Method::GET, &p, Some(tok), None).await).await;
+        let (code, _) =
+            github_error(send(&app, reqwest::Method::GET, &p, Some(tok), None).await).await;
         assert_eq!(code, 404, "{p}");
     }
     let long = "x".repeat(141);
@@ -219,16 +259,34 @@ async fn bad_requests_answer_in_githubs_error_shape() {
     )
     .await;
     let (code, body) = github_error(resp).await;
-    assert_eq!((code, body["errors"][0]["field"].as_str()), (422, Some("description")));
+    assert_eq!(
+        (code, body["errors"][0]["field"].as_str()),
+        (422, Some("description"))
+    );
 }
 
 #[tokio::test]
 async fn list_filters_and_pages() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let d1 = create(&app, &token, json!({"ref": sha(1), "environment": "staging"})).await;
-    let d2 = create(&app, &token, json!({"ref": "main", "payload": {"sha": sha(2)}})).await;
-    let d3 = create(&app, &token, json!({"ref": "main", "task": "other", "environment": "staging"})).await;
+    let d1 = create(
+        &app,
+        &token,
+        json!({"ref": sha(1), "environment": "staging"}),
+    )
+    .await;
+    let d2 = create(
+        &app,
+        &token,
+        json!({"ref": "main", "payload": {"sha": sha(2)}}),
+    )
+    .await;
+    let d3 = create(
+        &app,
+        &token,
+        json!({"ref": "main", "task": "other", "environment": "staging"}),
+    )
+    .await;
     let n = |d: &Value| d["id"].as_i64().unwrap();
     assert_eq!(d2["sha"], sha(2));
 
@@ -252,16 +310,27 @@ async fn list_filters_and_pages() {
     let link = headers["link"].to_str().unwrap();
     assert!(link.contains("page=2>; rel=\"next\""), "{link}");
     assert!(link.contains("rel=\"last\""), "{link}");
-    let (headers, page) = get_json(&app, &token, &format!("{REPOS}/deployments?per_page=2&page=2")).await;
+    let (headers, page) = get_json(
+        &app,
+        &token,
+        &format!("{REPOS}/deployments?per_page=2&page=2"),
+    )
+    .await;
     assert_eq!(ids(&page), [n(&d1)]);
     let link = headers["link"].to_str().unwrap();
-    assert!(link.contains("rel=\"prev\"") && !link.contains("rel=\"next\""), "{link}");
+    assert!(
+        link.contains("rel=\"prev\"") && !link.contains("rel=\"next\""),
+        "{link}"
+    );
     // per_page is capped at 100, as GitHub does.
     let (_, page) = get_json(&app, &token, &format!("{REPOS}/deployments?per_page=500")).await;
     assert_eq!(ids(&page).len(), 3);
     // A deployment recorded through the canonical API is listed too (task `deploy`).
-    app.create_deployment(&token, &crate::helpers::deployment("https://github.com/acme/web", 9))
-        .await;
+    app.create_deployment(
+        &token,
+        &crate::helpers::deployment("https://github.com/acme/web", 9),
+    )
+    .await;
     let (_, list) = get_json(&app, &token, &format!("{REPOS}/deployments?task=deploy")).await;
     assert_eq!(ids(&list).len(), 3);
     assert_eq!(list[0]["creator"]["login"], "alice");
@@ -271,8 +340,18 @@ async fn list_filters_and_pages() {
 async fn statuses_auto_inactive_and_the_delete_rule() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let d1 = create(&app, &token, json!({"ref": sha(1), "environment": "staging"})).await;
-    let d2 = create(&app, &token, json!({"ref": sha(2), "environment": "staging"})).await;
+    let d1 = create(
+        &app,
+        &token,
+        json!({"ref": sha(1), "environment": "staging"}),
+    )
+    .await;
+    let d2 = create(
+        &app,
+        &token,
+        json!({"ref": sha(2), "environment": "staging"}),
+    )
+    .await;
     let t = create(
         &app,
         &token,
@@ -280,13 +359,22 @@ async fn statuses_auto_inactive_and_the_delete_rule() {
     )
     .await;
 
-    let s = status(&app, &token, &d1["id"], json!({"state": "in_progress", "target_url": "https://ci.example.com/1"})).await;
+    let s = status(
+        &app,
+        &token,
+        &d1["id"],
+        json!({"state": "in_progress", "target_url": "https://ci.example.com/1"}),
+    )
+    .await;
     assert_eq!(s["log_url"], "https://ci.example.com/1");
     assert_eq!(s["target_url"], "https://ci.example.com/1");
     assert_eq!(s["environment"], "staging");
     assert_eq!(s["environment_url"], "");
     assert_eq!(s["deployment_url"], d1["url"]);
-    assert_eq!(s["url"], format!("{}/statuses/{}", d1["url"].as_str().unwrap(), s["id"]));
+    assert_eq!(
+        s["url"],
+        format!("{}/statuses/{}", d1["url"].as_str().unwrap(), s["id"])
+    );
     status(&app, &token, &d1["id"], json!({"state": "success"})).await;
     status(&app, &token, &t["id"], json!({"state": "success"})).await;
     status(&app, &token, &d2["id"], json!({"state": "success"})).await;
@@ -298,7 +386,12 @@ async fn statuses_auto_inactive_and_the_delete_rule() {
             .map(|s| s["state"].as_str().unwrap().to_owned())
             .collect()
     };
-    let (_, h1) = get_json(&app, &token, &format!("{REPOS}/deployments/{}/statuses", d1["id"])).await;
+    let (_, h1) = get_json(
+        &app,
+        &token,
+        &format!("{REPOS}/deployments/{}/statuses", d1["id"]),
+    )
+    .await;
     assert_eq!(states(&h1), ["inactive", "success", "in_progress"]);
     let (_, one) = get_json(
         &app,
@@ -309,7 +402,12 @@ async fn statuses_auto_inactive_and_the_delete_rule() {
     assert_eq!(one, h1[1]);
     // The transient deployment came after d1 and was success before d2: still success
     // (transient deployments are never auto-inactivated).
-    let (_, ht) = get_json(&app, &token, &format!("{REPOS}/deployments/{}/statuses", t["id"])).await;
+    let (_, ht) = get_json(
+        &app,
+        &token,
+        &format!("{REPOS}/deployments/{}/statuses", t["id"]),
+    )
+    .await;
     assert_eq!(states(&ht), ["success"]);
     let (headers, page) = get_json(
         &app,
@@ -339,7 +437,14 @@ async fn statuses_auto_inactive_and_the_delete_rule() {
 
     // The only deployment of a repository may always be deleted.
     let solo_path = "/api/v3/repos/acme/solo/deployments";
-    let resp = send(&app, reqwest::Method::POST, solo_path, Some(&token), Some(&json!({"ref": "main"}))).await;
+    let resp = send(
+        &app,
+        reqwest::Method::POST,
+        solo_path,
+        Some(&token),
+        Some(&json!({"ref": "main"})),
+    )
+    .await;
     let solo: Value = resp.json().await.unwrap();
     let resp = send(
         &app,
@@ -369,7 +474,10 @@ async fn github_statuses_drive_the_canonical_record() {
     let (_, statuses) = get_json(
         &app,
         &token,
-        &format!("/api/v1/deployments/{}/statuses", record["id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/deployments/{}/statuses",
+            record["id"].as_str().unwrap()
+        ),
     )
     .await;
     assert_eq!(statuses["items"][2]["state"], "pending");

@@ -58,7 +58,9 @@ fn unfinished(n: u32, environment: &str) -> Value {
 async fn statuses_move_the_deployment() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let d = app.create_deployment(&token, &unfinished(1, "production")).await;
+    let d = app
+        .create_deployment(&token, &unfinished(1, "production"))
+        .await;
     let id = d["id"].as_str().unwrap();
 
     let s = created(post_status(&app, &token, id, json!({"state": "pending"})).await).await;
@@ -117,7 +119,9 @@ async fn a_given_finished_at_stands_and_failures_finish() {
         "2026-01-02T03:04:05+00:00"
     );
 
-    let d = app.create_deployment(&token, &unfinished(2, "production")).await;
+    let d = app
+        .create_deployment(&token, &unfinished(2, "production"))
+        .await;
     let id = d["id"].as_str().unwrap();
     let f = created(post_status(&app, &token, id, json!({"state": "error"})).await).await;
     let now = get_deployment(&app, &token, id).await;
@@ -133,12 +137,20 @@ async fn a_given_finished_at_stands_and_failures_finish() {
 async fn environment_is_inherited_and_can_change() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let d = app.create_deployment(&token, &unfinished(1, "staging")).await;
+    let d = app
+        .create_deployment(&token, &unfinished(1, "staging"))
+        .await;
     let id = d["id"].as_str().unwrap();
     let s = created(post_status(&app, &token, id, json!({"state": "queued"})).await).await;
     assert_eq!(s["environment"], "staging");
     let s = created(
-        post_status(&app, &token, id, json!({"state": "in_progress", "environment": "qa"})).await,
+        post_status(
+            &app,
+            &token,
+            id,
+            json!({"state": "in_progress", "environment": "qa"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(s["environment"], "qa");
@@ -151,12 +163,20 @@ async fn environment_is_inherited_and_can_change() {
 async fn invalid_statuses_are_rejected() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
-    let d = app.create_deployment(&token, &unfinished(1, "production")).await;
+    let d = app
+        .create_deployment(&token, &unfinished(1, "production"))
+        .await;
     let id = d["id"].as_str().unwrap();
 
     let long = "x".repeat(141);
     let (status, body) = problem(
-        post_status(&app, &token, id, json!({"state": "success", "description": long})).await,
+        post_status(
+            &app,
+            &token,
+            id,
+            json!({"state": "success", "description": long}),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 422);
@@ -185,14 +205,26 @@ async fn invalid_statuses_are_rejected() {
     assert_eq!(states(&app, &token, id).await, ["queued"]);
 
     let unknown = uuid::Uuid::now_v7();
-    let (status, _) =
-        problem(post_status(&app, &token, &unknown.to_string(), json!({"state": "success"})).await)
-            .await;
+    let (status, _) = problem(
+        post_status(
+            &app,
+            &token,
+            &unknown.to_string(),
+            json!({"state": "success"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 404);
     let other = app.rw_token("other");
-    let (status, _) = problem(post_status(&app, &other, id, json!({"state": "success"})).await).await;
+    let (status, _) =
+        problem(post_status(&app, &other, id, json!({"state": "success"})).await).await;
     assert_eq!(status, 404);
-    let (status, _) = problem(app.get(&format!("/api/v1/deployments/{id}/statuses"), &other).await).await;
+    let (status, _) = problem(
+        app.get(&format!("/api/v1/deployments/{id}/statuses"), &other)
+            .await,
+    )
+    .await;
     assert_eq!(status, 404);
     let read_only = app.token("acme", &[api::auth::Scope::Read]);
     let (status, _) =
@@ -214,13 +246,19 @@ async fn auto_inactive_marks_prior_non_production_successes() {
     let token = app.rw_token("acme");
     let mut ids = Vec::new();
     for n in 1..=3 {
-        let d = app.create_deployment(&token, &unfinished(n, "staging")).await;
+        let d = app
+            .create_deployment(&token, &unfinished(n, "staging"))
+            .await;
         ids.push(d["id"].as_str().unwrap().to_owned());
     }
     // A failed one and a production one are never marked.
-    let failed = app.create_deployment(&token, &unfinished(4, "staging")).await;
+    let failed = app
+        .create_deployment(&token, &unfinished(4, "staging"))
+        .await;
     let failed = failed["id"].as_str().unwrap().to_owned();
-    let prod = app.create_deployment(&token, &unfinished(5, "production")).await;
+    let prod = app
+        .create_deployment(&token, &unfinished(5, "production"))
+        .await;
     let prod = prod["id"].as_str().unwrap().to_owned();
     created(post_status(&app, &token, &prod, json!({"state": "success"})).await).await;
     created(post_status(&app, &token, &ids[0], json!({"state": "success"})).await).await;
@@ -260,7 +298,9 @@ async fn auto_inactive_keeps_a_success_recorded_without_finished_at_finished() {
     let old = app.create_deployment(&token, &body).await;
     let old_id = old["id"].as_str().unwrap();
     assert!(old["finished_at"].is_null());
-    let new = app.create_deployment(&token, &unfinished(2, "staging")).await;
+    let new = app
+        .create_deployment(&token, &unfinished(2, "staging"))
+        .await;
     created(
         post_status(
             &app,
