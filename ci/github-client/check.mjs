@@ -260,7 +260,7 @@ async function main() {
     );
     check(
       "metrics: the failure status is a change failure",
-      m?.change_failure_rate?.deployments === 3 && m?.change_failure_rate?.failures >= 1,
+      m?.change_failure_rate?.deployments === 3 && m?.change_failure_rate?.failures === 1,
       m?.change_failure_rate,
     );
   }

@@ -287,4 +287,31 @@ impl StatusesApi {
             next_cursor,
         }))
     }
+
+    /// Get a deployment status
+    #[oai(
+        path = "/deployments/:id/statuses/:status_id",
+        method = "get",
+        operation_id = "getDeploymentStatus"
+    )]
+    async fn get(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        status_id: Path<String>,
+    ) -> Result<Json<DeploymentStatus>, ApiError> {
+        auth.0.require(Scope::Read)?;
+        let id = parse_id(&id)?;
+        store::deployments::find(state.db.read(), auth.0.organization_id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("deployment"))?;
+        let status_id = status_id
+            .parse::<i64>()
+            .map_err(|_| ApiError::not_found("deployment status"))?;
+        store::statuses::get(state.db.read(), id, status_id)
+            .await?
+            .map(|s| Json(DeploymentStatus::from_model(&s)))
+            .ok_or_else(|| ApiError::not_found("deployment status"))
+    }
 }

@@ -88,6 +88,16 @@ async fn statuses_move_the_deployment() {
     .await;
     assert_eq!(s["target_url"], "https://ci.example.com/1");
     assert_eq!(s["log_url"], "https://ci.example.com/1");
+    let one: Value = app
+        .get(
+            &format!("/api/v1/deployments/{id}/statuses/{}", s["id"]),
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one, s);
     let now = get_deployment(&app, &token, id).await;
     assert_eq!(now["status"], "success");
     assert_eq!(now["finished_at"], s["created_at"]);
