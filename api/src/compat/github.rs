@@ -467,7 +467,7 @@ impl GithubApi {
         repo: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateDeploymentIn>,
-    ) -> Result<CreateDeploymentResponse, ApiError> {
+    ) -> Result<CreateDeploymentResponse, GithubError> {
         auth.0.require(Scope::Ingest)?;
         let repository = repository_ref(&owner, &repo)?;
         let b = &body.value;
@@ -502,7 +502,7 @@ impl GithubApi {
                 String::new()
             });
         if !errors.0.is_empty() {
-            return Err(ApiError::validation(errors.0));
+            return Err(ApiError::validation(errors.0).into());
         }
         let is_production = b
             .production_environment
@@ -603,7 +603,7 @@ impl GithubApi {
         environment: Query<Option<String>>,
         per_page: Query<Option<u64>>,
         page: Query<Option<u64>>,
-    ) -> Result<ListDeploymentsResponse, ApiError> {
+    ) -> Result<ListDeploymentsResponse, GithubError> {
         auth.0.require(Scope::Read)?;
         let org = auth.0.organization_id;
         let repository = find_repository(&state, org, &owner, &repo).await?;
@@ -645,7 +645,7 @@ impl GithubApi {
         owner: Path<String>,
         repo: Path<String>,
         deployment_id: Path<String>,
-    ) -> Result<Json<GithubDeployment>, ApiError> {
+    ) -> Result<Json<GithubDeployment>, GithubError> {
         auth.0.require(Scope::Read)?;
         let record = find_deployment(
             &state,
@@ -674,7 +674,7 @@ impl GithubApi {
         owner: Path<String>,
         repo: Path<String>,
         deployment_id: Path<String>,
-    ) -> Result<DeleteResponse, ApiError> {
+    ) -> Result<DeleteResponse, GithubError> {
         auth.0.require(Scope::Ingest)?;
         let org = auth.0.organization_id;
         let repository = find_repository(&state, org, &owner, &repo).await?;
@@ -693,7 +693,8 @@ impl GithubApi {
                 "active-deployment",
                 "We cannot delete an active deployment unless it is the only deployment in this \
                  repository. Mark it inactive first (a status with state `inactive`).",
-            ));
+            )
+            .into());
         }
         store::github::delete(&txn, record.deployment.id).await?;
         txn.commit().await?;
@@ -719,7 +720,7 @@ impl GithubApi {
         repo: Path<String>,
         deployment_id: Path<String>,
         body: JsonBody<CreateStatusIn>,
-    ) -> Result<CreateStatusResponse, ApiError> {
+    ) -> Result<CreateStatusResponse, GithubError> {
         auth.0.require(Scope::Ingest)?;
         let record = find_deployment(
             &state,
@@ -772,7 +773,7 @@ impl GithubApi {
         deployment_id: Path<String>,
         per_page: Query<Option<u64>>,
         page: Query<Option<u64>>,
-    ) -> Result<ListStatusesResponse, ApiError> {
+    ) -> Result<ListStatusesResponse, GithubError> {
         auth.0.require(Scope::Read)?;
         let record = find_deployment(
             &state,
@@ -814,7 +815,7 @@ impl GithubApi {
         repo: Path<String>,
         deployment_id: Path<String>,
         status_id: Path<String>,
-    ) -> Result<Json<GithubStatus>, ApiError> {
+    ) -> Result<Json<GithubStatus>, GithubError> {
         auth.0.require(Scope::Read)?;
         let record = find_deployment(
             &state,
@@ -848,22 +849,151 @@ fn state_word(state: GithubState) -> &'static str {
     }
 }
 
-/// GitHub's error body.
-#[derive(Debug, Clone, serde::Serialize)]
-struct GithubErrorBody {
-    message: String,
-    documentation_url: String,
+/// GitHub's error body: `{message, documentation_url}`, with `errors` for validation.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct GithubErrorBody {
+    pub message: String,
+    pub documentation_url: String,
+    #[oai(skip_serializing_if_is_empty)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<GithubFieldError>,
-    status: String,
+    pub errors: Vec<GithubFieldError>,
+    /// The HTTP status code, as a string (as GitHub sends it).
+    pub status: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-struct GithubFieldError {
-    resource: &'static str,
-    field: String,
-    code: &'static str,
-    message: String,
+/// One invalid field, as GitHub reports it.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct GithubFieldError {
+    pub resource: String,
+    pub field: String,
+    /// `missing_field` or `invalid`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Errors of the GitHub-compatible API, in GitHub's shape.
+#[derive(Debug, ApiResponse)]
+pub enum GithubError {
+    /// Problems parsing JSON, or a bad parameter.
+    #[oai(status = 400)]
+    BadRequest(Json<GithubErrorBody>),
+    /// Requires authentication / bad credentials.
+    #[oai(status = 401)]
+    Unauthorized(Json<GithubErrorBody>),
+    /// The token lacks the scope.
+    #[oai(status = 403)]
+    Forbidden(Json<GithubErrorBody>),
+    /// Not Found (also: another organization's deployment or repository).
+    #[oai(status = 404)]
+    NotFound(Json<GithubErrorBody>),
+    /// An `Idempotency-Key` still in flight.
+    #[oai(status = 409)]
+    Conflict(Json<GithubErrorBody>),
+    /// Validation Failed, or the delete rule.
+    #[oai(status = 422)]
+    Unprocessable(Json<GithubErrorBody>),
+    /// The body is too large.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<GithubErrorBody>),
+    /// The body is not JSON.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<GithubErrorBody>),
+    /// Something failed on our side; the cause is logged.
+    #[oai(status = 500)]
+    Internal(Json<GithubErrorBody>),
+    /// The database is unreachable.
+    #[oai(status = 503)]
+    Unavailable(Json<GithubErrorBody>),
+}
+
+/// Builds GitHub's error body from our problem details.
+fn github_body(
+    status: StatusCode,
+    kind: &str,
+    detail: &str,
+    errors: Vec<(String, String)>,
+    statuses: bool,
+) -> GithubErrorBody {
+    let (resource, documentation_url) = if statuses {
+        ("DeploymentStatus", DOCS_STATUSES)
+    } else {
+        ("Deployment", DOCS_DEPLOYMENTS)
+    };
+    let message = match status {
+        StatusCode::NOT_FOUND => "Not Found".to_owned(),
+        StatusCode::UNAUTHORIZED if detail.starts_with("invalid token") => {
+            "Bad credentials".to_owned()
+        }
+        StatusCode::UNAUTHORIZED => "Requires authentication".to_owned(),
+        StatusCode::BAD_REQUEST if kind == "malformed-json" => "Problems parsing JSON".to_owned(),
+        StatusCode::UNPROCESSABLE_ENTITY if !errors.is_empty() => "Validation Failed".to_owned(),
+        _ => detail.to_owned(),
+    };
+    GithubErrorBody {
+        message,
+        documentation_url: documentation_url.to_owned(),
+        errors: errors
+            .into_iter()
+            .map(|(field, message)| GithubFieldError {
+                resource: resource.to_owned(),
+                code: if message == "is required" {
+                    "missing_field"
+                } else {
+                    "invalid"
+                }
+                .to_owned(),
+                message: format!("{field} {message}"),
+                field,
+            })
+            .collect(),
+        status: status.as_u16().to_string(),
+    }
+}
+
+impl From<sea_orm::DbErr> for GithubError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
+impl From<ApiError> for GithubError {
+    fn from(err: ApiError) -> Self {
+        let status = err.status();
+        let body = match &err {
+            ApiError::BadRequest(p)
+            | ApiError::Unauthorized(p, _)
+            | ApiError::Forbidden(p)
+            | ApiError::NotFound(p)
+            | ApiError::Conflict(p)
+            | ApiError::PayloadTooLarge(p)
+            | ApiError::UnsupportedMediaType(p)
+            | ApiError::Unprocessable(p)
+            | ApiError::Internal(p)
+            | ApiError::Unavailable(p) => github_body(
+                status,
+                &p.kind,
+                &p.detail,
+                p.errors
+                    .iter()
+                    .map(|e| (e.field.clone(), e.message.clone()))
+                    .collect(),
+                false,
+            ),
+        };
+        let body = Json(body);
+        match status {
+            StatusCode::BAD_REQUEST => GithubError::BadRequest(body),
+            StatusCode::UNAUTHORIZED => GithubError::Unauthorized(body),
+            StatusCode::FORBIDDEN => GithubError::Forbidden(body),
+            StatusCode::NOT_FOUND => GithubError::NotFound(body),
+            StatusCode::CONFLICT => GithubError::Conflict(body),
+            StatusCode::UNPROCESSABLE_ENTITY => GithubError::Unprocessable(body),
+            StatusCode::PAYLOAD_TOO_LARGE => GithubError::PayloadTooLarge(body),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => GithubError::UnsupportedMediaType(body),
+            StatusCode::SERVICE_UNAVAILABLE => GithubError::Unavailable(body),
+            _ => GithubError::Internal(body),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -906,51 +1036,17 @@ pub async fn github_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Res
         detail: String::new(),
         errors: Vec::new(),
     });
-    let resource = if path.contains("/statuses") {
-        "DeploymentStatus"
-    } else {
-        "Deployment"
-    };
-    let documentation_url = if path.contains("/statuses") {
-        DOCS_STATUSES
-    } else {
-        DOCS_DEPLOYMENTS
-    }
-    .to_owned();
-    let message = match status {
-        StatusCode::NOT_FOUND => "Not Found".to_owned(),
-        StatusCode::UNAUTHORIZED if problem.detail.starts_with("invalid token") => {
-            "Bad credentials".to_owned()
-        }
-        StatusCode::UNAUTHORIZED => "Requires authentication".to_owned(),
-        StatusCode::BAD_REQUEST if problem.kind == "malformed-json" => {
-            "Problems parsing JSON".to_owned()
-        }
-        StatusCode::UNPROCESSABLE_ENTITY if !problem.errors.is_empty() => {
-            "Validation Failed".to_owned()
-        }
-        _ => problem.detail.clone(),
-    };
-    let errors = problem
-        .errors
-        .into_iter()
-        .map(|e| GithubFieldError {
-            resource,
-            code: if e.message == "is required" {
-                "missing_field"
-            } else {
-                "invalid"
-            },
-            message: format!("{} {}", e.field, e.message),
-            field: e.field,
-        })
-        .collect();
-    let body = GithubErrorBody {
-        message,
-        documentation_url,
-        errors,
-        status: status.as_u16().to_string(),
-    };
+    let body = github_body(
+        status,
+        &problem.kind,
+        &problem.detail,
+        problem
+            .errors
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect(),
+        path.contains("/statuses"),
+    );
     let mut out = Response::from_parts(parts, serde_json::to_vec(&body).unwrap_or_default().into());
     out.headers_mut().insert(
         header::CONTENT_TYPE,
