@@ -119,8 +119,9 @@ pub struct GithubDeployment {
     pub environment: String,
     pub description: Option<String>,
     pub creator: Option<GithubUser>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    /// `2012-07-20T01:19:13Z`, GitHub's timestamp format.
+    pub created_at: String,
+    pub updated_at: String,
     pub statuses_url: String,
     pub repository_url: String,
     pub transient_environment: bool,
@@ -139,13 +140,32 @@ pub struct GithubStatus {
     pub description: String,
     pub environment: String,
     pub target_url: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    /// `2012-07-20T01:19:13Z`, GitHub's timestamp format.
+    pub created_at: String,
+    pub updated_at: String,
     pub deployment_url: String,
     pub repository_url: String,
     pub environment_url: String,
     pub log_url: String,
     pub performed_via_github_app: Option<serde_json::Value>,
+}
+
+/// The parts of GitHub's repository object that clients read (PyGithub's `get_repo`
+/// reads `url` to build the deployments URLs).
+#[derive(Debug, Clone, Object, Deserialize)]
+pub struct GithubRepository {
+    pub id: i64,
+    pub node_id: String,
+    pub name: String,
+    pub full_name: String,
+    pub owner: GithubUser,
+    pub private: bool,
+    pub html_url: String,
+    pub description: Option<String>,
+    pub fork: bool,
+    pub url: String,
+    pub deployments_url: String,
+    pub default_branch: String,
 }
 
 /// Where this repository's API lives on this server.
@@ -160,6 +180,27 @@ impl RepoUrls {
         Self {
             repository_url: format!("{base}/api/v3/repos/{owner}/{repo}"),
             base,
+        }
+    }
+
+    fn repository(&self, owner: &str, repo: &str) -> GithubRepository {
+        let full_name = format!("{owner}/{repo}");
+        let mut owner_user = GithubUser::new(&self.base, owner);
+        owner_user.kind = "Organization".to_owned();
+        let id = GithubUser::new(&self.base, &format!("github.com/{full_name}")).id;
+        GithubRepository {
+            id,
+            node_id: format!("R_{id}"),
+            name: repo.to_owned(),
+            html_url: format!("https://github.com/{full_name}"),
+            full_name,
+            owner: owner_user,
+            private: false,
+            description: None,
+            fork: false,
+            url: self.repository_url.clone(),
+            deployments_url: format!("{}/deployments", self.repository_url),
+            default_branch: "main".to_owned(),
         }
     }
 
@@ -197,8 +238,8 @@ impl RepoUrls {
                 None => Some(d.title.clone()),
             },
             creator: creator.map(|login| GithubUser::new(&self.base, &login)),
-            created_at: d.created_at,
-            updated_at: d.updated_at,
+            created_at: github_time(d.created_at),
+            updated_at: github_time(d.updated_at),
             repository_url: self.repository_url.clone(),
             transient_environment: details.is_some_and(|g| g.transient_environment),
             production_environment: d.is_production,
@@ -218,8 +259,8 @@ impl RepoUrls {
             description: s.description.clone(),
             environment: s.environment.clone(),
             target_url: log_url.clone(),
-            created_at: s.created_at,
-            updated_at: s.created_at,
+            created_at: github_time(s.created_at),
+            updated_at: github_time(s.created_at),
             deployment_url,
             repository_url: self.repository_url.clone(),
             environment_url: s.environment_url.clone().unwrap_or_default(),
@@ -227,6 +268,11 @@ impl RepoUrls {
             performed_via_github_app: None,
         }
     }
+}
+
+/// GitHub writes timestamps as `2012-07-20T01:19:13Z` (some clients parse exactly that).
+fn github_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `http://<Host>` (or `https` behind a proxy that says so).
@@ -449,6 +495,29 @@ pub struct GithubApi;
 
 #[OpenApi(prefix_path = "/api/v3/repos", tag = "ApiTags::Github")]
 impl GithubApi {
+    /// Get a repository (GitHub)
+    ///
+    /// Every well-formed `owner/repo` answers (GitHub clients such as PyGithub read the
+    /// repository before creating its first deployment); only `url` and the names matter.
+    #[oai(
+        path = "/:owner/:repo",
+        method = "get",
+        operation_id = "githubGetRepository"
+    )]
+    async fn get_repository(
+        &self,
+        req: &Request,
+        auth: GithubAuth,
+        owner: Path<String>,
+        repo: Path<String>,
+    ) -> Result<Json<GithubRepository>, GithubError> {
+        auth.0.require(Scope::Read)?;
+        repository_ref(&owner, &repo)?;
+        Ok(Json(
+            RepoUrls::new(req, &owner, &repo).repository(&owner, &repo),
+        ))
+    }
+
     /// Create a deployment (GitHub)
     ///
     /// GitHub's "Create a deployment". The deployment starts with no status (pending).

@@ -154,6 +154,17 @@ async fn create_has_githubs_shape_and_defaults() {
 
     let (_, got) = get_json(&app, &token, &format!("{REPOS}/deployments/{}", d["id"])).await;
     assert_eq!(got, d);
+    // GitHub's timestamp format.
+    let created = d["created_at"].as_str().unwrap();
+    assert!(created.ends_with('Z') && created.len() == 20, "{created}");
+
+    // The repository object (PyGithub reads it first), for any well-formed name.
+    let (_, repository) = get_json(&app, &token, "/api/v3/repos/acme/new-one").await;
+    assert_eq!(repository["full_name"], "acme/new-one");
+    assert_eq!(
+        repository["url"],
+        format!("{}/api/v3/repos/acme/new-one", app.address)
+    );
 }
 
 #[tokio::test]
@@ -464,13 +475,9 @@ async fn github_statuses_drive_the_canonical_record() {
     let d = create(&app, &token, json!({"ref": sha(1)})).await;
     status(&app, &token, &d["id"], json!({"state": "pending"})).await;
     status(&app, &token, &d["id"], json!({"state": "failure"})).await;
-    let s = status(&app, &token, &d["id"], json!({"state": "success"})).await;
+    status(&app, &token, &d["id"], json!({"state": "success"})).await;
     let (_, list) = get_json(&app, &token, "/api/v1/deployments").await;
     let record = &list["items"][0];
-    assert_eq!(record["status"], "success");
-    // The success after a failed attempt is the deploy time.
-    assert_eq!(record["finished_at"], s["created_at"]);
-    assert_eq!(record["deployed_at"], s["created_at"]);
     let (_, statuses) = get_json(
         &app,
         &token,
@@ -480,5 +487,11 @@ async fn github_statuses_drive_the_canonical_record() {
         ),
     )
     .await;
+    let success = &statuses["items"][0];
+    assert_eq!(success["state"], "success");
+    assert_eq!(record["status"], "success");
+    // The success after a failed attempt is the deploy time.
+    assert_eq!(record["finished_at"], success["created_at"]);
+    assert_eq!(record["deployed_at"], success["created_at"]);
     assert_eq!(statuses["items"][2]["state"], "pending");
 }
