@@ -495,3 +495,30 @@ async fn github_statuses_drive_the_canonical_record() {
     assert_eq!(record["deployed_at"], success["created_at"]);
     assert_eq!(statuses["items"][2]["state"], "pending");
 }
+
+#[tokio::test]
+async fn create_honours_idempotency_keys() {
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let post = || {
+        app.client
+            .post(app.url(&format!("{REPOS}/deployments")))
+            .header("Authorization", format!("token {token}"))
+            .header("Idempotency-Key", "run-42")
+            .json(&json!({"ref": sha(1), "payload": {"run": 42}}))
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = post().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.headers()["location"].to_str().unwrap(),
+        first["url"].as_str().unwrap()
+    );
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(app.deployment_rows().await, 1);
+}
