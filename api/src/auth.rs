@@ -12,7 +12,10 @@ use std::{
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use poem::Request;
-use poem_openapi::{SecurityScheme, auth::Bearer};
+use poem_openapi::{
+    SecurityScheme,
+    auth::{ApiKey, Bearer},
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -266,16 +269,53 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::internal("application state missing"))?;
-    let claims = state.jwt.decode(&bearer.token).map_err(|e| {
+    Ok(principal_from_token(state, &bearer.token).await?)
+}
+
+/// `Authorization: token <JWT>` (as GitHub clients send it) or `Authorization: Bearer <JWT>`:
+/// the same tokens, for the GitHub-compatible API.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "Authorization",
+    key_in = "header",
+    checker = "authenticate_github"
+)]
+pub struct GithubAuth(pub Principal);
+
+async fn authenticate_github(req: &Request, key: ApiKey) -> poem::Result<Principal> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let value = key.key.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") =>
+        {
+            token.trim()
+        }
+        _ => {
+            return Err(ApiError::unauthorized(
+                "invalid token: use `Authorization: token <JWT>` or `Authorization: Bearer <JWT>`",
+            )
+            .into());
+        }
+    };
+    Ok(principal_from_token(state, token).await?)
+}
+
+/// Verifies a JWT and resolves its organization.
+pub async fn principal_from_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = state.jwt.decode(token).map_err(|e| {
         tracing::debug!(error = %e, "token rejected");
         ApiError::unauthorized(format!("invalid token: {}", describe_jwt_error(&e)))
     })?;
     let scopes = parse_scopes(&claims.scope)
         .map_err(|e| ApiError::unauthorized(format!("invalid token: scope: {e}")))?;
     if crate::domain::validate_slug(&claims.org).is_err() {
-        return Err(
-            ApiError::unauthorized("invalid token: org is not a valid organization slug").into(),
-        );
+        return Err(ApiError::unauthorized(
+            "invalid token: org is not a valid organization slug",
+        ));
     }
     let organization_id = state.organization_id(&claims.org).await?;
     Ok(Principal {

@@ -2,6 +2,7 @@
 //! vendor-shaped adapter: scope check, idempotency, one transaction, response.
 
 use chrono::Utc;
+use entity::github_deployments;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use sha2::{Digest, Sha256};
 
@@ -112,6 +113,57 @@ pub async fn record_for_organization<T: ToJSON + ParseFromJSON>(
     new: NewDeployment,
     render: impl FnOnce(&DeploymentRecord) -> T,
 ) -> Result<Created<T>, ApiError> {
+    record_with_details(
+        state,
+        org,
+        idempotency_key,
+        operation,
+        request,
+        new,
+        None,
+        render,
+    )
+    .await
+}
+
+/// `record_deployment` for the GitHub-compatible API: the GitHub-only fields (`details`,
+/// whose `deployment_id` is filled in here) are stored in the same transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_github_deployment<T: ToJSON + ParseFromJSON>(
+    state: &AppState,
+    principal: &Principal,
+    idempotency_key: Option<&str>,
+    operation: &str,
+    request: &serde_json::Value,
+    new: NewDeployment,
+    details: github_deployments::Model,
+    render: impl FnOnce(&DeploymentRecord) -> T,
+) -> Result<Created<T>, ApiError> {
+    principal.require(Scope::Ingest)?;
+    record_with_details(
+        state,
+        principal.organization_id,
+        idempotency_key,
+        operation,
+        request,
+        new,
+        Some(details),
+        render,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_with_details<T: ToJSON + ParseFromJSON>(
+    state: &AppState,
+    org: uuid::Uuid,
+    idempotency_key: Option<&str>,
+    operation: &str,
+    request: &serde_json::Value,
+    new: NewDeployment,
+    details: Option<github_deployments::Model>,
+    render: impl FnOnce(&DeploymentRecord) -> T,
+) -> Result<Created<T>, ApiError> {
     let now = truncate_micros(Utc::now());
     if let Some(key) = idempotency_key {
         check_idempotency_key(key)?;
@@ -151,7 +203,7 @@ pub async fn record_for_organization<T: ToJSON + ParseFromJSON>(
             }
         }
     }
-    let result = insert(state, org, idempotency_key, &new, now, render).await;
+    let result = insert(state, org, idempotency_key, &new, details, now, render).await;
     if result.is_err()
         && let Some(key) = idempotency_key
         && let Err(e) = store::idempotency::release(&state.db, org, key).await
@@ -173,16 +225,22 @@ pub async fn record_in_transaction<C: sea_orm::ConnectionTrait>(
     Ok(store::deployments::insert(txn, org, new, now).await?)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn insert<T: ToJSON>(
     state: &AppState,
     org: uuid::Uuid,
     idempotency_key: Option<&str>,
     new: &NewDeployment,
+    details: Option<github_deployments::Model>,
     now: chrono::DateTime<Utc>,
     render: impl FnOnce(&DeploymentRecord) -> T,
 ) -> Result<Created<T>, ApiError> {
     let txn = state.db.begin_write().await?;
     let record = store::deployments::insert(&txn, org, new, now).await?;
+    if let Some(mut details) = details {
+        details.deployment_id = record.deployment.id;
+        store::github::insert_details(&txn, details).await?;
+    }
     let location = format!("/api/v1/deployments/{}", record.deployment.id);
     let body = render(&record);
     if let Some(key) = idempotency_key {

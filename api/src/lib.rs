@@ -24,13 +24,14 @@ use crate::{
     auth::JwtKeys,
     body::BodyLimit,
     compat::{
+        github::GithubApi,
         hooks::{HookRuntime, HooksApi},
         iftrue::IftrueApi,
     },
     config::{ConfigError, ServeArgs, parse_listen},
     routes::{
-        deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
-        prometheus::MetricsToken,
+        admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi,
+        health::HealthApi, prometheus::MetricsToken, statuses::StatusesApi,
     },
     state::AppState,
     store::Db,
@@ -40,7 +41,10 @@ use crate::{
 pub type Apis = (
     HealthApi,
     DeploymentsApi,
+    StatusesApi,
     IftrueApi,
+    GithubApi,
+    AdminApi,
     DeployHooksApi,
     HooksApi,
 );
@@ -51,7 +55,10 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         (
             HealthApi,
             DeploymentsApi,
+            StatusesApi,
             IftrueApi,
+            GithubApi,
+            AdminApi,
             DeployHooksApi,
             HooksApi,
         ),
@@ -79,6 +86,7 @@ pub fn app(state: AppState, settings: AppSettings) -> impl Endpoint {
         .nest("/", api)
         .around(body::reject_large_bodies)
         .around(error::render_errors)
+        .around(compat::github::github_errors)
         .around(telemetry::access_log)
         // Outermost, so every layer above sees them.
         .data(BodyLimit(settings.max_body_bytes))

@@ -1,7 +1,10 @@
+pub use super::audit_log::Entity as AuditLog;
 pub use super::deploy_hook_triggers::Entity as DeployHookTriggers;
 pub use super::deploy_hooks::Entity as DeployHooks;
 pub use super::deployment_commits::Entity as DeploymentCommits;
+pub use super::deployment_statuses::Entity as DeploymentStatuses;
 pub use super::deployments::Entity as Deployments;
+pub use super::github_deployments::Entity as GithubDeployments;
 pub use super::idempotency_keys::Entity as IdempotencyKeys;
 pub use super::members::Entity as Members;
 pub use super::organizations::Entity as Organizations;

@@ -3,12 +3,14 @@
 
 mod deployment;
 mod repository;
+mod status;
 
 pub use deployment::{
     ChangeError, CommitInput, DeploymentChange, Errors, NewDeployment, RawDeployment, Status,
-    TriggeredBy, truncate_micros,
+    TriggeredBy, check_http_url, check_timing, truncate_micros,
 };
 pub use repository::RepositoryRef;
+pub use status::{MAX_STATUS_DESCRIPTION, StatusState};
 
 /// Organization slugs: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
 pub fn validate_slug(slug: &str) -> Result<(), String> {

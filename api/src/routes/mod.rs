@@ -1,9 +1,11 @@
 //! Canonical HTTP API: one `#[OpenApi]` struct per resource.
 
+pub mod admin;
 pub mod deploy_hooks;
 pub mod deployments;
 pub mod health;
 pub mod prometheus;
+pub mod statuses;
 
 use poem_openapi::Tags;
 
@@ -17,6 +19,10 @@ pub enum ApiTags {
     Hooks,
     /// iftrue-compatible endpoints
     Iftrue,
+    /// GitHub-compatible deployments API (`/api/v3`)
+    Github,
+    /// Admin repairs and the audit log
+    Admin,
     /// Probes
     Health,
 }

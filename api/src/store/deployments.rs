@@ -269,3 +269,69 @@ pub async fn update_timing<C: ConnectionTrait>(
     active.updated_at = Set(now);
     active.update(txn).await
 }
+
+/// Replaces every writable field of `current` with `new` (admin repair): repository,
+/// member, record fields, status and timing, and the shipped commits. `number`, `id`,
+/// `triggered_by` and `created_at` stay.
+pub async fn replace<C: ConnectionTrait>(
+    txn: &C,
+    current: deployments::Model,
+    new: &NewDeployment,
+    now: DateTime<Utc>,
+) -> Result<deployments::Model, DbErr> {
+    let organization_id = current.organization_id;
+    let repository = ensure_repository(
+        txn,
+        organization_id,
+        &new.repository,
+        new.team.as_deref(),
+        now,
+    )
+    .await?;
+    let pusher_id = match &new.member_external_id {
+        Some(external) => Some(ensure_member(txn, organization_id, external, now).await?),
+        None => None,
+    };
+    let id = current.id;
+    let deployed_at = new.finished_at.unwrap_or(current.created_at);
+    let mut active: deployments::ActiveModel = current.into();
+    active.repository_id = Set(repository.id);
+    active.pusher_id = Set(pusher_id);
+    active.environment = Set(new.environment.clone());
+    active.is_production = Set(new.is_production);
+    active.title = Set(new.title.clone());
+    active.changelog = Set(new.changelog.clone());
+    active.url = Set(new.url.clone());
+    active.branch = Set(new.branch.clone());
+    active.commit_id = Set(new.commit_id.clone());
+    active.node_id = Set(new.node_id.clone());
+    active.pull_request_number = Set(new.pull_request_number);
+    active.commits_count = Set(new.commits_count);
+    active.duration_seconds = Set(new.duration_seconds);
+    active.is_fix = Set(new.is_fix);
+    active.is_hotfix = Set(new.is_hotfix);
+    active.is_forced = Set(new.is_forced);
+    active.is_rollback = Set(new.is_rollback);
+    active.status = Set(new.status.as_str().to_owned());
+    active.started_at = Set(new.started_at);
+    active.finished_at = Set(new.finished_at);
+    active.deployed_at = Set(deployed_at);
+    active.updated_at = Set(now);
+    let updated = active.update(txn).await?;
+    deployment_commits::Entity::delete_many()
+        .filter(deployment_commits::Column::DeploymentId.eq(id))
+        .exec(txn)
+        .await?;
+    if !new.commits.is_empty() {
+        deployment_commits::Entity::insert_many(new.commits.iter().map(|c| {
+            deployment_commits::ActiveModel::from(deployment_commits::Model {
+                deployment_id: id,
+                sha: c.sha.clone(),
+                committed_at: c.committed_at,
+            })
+        }))
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(updated)
+}

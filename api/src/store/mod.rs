@@ -1,11 +1,14 @@
 //! Storage: every sea-orm query lives here. Functions take the connection or transaction
 //! to use, and every query is scoped to an organization id.
 
+pub mod audit;
 pub mod db;
 pub mod deploy_hooks;
 pub mod deployments;
+pub mod github;
 pub mod idempotency;
 pub mod organizations;
+pub mod statuses;
 
 pub use db::Db;
 

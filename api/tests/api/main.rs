@@ -5,10 +5,13 @@
 
 mod helpers;
 
+mod admin;
 mod auth;
 mod deployments;
+mod github;
 mod hooks;
 mod idempotency;
 mod openapi;
 mod prometheus;
+mod statuses;
 mod validation;

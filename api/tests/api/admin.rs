@@ -1,0 +1,182 @@
+//! `PUT /api/v1/admin/deployments/{id}` and the audit log.
+
+use api::auth::Scope;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, deployment, problem, spawn_app};
+
+fn replacement() -> Value {
+    json!({
+        "repository_url": "https://github.com/acme/api",
+        "environment": "production",
+        "is_production": true,
+        "title": "Repaired",
+        "changelog": null,
+        "branch": "release",
+        "commit_id": "abcdef0123456789abcdef0123456789abcdef01",
+        "member_id": "bob",
+        "pull_request_number": 7,
+        "commits_count": 1,
+        "deployment_duration": 120,
+        "is_fix": false,
+        "is_hotfix": true,
+        "is_forced": false,
+        "is_rollback": false,
+        "status": "failure",
+        "started_at": "2026-01-01T10:00:00Z",
+        "finished_at": "2026-01-01T10:02:00Z",
+        "commits": [{"sha": "abcdef0", "committed_at": "2026-01-01T09:00:00Z"}]
+    })
+}
+
+async fn put(app: &TestApp, token: Option<&str>, id: &str, body: &Value) -> reqwest::Response {
+    let mut req = app
+        .client
+        .put(app.url(&format!("/api/v1/admin/deployments/{id}")))
+        .json(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn admin_replaces_a_whole_record_and_audits_it() {
+    let app = spawn_app().await;
+    let rw = app.rw_token("acme");
+    let admin = app.token("acme", &[Scope::Admin]);
+    let d = app
+        .create_deployment(&rw, &deployment("https://github.com/acme/web", 1))
+        .await;
+    let id = d["id"].as_str().unwrap();
+
+    let resp = put(&app, Some(&admin), id, &replacement()).await;
+    assert_eq!(resp.status(), 200);
+    let after: Value = resp.json().await.unwrap();
+    assert_eq!(after["id"], d["id"]);
+    assert_eq!(after["number"], d["number"]);
+    assert_eq!(after["created_at"], d["created_at"]);
+    assert_eq!(after["triggered_by"], "api");
+    assert_eq!(after["repository"], "acme/api");
+    assert_eq!(after["title"], "Repaired");
+    assert_eq!(after["status"], "failure");
+    assert_eq!(after["member_id"], "bob");
+    assert_eq!(after["deployment_duration"], 120);
+    assert_eq!(after["deployed_at"], "2026-01-01T10:02:00+00:00");
+    assert_eq!(after["commits"][0]["sha"], "abcdef0");
+    assert!(after["changelog"].is_null());
+    let got: Value = app
+        .get(&format!("/api/v1/deployments/{id}"), &rw)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, after);
+
+    let log: Value = app
+        .get("/api/v1/admin/audit-log", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &log["items"][0];
+    assert_eq!(log["items"].as_array().unwrap().len(), 1);
+    assert_eq!(entry["actor"], "test");
+    assert_eq!(entry["action"], "replace");
+    assert_eq!(entry["entity"], "deployment");
+    assert_eq!(entry["entity_id"], id);
+    assert_eq!(entry["before"]["title"], "Deploy 1");
+    assert_eq!(entry["before"]["status"], "success");
+    assert_eq!(entry["after"], after);
+    assert!(entry["created_at"].is_string());
+    // Another organization's admin sees nothing.
+    let other = app.token("other", &[Scope::Admin]);
+    let log: Value = app
+        .get("/api/v1/admin/audit-log", &other)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["items"], json!([]));
+}
+
+#[tokio::test]
+async fn admin_replace_is_guarded() {
+    let app = spawn_app().await;
+    let rw = app.rw_token("acme");
+    let admin = app.token("acme", &[Scope::Admin]);
+    let d = app
+        .create_deployment(&rw, &deployment("https://github.com/acme/web", 1))
+        .await;
+    let id = d["id"].as_str().unwrap();
+
+    assert_eq!(
+        problem(put(&app, None, id, &replacement()).await).await.0,
+        401
+    );
+    assert_eq!(
+        problem(put(&app, Some(&rw), id, &replacement()).await)
+            .await
+            .0,
+        403
+    );
+    let (status, _) = problem(app.get("/api/v1/admin/audit-log", &rw).await).await;
+    assert_eq!(status, 403);
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        problem(put(&app, Some(&admin), &unknown, &replacement()).await)
+            .await
+            .0,
+        404
+    );
+    // Another organization's deployment is unknown too.
+    let other_admin = app.token("other", &[Scope::Admin]);
+    assert_eq!(
+        problem(put(&app, Some(&other_admin), id, &replacement()).await)
+            .await
+            .0,
+        404
+    );
+    for field in [
+        "title",
+        "commit_id",
+        "status",
+        "is_production",
+        "environment",
+    ] {
+        let mut body = replacement();
+        body.as_object_mut().unwrap().remove(field);
+        let (status, problem_body) = problem(put(&app, Some(&admin), id, &body).await).await;
+        assert_eq!(status, 422, "{field}");
+        assert_eq!(problem_body["errors"][0]["field"], field);
+    }
+    let mut body = replacement();
+    body["id"] = json!(id);
+    assert_eq!(
+        problem(put(&app, Some(&admin), id, &body).await).await.0,
+        422
+    );
+    let mut body = replacement();
+    body["status"] = json!("in_progress");
+    assert_eq!(
+        problem(put(&app, Some(&admin), id, &body).await).await.0,
+        422
+    );
+
+    // Nothing was inserted or changed, and nothing was audited.
+    assert_eq!(app.deployment_rows().await, 1);
+    let got: Value = app
+        .get(&format!("/api/v1/deployments/{id}"), &rw)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, d);
+    let log: Value = app
+        .get("/api/v1/admin/audit-log", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["items"], json!([]));
+}

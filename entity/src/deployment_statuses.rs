@@ -1,0 +1,26 @@
+use sea_orm::entity::prelude::*;
+
+/// One entry of a deployment's append-only status history (GitHub's deployment statuses).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deployment_statuses")]
+pub struct Model {
+    /// Integer id, as GitHub's status ids are.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub deployment_id: Uuid,
+    pub organization_id: Uuid,
+    /// queued, pending, in_progress, success, failure, error, inactive.
+    pub state: String,
+    pub description: String,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+    pub environment: String,
+    /// The `sub` of the token that posted it.
+    pub creator: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
