@@ -25,17 +25,25 @@ use crate::{
     body::BodyLimit,
     compat::iftrue::IftrueApi,
     config::{ConfigError, ServeArgs, parse_listen},
-    routes::{deployments::DeploymentsApi, health::HealthApi},
+    routes::{
+        deployments::DeploymentsApi, health::HealthApi, incidents::IncidentsApi, metrics::MetricsApi,
+    },
     state::AppState,
     store::Db,
 };
 
-pub type Apis = (HealthApi, DeploymentsApi, IftrueApi);
+pub type Apis = (HealthApi, DeploymentsApi, IncidentsApi, MetricsApi, IftrueApi);
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, DeploymentsApi, IftrueApi),
+        (
+            HealthApi,
+            DeploymentsApi,
+            IncidentsApi,
+            MetricsApi,
+            IftrueApi,
+        ),
         "dora-tracker",
         env!("CARGO_PKG_VERSION"),
     )

@@ -3,6 +3,7 @@
 pub mod deployment_commits;
 pub mod deployments;
 pub mod idempotency_keys;
+pub mod incidents;
 pub mod members;
 pub mod organizations;
 pub mod prelude;

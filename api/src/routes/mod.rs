@@ -2,6 +2,8 @@
 
 pub mod deployments;
 pub mod health;
+pub mod incidents;
+pub mod metrics;
 
 use poem_openapi::Tags;
 
@@ -9,6 +11,10 @@ use poem_openapi::Tags;
 pub enum ApiTags {
     /// Deployment records
     Deployments,
+    /// Incidents, attributed to deployments or repositories
+    Incidents,
+    /// DORA metrics
+    Metrics,
     /// iftrue-compatible endpoints
     Iftrue,
     /// Probes

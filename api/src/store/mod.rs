@@ -3,7 +3,9 @@
 
 pub mod db;
 pub mod deployments;
+pub mod facts;
 pub mod idempotency;
+pub mod incidents;
 pub mod organizations;
 
 pub use db::Db;
