@@ -26,13 +26,20 @@ use crate::{
     compat::iftrue::IftrueApi,
     config::{ConfigError, ServeArgs, parse_listen},
     routes::{
-        deployments::DeploymentsApi, health::HealthApi, incidents::IncidentsApi, metrics::MetricsApi,
+        deployments::DeploymentsApi, health::HealthApi, incidents::IncidentsApi,
+        metrics::MetricsApi,
     },
     state::AppState,
     store::Db,
 };
 
-pub type Apis = (HealthApi, DeploymentsApi, IncidentsApi, MetricsApi, IftrueApi);
+pub type Apis = (
+    HealthApi,
+    DeploymentsApi,
+    IncidentsApi,
+    MetricsApi,
+    IftrueApi,
+);
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {

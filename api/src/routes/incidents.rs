@@ -200,19 +200,18 @@ impl IncidentsApi {
                     })?,
             ),
         };
-        let deployment = match input.deployment_id {
-            None => None,
-            Some(id) => Some(
-                store::deployments::find(conn, org, id)
-                    .await?
-                    .ok_or_else(|| {
+        let deployment =
+            match input.deployment_id {
+                None => None,
+                Some(id) => Some(store::deployments::find(conn, org, id).await?.ok_or_else(
+                    || {
                         ApiError::validation(vec![FieldError::new(
                             "deployment_id",
                             "no such deployment in this organization",
                         )])
-                    })?,
-            ),
-        };
+                    },
+                )?),
+            };
         let (repository_id, environment, is_production) = match &deployment {
             Some(d) => {
                 if repository.as_ref().is_some_and(|r| r.id != d.repository_id) {

@@ -328,17 +328,18 @@ async fn parse_query(
     let repository_id = match raw.repository.as_deref() {
         None => None,
         Some(reference) => {
-            let repository =
-                store::organizations::resolve_repository(state.db.read(), organization_id, reference)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::invalid_parameter(
-                            "repository",
-                            format!(
-                                "no repository `{reference}` has deployments in this organization"
-                            ),
-                        )
-                    })?;
+            let repository = store::organizations::resolve_repository(
+                state.db.read(),
+                organization_id,
+                reference,
+            )
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    "repository",
+                    format!("no repository `{reference}` has deployments in this organization"),
+                )
+            })?;
             Some(repository.id)
         }
     };
@@ -388,7 +389,11 @@ impl MetricsApi {
     /// The five DORA metrics and time to restore of the token's organization over `[from, to)`
     /// (default: the 30 days up to now; at most 731 days). Without `environment`, the scope is
     /// the production deployments. Needs the `read` scope.
-    #[oai(path = "/metrics/dora", method = "get", operation_id = "getDoraMetrics")]
+    #[oai(
+        path = "/metrics/dora",
+        method = "get",
+        operation_id = "getDoraMetrics"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn summary(
         &self,
@@ -633,20 +638,23 @@ async fn group_facts(
             found
         };
     // The group of a repository/environment; `None` (outer) when it belongs to no group.
-    let key = |repository: Option<Uuid>, environment: &str| -> Option<(Option<String>, Option<Uuid>)> {
-        match by {
-            BreakdownBy::Environment => Some((Some(environment.to_owned()), None)),
-            BreakdownBy::Repository => {
-                let id = repository?;
-                let name = repositories.get(&id).map_or_else(|| id.to_string(), |r| r.name.clone());
-                Some((Some(name), Some(id)))
+    let key =
+        |repository: Option<Uuid>, environment: &str| -> Option<(Option<String>, Option<Uuid>)> {
+            match by {
+                BreakdownBy::Environment => Some((Some(environment.to_owned()), None)),
+                BreakdownBy::Repository => {
+                    let id = repository?;
+                    let name = repositories
+                        .get(&id)
+                        .map_or_else(|| id.to_string(), |r| r.name.clone());
+                    Some((Some(name), Some(id)))
+                }
+                BreakdownBy::Team => {
+                    let id = repository?;
+                    Some((repositories.get(&id).and_then(|r| r.team.clone()), None))
+                }
             }
-            BreakdownBy::Team => {
-                let id = repository?;
-                Some((repositories.get(&id).and_then(|r| r.team.clone()), None))
-            }
-        }
-    };
+        };
     let mut groups: Groups = BTreeMap::new();
     // Groups exist when something happened in the window.
     for d in &facts.deployments {

@@ -218,7 +218,9 @@ pub async fn load<C: ConnectionTrait>(
 
     // 1. The window's finished deployments (pending ones are ignored by every metric).
     let mut sql = Sql::new(backend);
-    sql.push(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"));
+    sql.push(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
+    ));
     sql.window_deployments("d", scope, window);
     sql.push(&format!(" AND {}", finished("d")));
     let mut deployments = conn

@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{deployments, incidents};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Condition,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Condition,
 };
 use uuid::Uuid;
 

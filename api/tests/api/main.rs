@@ -8,5 +8,7 @@ mod helpers;
 mod auth;
 mod deployments;
 mod idempotency;
+mod incidents;
+mod metrics;
 mod openapi;
 mod validation;
