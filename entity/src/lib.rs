@@ -8,6 +8,7 @@ pub mod deployment_statuses;
 pub mod deployments;
 pub mod github_deployments;
 pub mod idempotency_keys;
+pub mod incidents;
 pub mod members;
 pub mod organizations;
 pub mod prelude;

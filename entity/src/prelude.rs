@@ -6,6 +6,7 @@ pub use super::deployment_statuses::Entity as DeploymentStatuses;
 pub use super::deployments::Entity as Deployments;
 pub use super::github_deployments::Entity as GithubDeployments;
 pub use super::idempotency_keys::Entity as IdempotencyKeys;
+pub use super::incidents::Entity as Incidents;
 pub use super::members::Entity as Members;
 pub use super::organizations::Entity as Organizations;
 pub use super::repositories::Entity as Repositories;

@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
+mod m20261123_000002_incidents;
 mod m20261123_000003_statuses_audit;
 mod m20261123_000004_deploy_hooks;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261123_000002_incidents::Migration),
             Box::new(m20261123_000003_statuses_audit::Migration),
             Box::new(m20261123_000004_deploy_hooks::Migration),
         ]

@@ -4,6 +4,8 @@ pub mod admin;
 pub mod deploy_hooks;
 pub mod deployments;
 pub mod health;
+pub mod incidents;
+pub mod metrics;
 pub mod prometheus;
 pub mod statuses;
 
@@ -17,6 +19,10 @@ pub enum ApiTags {
     DeployHooks,
     /// Deploy-hook trigger URLs (the secret in the path is the credential)
     Hooks,
+    /// Incidents, attributed to deployments or repositories
+    Incidents,
+    /// DORA metrics
+    Metrics,
     /// iftrue-compatible endpoints
     Iftrue,
     /// GitHub-compatible deployments API (`/api/v3`)

@@ -5,8 +5,10 @@ pub mod audit;
 pub mod db;
 pub mod deploy_hooks;
 pub mod deployments;
+pub mod facts;
 pub mod github;
 pub mod idempotency;
+pub mod incidents;
 pub mod organizations;
 pub mod statuses;
 

@@ -11,6 +11,8 @@ mod deployments;
 mod github;
 mod hooks;
 mod idempotency;
+mod incidents;
+mod metrics;
 mod openapi;
 mod prometheus;
 mod statuses;

@@ -1,0 +1,429 @@
+//! The facts a DORA metrics query needs, read with indexed range scans.
+//!
+//! `dora_metrics::compute` needs a *sufficient* set of facts for its window (see the crate
+//! documentation of `dora_metrics`). This module reads exactly that and nothing of the rest of
+//! the organization's history, in a fixed number of queries (six, more only when a window has
+//! more than [`STREAMS_PER_QUERY`] streams):
+//!
+//! 1. the finished deployments of the window (`(organization_id, is_production, deployed_at)`,
+//!    or a stream/repository index for one repository);
+//! 2. the commits of the window's successful deployments, each flagged when an earlier
+//!    successful deployment of the same stream, before the window, shipped it (a probe of
+//!    `deployment_commits(sha)` per commit). Those shas are handed to the engine as one
+//!    synthetic successful deployment per stream, dated just before `from`;
+//! 3. per stream of the window, the first successful deployment at or after `to` (one probe of
+//!    the stream index per stream, in one statement);
+//! 4. the incidents in scope that started in the window (`(organization_id, started_at)`);
+//! 5. incidents naming a window deployment that started outside it (`incidents(deployment_id)`);
+//! 6. incidents after the window attributed by repository to a stream of the window: up to that
+//!    stream's first later success (`(repository_id, environment, started_at)`).
+//!
+//! The store → engine mapping: `success`, and `inactive` with `finished_at` set (a deployment
+//! that succeeded and was later superseded), are successes; `failure` and `error` are failures;
+//! everything else is pending and never read.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use dora_metrics::{CommitFact, DeploymentFact, IncidentFact, Outcome, Window};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
+use uuid::Uuid;
+
+/// How many streams one statement of steps 3 and 6 names (two or three parameters each).
+pub const STREAMS_PER_QUERY: usize = 1000;
+
+/// What a metrics query covers: one organization, optionally narrowed.
+#[derive(Debug, Clone)]
+pub struct MetricsScope {
+    pub organization_id: Uuid,
+    pub repository_id: Option<Uuid>,
+    /// The repositories of the `team` filter (an empty list matches nothing).
+    pub team_repositories: Option<Vec<Uuid>>,
+    /// Without it, the scope is the production deployments (`is_production`) and the
+    /// production incidents.
+    pub environment: Option<String>,
+}
+
+/// The facts of one scope and window, ready for `dora_metrics::compute`.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeFacts {
+    pub deployments: Vec<DeploymentFact>,
+    pub incidents: Vec<IncidentFact>,
+}
+
+impl ScopeFacts {
+    pub fn as_facts(&self) -> dora_metrics::Facts<'_> {
+        dora_metrics::Facts {
+            deployments: &self.deployments,
+            incidents: &self.incidents,
+        }
+    }
+}
+
+/// A raw statement with placeholders in the backend's own spelling.
+struct Sql {
+    backend: DbBackend,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            text: String::with_capacity(512),
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.values.len().to_string());
+            }
+            _ => self.text.push('?'),
+        }
+        self
+    }
+
+    /// `AND <alias>.repository_id …` for the repository and team filters.
+    fn repository_filter(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
+        if let Some(repository_id) = scope.repository_id {
+            self.push(&format!(" AND {alias}.repository_id = "))
+                .bind(repository_id);
+        }
+        if let Some(repositories) = &scope.team_repositories {
+            self.push(&format!(" AND {alias}.repository_id IN ("));
+            if repositories.is_empty() {
+                // Keeps the statement valid; matches nothing.
+                self.push("NULL");
+            }
+            for (i, id) in repositories.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.bind(*id);
+            }
+            self.push(")");
+        }
+        self
+    }
+
+    /// `AND <alias>.environment = …` or `AND <alias>.is_production = true`.
+    fn environment_filter(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
+        match &scope.environment {
+            Some(environment) => self
+                .push(&format!(" AND {alias}.environment = "))
+                .bind(environment.clone()),
+            None => self
+                .push(&format!(" AND {alias}.is_production = "))
+                .bind(true),
+        }
+    }
+
+    /// The deployments of the scope deployed in the window (any outcome).
+    fn window_deployments(&mut self, alias: &str, scope: &MetricsScope, window: &Window) {
+        self.push(&format!(" {alias}.organization_id = "))
+            .bind(scope.organization_id);
+        self.environment_filter(alias, scope)
+            .repository_filter(alias, scope);
+        self.push(&format!(" AND {alias}.deployed_at >= "))
+            .bind(window.from)
+            .push(&format!(" AND {alias}.deployed_at < "))
+            .bind(window.to);
+    }
+
+    /// The incidents of the scope (organization, environment or production, repository/team).
+    fn incident_scope(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
+        self.push(&format!(" {alias}.organization_id = "))
+            .bind(scope.organization_id);
+        self.environment_filter(alias, scope)
+            .repository_filter(alias, scope)
+    }
+
+    fn statement(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+}
+
+fn success(alias: &str) -> String {
+    format!(
+        "({alias}.status = 'success' OR ({alias}.status = 'inactive' AND {alias}.finished_at IS NOT NULL))"
+    )
+}
+
+fn finished(alias: &str) -> String {
+    format!(
+        "({alias}.status IN ('success', 'failure', 'error') OR ({alias}.status = 'inactive' AND {alias}.finished_at IS NOT NULL))"
+    )
+}
+
+const DEPLOYMENT_COLUMNS: &str = "d.id, d.number, d.repository_id, d.environment, d.deployed_at, \
+     d.status, d.finished_at IS NOT NULL AS has_finished, d.is_fix, d.is_hotfix, d.is_rollback";
+
+const INCIDENT_COLUMNS: &str =
+    "i.id, i.repository_id, i.environment, i.deployment_id, i.started_at, i.resolved_at";
+
+/// The store's status → the engine's outcome.
+pub fn outcome(status: &str, has_finished: bool) -> Outcome {
+    match status {
+        "success" => Outcome::Success,
+        "inactive" if has_finished => Outcome::Success,
+        "failure" | "error" => Outcome::Failure,
+        _ => Outcome::Pending,
+    }
+}
+
+fn deployment_fact(row: &QueryResult) -> Result<DeploymentFact, DbErr> {
+    let status: String = row.try_get("", "status")?;
+    Ok(DeploymentFact {
+        id: row.try_get("", "id")?,
+        number: row.try_get("", "number")?,
+        repository: row.try_get("", "repository_id")?,
+        environment: row.try_get("", "environment")?,
+        deployed_at: row.try_get("", "deployed_at")?,
+        outcome: outcome(&status, row.try_get("", "has_finished")?),
+        is_fix: row.try_get("", "is_fix")?,
+        is_hotfix: row.try_get("", "is_hotfix")?,
+        is_rollback: row.try_get("", "is_rollback")?,
+        commits: Vec::new(),
+    })
+}
+
+fn incident_fact(row: &QueryResult) -> Result<IncidentFact, DbErr> {
+    Ok(IncidentFact {
+        id: row.try_get("", "id")?,
+        repository: row.try_get("", "repository_id")?,
+        environment: row.try_get("", "environment")?,
+        deployment: row.try_get("", "deployment_id")?,
+        started_at: row.try_get("", "started_at")?,
+        resolved_at: row.try_get("", "resolved_at")?,
+    })
+}
+
+/// Reads a sufficient set of facts for `scope` over `window`.
+pub async fn load<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+) -> Result<ScopeFacts, DbErr> {
+    let backend = conn.get_database_backend();
+
+    // 1. The window's finished deployments (pending ones are ignored by every metric).
+    let mut sql = Sql::new(backend);
+    sql.push(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
+    ));
+    sql.window_deployments("d", scope, window);
+    sql.push(&format!(" AND {}", finished("d")));
+    let mut deployments = conn
+        .query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(deployment_fact)
+        .collect::<Result<Vec<_>, _>>()?;
+    if deployments.is_empty() {
+        // No deployment to attribute anything to: only time to restore remains.
+        return Ok(ScopeFacts {
+            deployments,
+            incidents: window_incidents(conn, scope, window).await?,
+        });
+    }
+
+    // 2. Commits of the window's successful deployments, flagged when shipped before `from`.
+    let mut sql = Sql::new(backend);
+    sql.push(
+        "SELECT c.deployment_id, c.sha, c.committed_at, EXISTS (\
+         SELECT 1 FROM deployment_commits pc JOIN deployments p ON p.id = pc.deployment_id \
+         WHERE pc.sha = c.sha AND p.repository_id = w.repository_id \
+         AND p.environment = w.environment AND p.deployed_at < ",
+    )
+    .bind(window.from);
+    sql.push(&format!(" AND {}", success("p")));
+    if scope.environment.is_none() {
+        sql.push(" AND p.is_production = ").bind(true);
+    }
+    sql.push(
+        ") AS shipped_before FROM deployments w \
+         JOIN deployment_commits c ON c.deployment_id = w.id WHERE",
+    );
+    sql.window_deployments("w", scope, window);
+    sql.push(&format!(" AND {}", success("w")));
+    let mut commits: HashMap<Uuid, Vec<CommitFact>> = HashMap::new();
+    let mut shipped_before: HashMap<Uuid, Vec<CommitFact>> = HashMap::new();
+    for row in conn.query_all_raw(sql.statement()).await? {
+        let deployment_id: Uuid = row.try_get("", "deployment_id")?;
+        let commit = CommitFact {
+            sha: row.try_get("", "sha")?,
+            committed_at: row.try_get("", "committed_at")?,
+        };
+        if row.try_get::<bool>("", "shipped_before")? {
+            shipped_before
+                .entry(deployment_id)
+                .or_default()
+                .push(commit.clone());
+        }
+        commits.entry(deployment_id).or_default().push(commit);
+    }
+
+    // The window's streams, and the shas their history shipped before the window.
+    let mut streams: Vec<(Uuid, String)> = Vec::new();
+    let mut seen: HashSet<(Uuid, &str)> = HashSet::new();
+    let mut earlier: HashMap<(Uuid, String), Vec<CommitFact>> = HashMap::new();
+    for deployment in &mut deployments {
+        if let Some(shipped) = shipped_before.remove(&deployment.id) {
+            earlier
+                .entry((deployment.repository, deployment.environment.clone()))
+                .or_default()
+                .extend(shipped);
+        }
+        if let Some(list) = commits.remove(&deployment.id) {
+            deployment.commits = list;
+        }
+    }
+    for deployment in &deployments {
+        if seen.insert((deployment.repository, deployment.environment.as_str())) {
+            streams.push((deployment.repository, deployment.environment.clone()));
+        }
+    }
+
+    // 3. Per stream, the first success at or after `to`.
+    let mut later: Vec<DeploymentFact> = Vec::new();
+    for chunk in streams.chunks(STREAMS_PER_QUERY) {
+        let mut sql = Sql::new(backend);
+        sql.push(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.number IN (SELECT (\
+             SELECT x.number FROM deployments x WHERE x.repository_id = s.column1 \
+             AND x.environment = s.column2 AND x.deployed_at >= "
+        ))
+        .bind(window.to);
+        sql.push(&format!(" AND {}", success("x")));
+        if scope.environment.is_none() {
+            sql.push(" AND x.is_production = ").bind(true);
+        }
+        sql.push(" ORDER BY x.deployed_at, x.number LIMIT 1) FROM (VALUES ");
+        for (i, (repository, environment)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(*repository)
+                .push(", ")
+                .bind(environment.clone())
+                .push(")");
+        }
+        sql.push(") AS s)");
+        for row in conn.query_all_raw(sql.statement()).await? {
+            later.push(deployment_fact(&row)?);
+        }
+    }
+    let later_success: HashMap<(Uuid, &str), DateTime<Utc>> = later
+        .iter()
+        .map(|d| ((d.repository, d.environment.as_str()), d.deployed_at))
+        .collect();
+
+    // Incidents: 4. started in the window; 5. naming a window deployment, started outside it;
+    // 6. after the window, attributed by repository to one of its streams.
+    let mut incidents = window_incidents(conn, scope, window).await?;
+    let mut sql = Sql::new(backend);
+    sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
+    sql.incident_scope("i", scope);
+    sql.push(" AND (i.started_at < ")
+        .bind(window.from)
+        .push(" OR i.started_at >= ")
+        .bind(window.to)
+        .push(") AND i.deployment_id IN (SELECT d.id FROM deployments d WHERE");
+    sql.window_deployments("d", scope, window);
+    sql.push(")");
+    for row in conn.query_all_raw(sql.statement()).await? {
+        incidents.push(incident_fact(&row)?);
+    }
+    // Only streams with a success in the window: incidents attribute to successes only.
+    let mut success_streams: Vec<(Uuid, &str, Option<DateTime<Utc>>)> = Vec::new();
+    let mut seen: HashSet<(Uuid, &str)> = HashSet::new();
+    for deployment in &deployments {
+        let key = (deployment.repository, deployment.environment.as_str());
+        if deployment.outcome == Outcome::Success && seen.insert(key) {
+            success_streams.push((key.0, key.1, later_success.get(&key).copied()));
+        }
+    }
+    for chunk in success_streams.chunks(STREAMS_PER_QUERY) {
+        let mut sql = Sql::new(backend);
+        sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM (VALUES "));
+        for (i, (repository, environment, until)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(*repository)
+                .push(", ")
+                .bind(environment.to_string())
+                .push(", ")
+                .bind(*until)
+                .push(")");
+        }
+        sql.push(
+            ") AS s JOIN incidents i ON i.repository_id = s.column1 \
+             AND i.environment = s.column2 AND i.started_at >= ",
+        )
+        .bind(window.to);
+        // An incident that starts after the stream's next success is attributed to it or a
+        // later one, never to the window.
+        sql.push(" AND (s.column3 IS NULL OR i.started_at <= s.column3) WHERE");
+        sql.incident_scope("i", scope);
+        sql.push(" AND i.deployment_id IS NULL");
+        for row in conn.query_all_raw(sql.statement()).await? {
+            incidents.push(incident_fact(&row)?);
+        }
+    }
+
+    // The shas shipped before the window, as one successful deployment per stream.
+    let before = window.from - TimeDelta::seconds(1);
+    for ((repository, environment), commits) in earlier {
+        deployments.push(DeploymentFact {
+            // Random: no incident can name it.
+            id: Uuid::new_v4(),
+            number: i64::MIN,
+            repository,
+            environment,
+            deployed_at: before,
+            outcome: Outcome::Success,
+            is_fix: false,
+            is_hotfix: false,
+            is_rollback: false,
+            commits,
+        });
+    }
+    deployments.extend(later);
+    Ok(ScopeFacts {
+        deployments,
+        incidents,
+    })
+}
+
+/// Step 4: the incidents in scope that started in the window.
+async fn window_incidents<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+) -> Result<Vec<IncidentFact>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
+    sql.incident_scope("i", scope);
+    sql.push(" AND i.started_at >= ")
+        .bind(window.from)
+        .push(" AND i.started_at < ")
+        .bind(window.to);
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(incident_fact)
+        .collect()
+}

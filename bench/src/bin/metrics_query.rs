@@ -1,0 +1,601 @@
+//! Metrics queries over a large history (BENCHMARKS.md, "Metrics queries over 1,000,000
+//! deployments").
+//!
+//! For SQLite and PostgreSQL: creates a fresh database, runs the real migrations, bulk-loads a
+//! synthetic history straight into the tables (multi-row INSERTs in large transactions: 500
+//! repositories, 3 environments, 3 years up to now, commits with promotions from staging to
+//! production, and incidents), then starts the real service (`api::Application`) on it and
+//! times `GET /api/v1/metrics/dora` over HTTP, beside the "floor": a plain
+//! `SELECT count(*), min(deployed_at), max(deployed_at)` over the same index range.
+//!
+//! ```text
+//! cargo run --release -p bench --bin metrics_query
+//! ```
+//!
+//! Options: `--deployments N` (default 1,000,000), `--runs N` (timed runs per query, 30),
+//! `--only sqlite|postgres`, `--postgres-url URL` (a server; the `dora_bench_metrics` database
+//! is dropped and created there), `--sqlite-file PATH`, `--skip-load` (reuse the databases of a
+//! previous run).
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use api::{
+    Application,
+    auth::{JwtKeys, Scope},
+    config::ServeArgs,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::Parser;
+use migration::{Migrator, MigratorTrait};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    TransactionTrait, Value,
+};
+use uuid::Uuid;
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
+const ORG: &str = "bench";
+const ENVIRONMENTS: [(&str, bool); 3] = [("production", true), ("staging", false), ("qa", false)];
+
+#[derive(Parser, Debug)]
+struct Args {
+    #[arg(long, default_value_t = 1_000_000)]
+    deployments: usize,
+    #[arg(long, default_value_t = 500)]
+    repositories: usize,
+    #[arg(long, default_value_t = 3)]
+    years: i64,
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+    /// `sqlite` or `postgres`; both by default.
+    #[arg(long)]
+    only: Option<String>,
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres_url: String,
+    #[arg(long, default_value = "/tmp/dora-bench-metrics.db")]
+    sqlite_file: String,
+    #[arg(long)]
+    skip_load: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let mut targets = Vec::new();
+    if args.only.as_deref().is_none_or(|o| o == "sqlite") {
+        targets.push(format!("sqlite://{}?mode=rwc", args.sqlite_file));
+    }
+    if args.only.as_deref().is_none_or(|o| o == "postgres") {
+        targets.push(format!(
+            "{}/dora_bench_metrics",
+            args.postgres_url.trim_end_matches('/')
+        ));
+    }
+    for url in targets {
+        run(&args, &url).await?;
+    }
+    Ok(())
+}
+
+async fn run(args: &Args, url: &str) -> Result<()> {
+    let backend = if url.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    println!("\n== {backend} ({url})");
+    // Timestamps are whole seconds: the end of the history is "now" at load time.
+    let (org, end) = if args.skip_load {
+        let db = connect(url).await?;
+        existing(&db).await?
+    } else {
+        fresh_database(args, url).await?;
+        let db = connect(url).await?;
+        Migrator::up(&db, None).await?;
+        let started = Instant::now();
+        let loaded = load(&db, args).await?;
+        println!(
+            "loaded {} deployments, {} commits, {} incidents in {:.1} s",
+            args.deployments,
+            loaded.commits,
+            loaded.incidents,
+            started.elapsed().as_secs_f64()
+        );
+        let started = Instant::now();
+        match db.get_database_backend() {
+            DbBackend::Postgres => db.execute_unprepared("VACUUM ANALYZE").await?,
+            _ => db.execute_unprepared("ANALYZE").await?,
+        };
+        println!("analyzed in {:.1} s", started.elapsed().as_secs_f64());
+        db.close().await?;
+        (loaded.organization, loaded.end)
+    };
+
+    // The real service on this database.
+    let mut serve = ServeArgs::default_from_env();
+    serve.db.database_url = url.to_owned();
+    serve.listen = "127.0.0.1:0".to_owned();
+    serve.jwt.jwt_secret = Some(SECRET.to_owned());
+    serve.rust_log = "warn".to_owned();
+    let app = Application::build(&serve).await?;
+    let base = format!(
+        "http://{}",
+        app.local_addr().context("the service has no address")?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let keys = JwtKeys::new(SECRET.as_bytes(), &serve.jwt.jwt_issuer, &serve.jwt.jwt_audience)?;
+    let token = keys.issue(ORG, &[Scope::Read], "bench", Duration::from_secs(3600))?;
+    let client = reqwest::Client::new();
+    let db = connect(url).await?;
+    let repository = first_repository(&db).await?;
+
+    let day = |d: i64| end - TimeDelta::days(d);
+    let queries = [
+        ("30 days, organization", day(30), end, None),
+        ("365 days, organization", day(365), end, None),
+        ("30 days, one repository", day(30), end, Some(repository)),
+        ("30 days a year ago, organization", day(395), day(365), None),
+    ];
+    println!(
+        "| query | deployments in scope | HTTP median | HTTP p90 | floor median | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, from, to, repository) in queries {
+        let mut path = format!(
+            "{base}/api/v1/metrics/dora?from={}&to={}",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        if let Some(r) = repository {
+            path.push_str(&format!("&repository={r}"));
+        }
+        let (client, path, token, db) = (&client, &path, &token, &db);
+        let (http, body) = time(args.runs, move || async move {
+            let resp = client.get(path).bearer_auth(token).send().await?;
+            if !resp.status().is_success() {
+                bail!("{path}: {}", resp.text().await?);
+            }
+            Ok(resp.json::<serde_json::Value>().await?)
+        })
+        .await?;
+        let (floor, _) = time(args.runs, move || async move {
+            floor_query(db, org, repository, from, to).await
+        })
+        .await?;
+        let in_scope = floor_query(&db, org, repository, from, to).await?;
+        println!(
+            "| {name} | {in_scope} ({} successful) | {:.1} ms | {:.1} ms | {:.1} ms | {:.1}× |",
+            body["deployment_frequency"]["deployments"],
+            ms(http.median),
+            ms(http.p90),
+            ms(floor.median),
+            http.median.as_secs_f64() / floor.median.as_secs_f64(),
+        );
+    }
+    db.close().await?;
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+struct Timing {
+    median: Duration,
+    p90: Duration,
+}
+
+/// Three warm-up runs, then `runs` timed ones; also the last answer.
+async fn time<T, F, Fut>(runs: usize, mut f: F) -> Result<(Timing, T)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut last = f().await?;
+    for _ in 0..2 {
+        last = f().await?;
+    }
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        last = f().await?;
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    Ok((
+        Timing {
+            median: at(0.5),
+            p90: at(0.9),
+        },
+        last,
+    ))
+}
+
+/// The floor: counting the scope's deployments over the same index range.
+async fn floor_query(
+    db: &DatabaseConnection,
+    org: Uuid,
+    repository: Option<Uuid>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<i64> {
+    let backend = db.get_database_backend();
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let (column, key): (&str, Value) = match repository {
+        Some(r) => ("repository_id", r.into()),
+        None => ("organization_id", org.into()),
+    };
+    let sql = format!(
+        "SELECT count(*) AS n, min(deployed_at) AS first, max(deployed_at) AS last \
+         FROM deployments WHERE {column} = {} AND is_production = {} \
+         AND deployed_at >= {} AND deployed_at < {}",
+        p(1),
+        p(2),
+        p(3),
+        p(4)
+    );
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [key, true.into(), from.into(), to.into()],
+        ))
+        .await?
+        .context("no row")?;
+    Ok(row.try_get("", "n")?)
+}
+
+async fn connect(url: &str) -> Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(1).sqlx_logging(false);
+    Ok(Database::connect(opts).await?)
+}
+
+async fn fresh_database(args: &Args, url: &str) -> Result<()> {
+    if url.starts_with("sqlite") {
+        for suffix in ["", "-wal", "-shm", ".jwt-secret"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_file));
+        }
+        return Ok(());
+    }
+    let admin = Database::connect(format!(
+        "{}/postgres",
+        args.postgres_url.trim_end_matches('/')
+    ))
+    .await?;
+    admin
+        .execute_unprepared("DROP DATABASE IF EXISTS dora_bench_metrics WITH (FORCE)")
+        .await?;
+    admin
+        .execute_unprepared("CREATE DATABASE dora_bench_metrics")
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+async fn existing(db: &DatabaseConnection) -> Result<(Uuid, DateTime<Utc>)> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT o.id AS id, (SELECT max(deployed_at) FROM deployments) AS last \
+             FROM organizations o WHERE o.slug = 'bench'",
+        ))
+        .await?
+        .context("no bench organization: run without --skip-load first")?;
+    let last: DateTime<Utc> = row.try_get("", "last")?;
+    Ok((row.try_get("", "id")?, last + TimeDelta::seconds(1)))
+}
+
+async fn first_repository(db: &DatabaseConnection) -> Result<Uuid> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM repositories ORDER BY key LIMIT 1",
+        ))
+        .await?
+        .context("no repository")?;
+    Ok(row.try_get("", "id")?)
+}
+
+struct Loaded {
+    organization: Uuid,
+    end: DateTime<Utc>,
+    commits: usize,
+    incidents: usize,
+}
+
+/// Multi-row INSERT statements, `rows_per_statement` rows each.
+struct Batch {
+    backend: DbBackend,
+    head: String,
+    columns: usize,
+    rows_per_statement: usize,
+    sql: String,
+    values: Vec<Value>,
+    pending: Vec<Statement>,
+}
+
+impl Batch {
+    fn new(backend: DbBackend, table: &str, columns: &[&str]) -> Self {
+        // Within both backends' parameter limits (SQLite 32766, PostgreSQL 65535).
+        let rows_per_statement = 30_000 / columns.len();
+        Self {
+            backend,
+            head: format!("INSERT INTO {table} ({}) VALUES ", columns.join(", ")),
+            columns: columns.len(),
+            rows_per_statement,
+            sql: String::new(),
+            values: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, row: Vec<Value>) {
+        debug_assert_eq!(row.len(), self.columns);
+        if self.values.is_empty() {
+            self.sql.push_str(&self.head);
+        } else {
+            self.sql.push_str(", ");
+        }
+        self.sql.push('(');
+        for (i, value) in row.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.values.push(value);
+            match self.backend {
+                DbBackend::Postgres => {
+                    self.sql.push('$');
+                    self.sql.push_str(&self.values.len().to_string());
+                }
+                _ => self.sql.push('?'),
+            }
+        }
+        self.sql.push(')');
+        if self.values.len() >= self.rows_per_statement * self.columns {
+            self.cut();
+        }
+    }
+
+    fn cut(&mut self) {
+        if !self.values.is_empty() {
+            self.pending.push(Statement::from_sql_and_values(
+                self.backend,
+                std::mem::take(&mut self.sql),
+                std::mem::take(&mut self.values),
+            ));
+        }
+    }
+
+    async fn flush<C: ConnectionTrait>(&mut self, conn: &C, all: bool) -> Result<()> {
+        if all {
+            self.cut();
+        }
+        for statement in self.pending.drain(..) {
+            conn.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
+}
+
+fn sha(rng: &mut StdRng) -> String {
+    format!("{:032x}{:08x}", rng.random::<u128>(), rng.random::<u32>())
+}
+
+async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        db.execute_unprepared("PRAGMA synchronous=OFF").await?;
+    }
+    let mut rng = StdRng::seed_from_u64(42);
+    let end = DateTime::<Utc>::from_timestamp(Utc::now().timestamp(), 0).context("clock")?;
+    let start = end - TimeDelta::days(365 * args.years);
+    let span = (end - start).num_seconds() as f64;
+
+    let organization = Uuid::now_v7();
+    let txn = db.begin().await?;
+    let mut orgs = Batch::new(backend, "organizations", &["id", "slug", "created_at"]);
+    orgs.row(vec![organization.into(), ORG.into(), start.into()]);
+    orgs.flush(&txn, true).await?;
+    let mut repos = Batch::new(
+        backend,
+        "repositories",
+        &["id", "organization_id", "url", "key", "name", "team", "created_at"],
+    );
+    let mut repositories = Vec::with_capacity(args.repositories);
+    for r in 0..args.repositories {
+        let id = Uuid::now_v7();
+        repositories.push(id);
+        repos.row(vec![
+            id.into(),
+            organization.into(),
+            format!("https://github.com/bench/repo-{r:04}").into(),
+            format!("github.com/bench/repo-{r:04}").into(),
+            format!("bench/repo-{r:04}").into(),
+            Some(format!("team-{:02}", r % 20)).into(),
+            start.into(),
+        ]);
+    }
+    repos.flush(&txn, true).await?;
+    txn.commit().await?;
+
+    let mut deployments = Batch::new(
+        backend,
+        "deployments",
+        &[
+            "number",
+            "id",
+            "organization_id",
+            "repository_id",
+            "environment",
+            "is_production",
+            "title",
+            "branch",
+            "commit_id",
+            "commits_count",
+            "is_fix",
+            "is_hotfix",
+            "is_forced",
+            "is_rollback",
+            "status",
+            "triggered_by",
+            "finished_at",
+            "deployed_at",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    let mut commits = Batch::new(
+        backend,
+        "deployment_commits",
+        &["deployment_id", "sha", "committed_at"],
+    );
+    let mut incidents = Batch::new(
+        backend,
+        "incidents",
+        &[
+            "id",
+            "organization_id",
+            "repository_id",
+            "environment",
+            "is_production",
+            "deployment_id",
+            "title",
+            "severity",
+            "started_at",
+            "resolved_at",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    // The shas last deployed to staging per repository: production promotes them.
+    let mut staged: Vec<Vec<String>> = vec![Vec::new(); args.repositories];
+    let (mut commit_count, mut incident_count) = (0, 0);
+    let mut txn = db.begin().await?;
+    for i in 0..args.deployments {
+        let at = start
+            + TimeDelta::seconds(((i as f64 + rng.random::<f64>()) * span / args.deployments as f64) as i64);
+        let r = rng.random_range(0..args.repositories);
+        let (environment, production) = ENVIRONMENTS[rng.random_range(0..3)];
+        let status = match rng.random_range(0..100) {
+            0..=87 => "success",
+            88..=95 => "failure",
+            96..=97 => "error",
+            _ => "canceled",
+        };
+        let id = Uuid::now_v7();
+        let shas: Vec<String> = if production && !staged[r].is_empty() && rng.random_bool(0.7) {
+            std::mem::take(&mut staged[r])
+        } else {
+            (0..rng.random_range(1..=3)).map(|_| sha(&mut rng)).collect()
+        };
+        if environment == "staging" {
+            staged[r] = shas.clone();
+        }
+        let number = i as i64 + 1;
+        deployments.row(vec![
+            number.into(),
+            id.into(),
+            organization.into(),
+            repositories[r].into(),
+            environment.into(),
+            production.into(),
+            format!("Deploy {number}").into(),
+            "main".into(),
+            shas[0].clone().into(),
+            (shas.len() as i32).into(),
+            rng.random_bool(0.05).into(),
+            rng.random_bool(0.03).into(),
+            false.into(),
+            rng.random_bool(0.01).into(),
+            status.into(),
+            "api".into(),
+            Some(at).into(),
+            at.into(),
+            at.into(),
+            at.into(),
+        ]);
+        for s in shas {
+            let committed_at = at - TimeDelta::seconds(rng.random_range(60..7 * 86_400));
+            commits.row(vec![id.into(), s.into(), committed_at.into()]);
+            commit_count += 1;
+        }
+        if i % 200 == 199 {
+            let started = at + TimeDelta::seconds(rng.random_range(60..7_200));
+            let resolved = rng
+                .random_bool(0.95)
+                .then(|| started + TimeDelta::seconds(rng.random_range(600..86_400)));
+            let kind = rng.random_range(0..10);
+            let (repository, environment, production, deployment): (
+                Option<Uuid>,
+                &str,
+                bool,
+                Option<Uuid>,
+            ) = match kind {
+                0..=3 if status != "canceled" => {
+                    (Some(repositories[r]), environment, production, Some(id))
+                }
+                0..=7 => (Some(repositories[r]), "production", true, None),
+                _ => (None, "production", true, None),
+            };
+            incidents.row(vec![
+                Uuid::now_v7().into(),
+                organization.into(),
+                repository.into(),
+                environment.into(),
+                production.into(),
+                deployment.into(),
+                format!("Incident {i}").into(),
+                Some("sev2".to_owned()).into(),
+                started.into(),
+                resolved.into(),
+                started.into(),
+                started.into(),
+            ]);
+            incident_count += 1;
+        }
+        if i % 50_000 == 49_999 {
+            // Parents before children: the foreign keys are checked per statement.
+            deployments.flush(&txn, true).await?;
+            commits.flush(&txn, true).await?;
+            incidents.flush(&txn, true).await?;
+            txn.commit().await?;
+            txn = db.begin().await?;
+            print!("\r{} deployments", i + 1);
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        }
+    }
+    deployments.flush(&txn, true).await?;
+    commits.flush(&txn, true).await?;
+    incidents.flush(&txn, true).await?;
+    txn.commit().await?;
+    println!();
+    if backend == DbBackend::Postgres {
+        db.execute_unprepared(
+            "SELECT setval(pg_get_serial_sequence('deployments', 'number'), \
+             (SELECT max(number) FROM deployments))",
+        )
+        .await?;
+    }
+    Ok(Loaded {
+        organization,
+        end: end + TimeDelta::seconds(1),
+        commits: commit_count,
+        incidents: incident_count,
+    })
+}
