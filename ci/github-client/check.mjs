@@ -248,22 +248,18 @@ async function main() {
 
   // The DORA metrics (production scope): d3 and d5 succeeded, d4 failed.
   const metrics = await canonical(`/api/v1/metrics/dora`);
-  if (metrics.status === 404) {
-    console.log("# /api/v1/metrics/dora is not served by this build; metric checks skipped");
-  } else {
-    const m = metrics.body;
-    check("metrics answer", metrics.status === 200, metrics);
-    check(
-      "metrics: successful production deployments",
-      m?.deployment_frequency?.deployments === 2,
-      m?.deployment_frequency,
-    );
-    check(
-      "metrics: the failure status is a change failure",
-      m?.change_failure_rate?.deployments === 3 && m?.change_failure_rate?.failures === 1,
-      m?.change_failure_rate,
-    );
-  }
+  const m = metrics.body;
+  check("metrics answer", metrics.status === 200, metrics);
+  check(
+    "metrics: successful production deployments",
+    m?.deployment_frequency?.deployments === 2,
+    m?.deployment_frequency,
+  );
+  check(
+    "metrics: the failure status is a change failure",
+    m?.change_failure_rate?.deployments === 3 && m?.change_failure_rate?.failures === 1,
+    m?.change_failure_rate,
+  );
 }
 
 try {
