@@ -83,6 +83,12 @@ pub struct ServeArgs {
     /// Bearer token required to scrape `/metrics`; unset: `/metrics` is open.
     #[arg(long, env = "DORA_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Seconds between recomputations of the DORA values served on `/metrics`.
+    #[arg(long, env = "DORA_METRICS_REFRESH_SECONDS", default_value_t = 30)]
+    pub metrics_refresh_seconds: u64,
+    /// Windows of the DORA values on `/metrics`: comma-separated days, e.g. `7d,30d,90d`.
+    #[arg(long, env = "DORA_METRICS_WINDOWS", default_value = "30d")]
+    pub metrics_windows: String,
     /// How long `Idempotency-Key`s are remembered, in hours.
     #[arg(long, env = "DORA_IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
     pub idempotency_ttl_hours: u32,

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod routes;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -31,9 +32,10 @@ use crate::{
     config::{ConfigError, ServeArgs, parse_listen},
     routes::{
         admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi,
-        health::HealthApi, incidents::IncidentsApi, metrics::MetricsApi,
-        prometheus::MetricsToken, statuses::StatusesApi,
+        health::HealthApi, incidents::IncidentsApi, metrics::MetricsApi, prometheus::MetricsToken,
+        statuses::StatusesApi,
     },
+    snapshot::DoraSnapshot,
     state::AppState,
     store::Db,
     telemetry::ServiceMetrics,
@@ -97,6 +99,7 @@ pub fn app(state: AppState, settings: AppSettings) -> impl Endpoint {
         .data(BodyLimit(settings.max_body_bytes))
         .data(MetricsToken(settings.metrics_token))
         .data(settings.metrics)
+        .data(settings.snapshot)
         .data(state)
 }
 
@@ -106,6 +109,10 @@ pub struct AppSettings {
     pub max_body_bytes: usize,
     pub metrics_token: Option<String>,
     pub metrics: ServiceMetrics,
+    pub snapshot: DoraSnapshot,
+    /// Window lengths (days) of the DORA snapshot.
+    pub snapshot_windows: Vec<i64>,
+    pub snapshot_interval: Duration,
 }
 
 /// A configured, bound, migrated service, ready to run.
@@ -173,10 +180,22 @@ impl Application {
             )
             .into());
         }
+        let snapshot_windows = snapshot::parse_windows(&args.metrics_windows)
+            .map_err(|e| ConfigError::new("DORA_METRICS_WINDOWS (--metrics-windows)", e))?;
+        if args.metrics_refresh_seconds == 0 {
+            return Err(ConfigError::new(
+                "DORA_METRICS_REFRESH_SECONDS (--metrics-refresh-seconds)",
+                "must be at least 1",
+            )
+            .into());
+        }
         Ok(Self {
             acceptor,
             state,
             settings: AppSettings {
+                snapshot: DoraSnapshot::default(),
+                snapshot_windows,
+                snapshot_interval: Duration::from_secs(args.metrics_refresh_seconds),
                 max_body_bytes: args.max_body_bytes,
                 metrics_token: args.metrics_token.clone(),
                 metrics: ServiceMetrics::new(&openapi_service().spec())?,
@@ -200,11 +219,18 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let state = self.state.clone();
         let purge = tokio::spawn(purge_idempotency_keys(state.clone()));
+        let refresh = tokio::spawn(snapshot::refresh_forever(
+            state.db.clone(),
+            self.settings.snapshot.clone(),
+            self.settings.snapshot_windows.clone(),
+            self.settings.snapshot_interval,
+        ));
         let app = app(self.state, self.settings);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         purge.abort();
+        refresh.abort();
         state.db.close().await;
         result
     }

@@ -89,7 +89,12 @@ impl DoraSnapshot {
 }
 
 /// Refreshes `snapshot` every `interval` until the task is dropped.
-pub async fn refresh_forever(db: Db, snapshot: DoraSnapshot, windows: Vec<i64>, interval: Duration) {
+pub async fn refresh_forever(
+    db: Db,
+    snapshot: DoraSnapshot,
+    windows: Vec<i64>,
+    interval: Duration,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -98,7 +103,10 @@ pub async fn refresh_forever(db: Db, snapshot: DoraSnapshot, windows: Vec<i64>, 
         match compute_families(&db, &windows).await {
             Ok(families) => {
                 snapshot.store(families);
-                tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "DORA snapshot refreshed");
+                tracing::debug!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "DORA snapshot refreshed"
+                );
             }
             Err(e) => {
                 snapshot.failed();
@@ -118,7 +126,10 @@ pub fn parse_windows(value: &str) -> Result<Vec<i64>, String> {
             .parse()
             .map_err(|_| format!("`{part}` is not a window such as 30d"))?;
         if !(1..=dora_metrics::MAX_WINDOW_DAYS).contains(&n) {
-            return Err(format!("`{part}`: a window is 1 to {} days", dora_metrics::MAX_WINDOW_DAYS));
+            return Err(format!(
+                "`{part}`: a window is 1 to {} days",
+                dora_metrics::MAX_WINDOW_DAYS
+            ));
         }
         if !days.contains(&n) {
             days.push(n);
@@ -140,13 +151,24 @@ async fn compute_families(db: &Db, windows: &[i64]) -> Result<Vec<MetricFamily>,
     let backend = conn.get_database_backend();
     let now = Utc::now();
     let organizations = conn
-        .query_all_raw(Statement::from_string(backend, "SELECT id, slug FROM organizations ORDER BY slug"))
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, slug FROM organizations ORDER BY slug",
+        ))
         .await?
         .iter()
-        .map(|r| Ok((r.try_get::<Uuid>("", "id")?, r.try_get::<String>("", "slug")?)))
+        .map(|r| {
+            Ok((
+                r.try_get::<Uuid>("", "id")?,
+                r.try_get::<String>("", "slug")?,
+            ))
+        })
         .collect::<Result<Vec<_>, DbErr>>()?;
     let repositories: HashMap<Uuid, Repo> = conn
-        .query_all_raw(Statement::from_string(backend, "SELECT id, name, team FROM repositories"))
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, name, team FROM repositories",
+        ))
         .await?
         .iter()
         .map(|r| {
@@ -177,14 +199,28 @@ async fn compute_families(db: &Db, windows: &[i64]) -> Result<Vec<MetricFamily>,
             };
             // All production environments, all repositories: what /api/v1/metrics/dora answers.
             let production = facts::load(conn, &scope(*org_id, None), &window).await?;
-            scopes.push(row("*", "*", "*", compute(&production.deployments, &production.incidents, &window)));
+            scopes.push(row(
+                "*",
+                "*",
+                "*",
+                compute(&production.deployments, &production.incidents, &window),
+            ));
             // Each environment with deployments in the window, whole and per repository.
             for environment in environments(conn, *org_id, &window).await? {
-                let facts = facts::load(conn, &scope(*org_id, Some(environment.clone())), &window).await?;
-                scopes.push(row("*", &environment, "*", compute(&facts.deployments, &facts.incidents, &window)));
+                let facts =
+                    facts::load(conn, &scope(*org_id, Some(environment.clone())), &window).await?;
+                scopes.push(row(
+                    "*",
+                    &environment,
+                    "*",
+                    compute(&facts.deployments, &facts.incidents, &window),
+                ));
                 let mut by_repository: BTreeMap<Uuid, Vec<DeploymentFact>> = BTreeMap::new();
                 for d in &facts.deployments {
-                    by_repository.entry(d.repository).or_default().push(d.clone());
+                    by_repository
+                        .entry(d.repository)
+                        .or_default()
+                        .push(d.clone());
                 }
                 for (repository_id, deployments) in by_repository {
                     let Some(repo) = repositories.get(&repository_id) else {
@@ -237,15 +273,26 @@ fn scope(organization_id: Uuid, environment: Option<String>) -> MetricsScope {
     }
 }
 
-fn compute(deployments: &[DeploymentFact], incidents: &[IncidentFact], window: &Window) -> dora_metrics::DoraSummary {
+fn compute(
+    deployments: &[DeploymentFact],
+    incidents: &[IncidentFact],
+    window: &Window,
+) -> dora_metrics::DoraSummary {
     dora_metrics::compute(
-        &dora_metrics::Facts { deployments, incidents },
+        &dora_metrics::Facts {
+            deployments,
+            incidents,
+        },
         window,
         Benchmark::default(),
     )
 }
 
-async fn environments<C: ConnectionTrait>(conn: &C, organization_id: Uuid, window: &Window) -> Result<Vec<String>, DbErr> {
+async fn environments<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    window: &Window,
+) -> Result<Vec<String>, DbErr> {
     let backend = conn.get_database_backend();
     let (p1, p2, p3) = match backend {
         sea_orm::DbBackend::Postgres => ("$1", "$2", "$3"),
@@ -261,11 +308,17 @@ async fn environments<C: ConnectionTrait>(conn: &C, organization_id: Uuid, windo
             [organization_id.into(), window.from.into(), window.to.into()],
         ))
         .await?;
-    rows.iter().map(|r| r.try_get::<String>("", "environment")).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "environment"))
+        .collect()
 }
 
 /// Rows of (labels…, n) from a GROUP BY with `labels` text columns then a count.
-async fn counts<C: ConnectionTrait>(conn: &C, sql: &str, labels: usize) -> Result<Vec<Count>, DbErr> {
+async fn counts<C: ConnectionTrait>(
+    conn: &C,
+    sql: &str,
+    labels: usize,
+) -> Result<Vec<Count>, DbErr> {
     let rows = conn
         .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await?;

@@ -101,8 +101,13 @@ impl ServiceMetrics {
             .observe(seconds);
     }
 
-    /// Renders the text exposition format, pool gauges read now.
-    pub fn render(&self, db: &Db) -> Result<String, prometheus::Error> {
+    /// Renders the text exposition format: the service metrics (pool gauges read now) and
+    /// the given precomputed families (the DORA snapshot).
+    pub fn render(
+        &self,
+        db: &Db,
+        extra: Vec<prometheus::proto::MetricFamily>,
+    ) -> Result<String, prometheus::Error> {
         for (pool, stats) in db.pool_stats() {
             self.pool_connections
                 .with_label_values(&[pool, "idle"])
@@ -111,8 +116,10 @@ impl ServiceMetrics {
                 .with_label_values(&[pool, "in_use"])
                 .set(stats.size - stats.idle);
         }
+        let mut families = self.registry.gather();
+        families.extend(extra);
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        TextEncoder::new().encode(&families, &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
 }

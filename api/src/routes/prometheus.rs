@@ -8,7 +8,7 @@ use poem::{
 };
 use subtle::ConstantTimeEq;
 
-use crate::{error::ApiError, state::AppState, telemetry::ServiceMetrics};
+use crate::{error::ApiError, snapshot::DoraSnapshot, state::AppState, telemetry::ServiceMetrics};
 
 /// The configured scrape token, if any.
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub async fn scrape(
     req: &poem::Request,
     state: Data<&AppState>,
     metrics: Data<&ServiceMetrics>,
+    snapshot: Data<&DoraSnapshot>,
     token: Data<&MetricsToken>,
 ) -> Response {
     if let Some(expected) = &token.0.0 {
@@ -35,7 +36,7 @@ pub async fn scrape(
                 .into_response();
         }
     }
-    match metrics.render(&state.db) {
+    match metrics.render(&state.db, snapshot.families()) {
         Ok(body) => Response::builder()
             .status(StatusCode::OK)
             .content_type(CONTENT_TYPE)

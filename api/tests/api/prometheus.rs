@@ -66,3 +66,188 @@ async fn a_metrics_token_protects_the_scrape() {
         .unwrap();
     assert_eq!(right.status(), 200);
 }
+
+/// Scrapes until the background refresh has produced a snapshot that satisfies `ready`.
+async fn scrape_until(app: &crate::helpers::TestApp, ready: impl Fn(&str) -> bool) -> String {
+    for _ in 0..200 {
+        let body = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if ready(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no DORA snapshot within 20 s");
+}
+
+fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn dora_gauges_equal_the_json_api_and_vanish_with_their_data() {
+    use chrono::{Duration, Utc};
+    use serde_json::{Value, json};
+
+    let app = spawn_app_with(|args| args.metrics_refresh_seconds = 1).await;
+    let token = app.rw_token("acme");
+    let now = Utc::now();
+    let mut n = 0;
+    for (repo, env) in [
+        ("https://github.com/acme/web", "production"),
+        ("https://github.com/acme/web", "staging"),
+        ("https://github.com/acme/api", "production"),
+    ] {
+        for day in 1..=6i64 {
+            n += 1;
+            let mut body = deployment(repo, n);
+            let at = now - Duration::days(day);
+            body["environment"] = json!(env);
+            body["team"] = json!("core");
+            body["finished_at"] = json!(at.to_rfc3339());
+            body["status"] = json!(if day == 3 { "failure" } else { "success" });
+            body["is_hotfix"] = json!(day == 2);
+            body["commits"] = json!([{"sha": format!("{n:08x}"), "committed_at": (at - Duration::hours(day)).to_rfc3339()}]);
+            app.create_deployment(&token, &body).await;
+        }
+    }
+    // A repository with one deployment, deleted below.
+    let gh = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("Authorization", format!("token {token}"))
+    };
+    let created: Value = gh(reqwest::Method::POST, "/api/v3/repos/acme/tmp/deployments")
+        .json(&json!({"ref": "abcdef1234567", "environment": "canary"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let body = scrape_until(&app, |b| b.contains(r#"repository="acme/tmp""#)).await;
+    assert!(body.contains("# TYPE dora_deployments_total counter"));
+    assert!(body.contains("dora_snapshot_age_seconds"));
+
+    for (query, labels) in [
+        ("", vec![("repository", "*"), ("environment", "*")]),
+        (
+            "?environment=staging",
+            vec![("repository", "*"), ("environment", "staging")],
+        ),
+        (
+            "?repository=https://github.com/acme/web&environment=production",
+            vec![("repository", "acme/web"), ("environment", "production")],
+        ),
+    ] {
+        let json: Value = app
+            .get(&format!("/api/v1/metrics/dora{query}"), &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut labels = labels.clone();
+        labels.push(("organization", "acme"));
+        labels.push(("window", "30d"));
+        let gauge = |name: &str, extra: &[(&str, &str)]| {
+            let mut all = labels.clone();
+            all.extend_from_slice(extra);
+            sample(&body, name, &all)
+        };
+        let close = |a: Option<f64>, b: &Value| match (a, b.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            (None, None) => true,
+            _ => false,
+        };
+        assert!(
+            close(
+                gauge("dora_window_deployments", &[]),
+                &json["deployment_frequency"]["deployments"]
+            ),
+            "{query}"
+        );
+        assert!(
+            close(
+                gauge("dora_deployment_frequency_per_day", &[]),
+                &json["deployment_frequency"]["per_day"]
+            ),
+            "{query}"
+        );
+        assert!(
+            close(
+                gauge("dora_change_failure_rate", &[]),
+                &json["change_failure_rate"]["rate"]
+            ),
+            "{query}"
+        );
+        assert!(
+            close(
+                gauge("dora_change_lead_time_seconds", &[("quantile", "0.5")]),
+                &json["change_lead_time"]["median_seconds"]
+            ),
+            "{query}"
+        );
+        assert!(
+            close(
+                gauge("dora_change_lead_time_seconds", &[("quantile", "0.9")]),
+                &json["change_lead_time"]["p90_seconds"]
+            ),
+            "{query}"
+        );
+        assert!(
+            close(
+                gauge(
+                    "dora_failed_deployment_recovery_time_seconds",
+                    &[("quantile", "0.5")]
+                ),
+                &json["failed_deployment_recovery_time"]["median_seconds"]
+            ),
+            "{query}"
+        );
+        assert!(
+            close(
+                gauge("dora_deployment_rework_rate", &[]),
+                &json["deployment_rework_rate"]["rate"]
+            ),
+            "{query}"
+        );
+        let tier = json["change_failure_rate"]["tier"].as_str().unwrap();
+        assert!(
+            gauge(
+                "dora_tier",
+                &[("metric", "change_failure_rate"), ("tier", tier)]
+            )
+            .is_some(),
+            "{query}"
+        );
+    }
+
+    // The lone canary deployment can be deleted; its series go with it.
+    let deleted = gh(
+        reqwest::Method::DELETE,
+        &format!("/api/v3/repos/acme/tmp/deployments/{}", created["id"]),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let body = scrape_until(&app, |b| !b.contains(r#"environment="canary""#)).await;
+    assert!(!body.contains(r#"repository="acme/tmp",team"#));
+    assert!(body.contains(r#"repository="acme/web""#));
+}
