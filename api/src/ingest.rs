@@ -170,7 +170,7 @@ async fn insert<T: ToJSON>(
     render: impl FnOnce(&DeploymentRecord) -> T,
 ) -> Result<Created<T>, ApiError> {
     let txn = state.db.begin_write().await?;
-    let record = store::deployments::insert(&txn, org, new, now).await?;
+    let record = store::deployments::insert(&txn, org, new, now, &state.known).await?;
     let location = format!("/api/v1/deployments/{}", record.deployment.id);
     let body = render(&record);
     if let Some(key) = idempotency_key {
@@ -182,6 +182,7 @@ async fn insert<T: ToJSON>(
         store::idempotency::complete(&txn, org, key, &stored).await?;
     }
     txn.commit().await?;
+    record.remember_in(&state.known);
     Ok(Created {
         body,
         location,

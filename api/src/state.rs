@@ -16,6 +16,8 @@ pub struct AppState {
     /// Organization slug → id. Organizations are never renamed or deleted while the
     /// service runs, so a cached id stays right on every instance.
     organizations: Arc<RwLock<HashMap<String, Uuid>>>,
+    /// Repositories and members already stored (see `store::known`).
+    pub known: store::known::Known,
 }
 
 impl AppState {
@@ -25,6 +27,7 @@ impl AppState {
             jwt,
             idempotency_ttl,
             organizations: Arc::default(),
+            known: store::known::Known::default(),
         }
     }
 

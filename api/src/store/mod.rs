@@ -4,6 +4,7 @@
 pub mod db;
 pub mod deployments;
 pub mod idempotency;
+pub mod known;
 pub mod organizations;
 
 pub use db::Db;

@@ -106,9 +106,10 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), BoxError> {
-    if args.clients == 0 || args.per_client == 0 || args.repositories == 0 || args.members == 0
-    {
-        return Err("--clients, --per-client, --repositories and --members must be positive".into());
+    if args.clients == 0 || args.per_client == 0 || args.repositories == 0 || args.members == 0 {
+        return Err(
+            "--clients, --per-client, --repositories and --members must be positive".into(),
+        );
     }
     let _ = api::telemetry::init("warn");
     let workspace = Workspace::new(args)?;
@@ -165,7 +166,10 @@ impl Workspace {
         let run_id = Uuid::new_v4().simple().to_string()[..12].to_owned();
         let (dir, remove_dir) = match &args.dir {
             Some(dir) => (dir.clone(), false),
-            None => (std::env::temp_dir().join(format!("dora-ingest-{run_id}")), true),
+            None => (
+                std::env::temp_dir().join(format!("dora-ingest-{run_id}")),
+                true,
+            ),
         };
         std::fs::create_dir_all(&dir)?;
         Ok(Self {
@@ -338,8 +342,7 @@ fn run_api(
     load: &tokio::runtime::Runtime,
 ) -> Result<ApiResult, BoxError> {
     let database_url = load.block_on(workspace.fresh("api"))?;
-    let Some(Command::Serve(mut serve)) = Cli::parse_from(["dora-tracker", "serve"]).command
-    else {
+    let Some(Command::Serve(mut serve)) = Cli::parse_from(["dora-tracker", "serve"]).command else {
         return Err("`serve` did not parse".into());
     };
     serve.db.database_url = database_url.clone();
@@ -354,9 +357,7 @@ fn run_api(
         .thread_name("service")
         .build()?;
     let app = service.block_on(Application::build(&serve))?;
-    let address = app
-        .local_addr()
-        .ok_or("the service has no local address")?;
+    let address = app.local_addr().ok_or("the service has no local address")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = service.spawn(app.run_until(async {
         let _ = stopped.await;
@@ -401,7 +402,11 @@ fn run_api(
         .map(|(_, n)| n)
         .sum();
     if non_201 > 0 {
-        return Err(format!("{non_201} requests did not answer 201: {:?}", result.statuses).into());
+        return Err(format!(
+            "{non_201} requests did not answer 201: {:?}",
+            result.statuses
+        )
+        .into());
     }
     if rows != expected || commit_rows != expected * args.commits as u64 {
         return Err(format!(
@@ -433,8 +438,7 @@ async fn post_all(args: &Args, url: String, token: String) -> Result<ApiResult, 
             let mut first_error: Option<String> = None;
             for i in 0..per_client {
                 let seq = (c * per_client + i) as u64;
-                let body = serde_json::to_vec(&workload.body(seq, Utc::now()))
-                    .unwrap_or_default();
+                let body = serde_json::to_vec(&workload.body(seq, Utc::now())).unwrap_or_default();
                 let sent = Instant::now();
                 let response = client
                     .post(url.as_str())
@@ -597,9 +601,7 @@ async fn run_raw(args: &Args, workspace: &Workspace) -> Result<RawResult, BoxErr
     let total = args.clients * args.per_client;
     let result = match args.database {
         Backend::Sqlite => {
-            println!(
-                "\n== raw SQLite: one connection, prepared statements, WAL, synchronous=FULL"
-            );
+            println!("\n== raw SQLite: one connection, prepared statements, WAL, synchronous=FULL");
             let url = workspace.fresh("raw_row").await?;
             let parents = prepare_raw(&url, &workload).await?;
             let row_rate = sqlite_loop(&url, &parents, &workload, total, false).await?;
@@ -863,9 +865,7 @@ fn pgbench_run(args: &Args, url: &str, script: &Path) -> Result<f64, BoxError> {
         .arg(url)
         .output()
         .map_err(|e| {
-            format!(
-                "cannot run pgbench ({e}); install it with `apt-get install postgresql-client`"
-            )
+            format!("cannot run pgbench ({e}); install it with `apt-get install postgresql-client`")
         })?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
