@@ -308,15 +308,15 @@ impl Workload {
             "branch": "main",
             "commit_id": Self::sha(seq, 0),
             "deployment_duration": 4.5,
-            "is_fix": seq % 10 == 0,
-            "is_hotfix": seq % 40 == 0,
+            "is_fix": seq.is_multiple_of(10),
+            "is_hotfix": seq.is_multiple_of(40),
             "is_forced": false,
             "commits_count": self.commits,
             "member_id": format!("member-{m}"),
             "pull_request_number": pr,
             "repository_url": format!("https://github.com/acme/service-{r}"),
             "deployment_node_id": format!("DE_kwDO{seq:010}"),
-            "status": if seq % 12 == 0 { "fail" } else { "succes" },
+            "status": if seq.is_multiple_of(12) { "fail" } else { "succes" },
             "environment": "production",
             "team": format!("team-{}", r % 3),
             "commits": commits,
@@ -766,9 +766,13 @@ impl RawRow {
             commit_id: Workload::sha(seq, 0),
             node_id: format!("DE_kwDO{seq:010}"),
             pr,
-            is_fix: seq % 10 == 0,
-            is_hotfix: seq % 40 == 0,
-            status: if seq % 12 == 0 { "failure" } else { "success" },
+            is_fix: seq.is_multiple_of(10),
+            is_hotfix: seq.is_multiple_of(40),
+            status: if seq.is_multiple_of(12) {
+                "failure"
+            } else {
+                "success"
+            },
         }
     }
 }
