@@ -221,8 +221,9 @@ pub async fn record_in_transaction<C: sea_orm::ConnectionTrait>(
     org: uuid::Uuid,
     new: &NewDeployment,
     now: chrono::DateTime<Utc>,
+    known: &store::known::Known,
 ) -> Result<DeploymentRecord, ApiError> {
-    Ok(store::deployments::insert(txn, org, new, now).await?)
+    Ok(store::deployments::insert(txn, org, new, now, known).await?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -236,7 +237,7 @@ async fn insert<T: ToJSON>(
     render: impl FnOnce(&DeploymentRecord) -> T,
 ) -> Result<Created<T>, ApiError> {
     let txn = state.db.begin_write().await?;
-    let record = store::deployments::insert(&txn, org, new, now).await?;
+    let record = store::deployments::insert(&txn, org, new, now, &state.known).await?;
     if let Some(mut details) = details {
         details.deployment_id = record.deployment.id;
         store::github::insert_details(&txn, details).await?;
@@ -252,6 +253,7 @@ async fn insert<T: ToJSON>(
         store::idempotency::complete(&txn, org, key, &stored).await?;
     }
     txn.commit().await?;
+    record.remember_in(&state.known);
     Ok(Created {
         body,
         location,

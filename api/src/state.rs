@@ -24,6 +24,8 @@ pub struct AppState {
     /// Organization slug → id. Organizations are never renamed or deleted while the
     /// service runs, so a cached id stays right on every instance.
     organizations: Arc<RwLock<HashMap<String, Uuid>>>,
+    /// Repositories and members already stored (see `store::known`).
+    pub known: store::known::Known,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             idempotency_ttl,
             hooks: Arc::default(),
             organizations: Arc::default(),
+            known: store::known::Known::default(),
         }
     }
 

@@ -524,7 +524,8 @@ async fn run(
         finished_at: None,
         commits: Vec::new(),
     };
-    let record = ingest::record_in_transaction(&txn, hook.organization_id, &new, now).await?;
+    let record =
+        ingest::record_in_transaction(&txn, hook.organization_id, &new, now, &state.known).await?;
     let deployment = record.deployment;
     store::deploy_hooks::record_trigger(&txn, hook.id, deployment.id, &dedupe_key, now).await?;
     let hook_id = hook.id;

@@ -72,7 +72,9 @@ pub struct DeploymentReplacement {
     pub url: Option<String>,
     #[oai(validator(min_length = 1, max_length = 255))]
     pub branch: String,
-    #[oai(validator(pattern = "^[0-9a-fA-F]{7,64}$"))]
+    // 7-64 hex digits, checked by `domain::normalize_sha` (a schema `pattern` here would make
+    // poem-openapi compile the regex on every request).
+    #[oai(validator(min_length = 7, max_length = 64))]
     pub commit_id: String,
     #[oai(validator(max_length = 255))]
     pub node_id: Option<String>,

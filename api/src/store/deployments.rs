@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use crate::domain::{NewDeployment, Status};
 
-use super::organizations::{ensure_member, ensure_repository};
+use super::{
+    known::Known,
+    organizations::{ensure_member, ensure_repository, set_team},
+};
 
 /// A deployment with what its API representation needs.
 #[derive(Debug, Clone)]
@@ -27,28 +30,49 @@ impl DeploymentRecord {
     pub fn status(&self) -> Option<Status> {
         Status::parse(&self.deployment.status)
     }
+
+    /// Remembers its repository and member; call once the record is committed.
+    pub fn remember_in(&self, known: &Known) {
+        let member = self
+            .deployment
+            .pusher_id
+            .zip(self.member_external_id.as_deref());
+        known.remember(&self.repository, member);
+    }
 }
 
-/// Records a deployment (with its repository, member and commits) in `txn`.
+/// Records a deployment (with its repository, member and commits) in `txn`. Repositories
+/// and members in `known` are not looked up again; after the commit, pass the record to
+/// `Known::remember` (see `DeploymentRecord::remember_in`).
 pub async fn insert<C: ConnectionTrait>(
     txn: &C,
     organization_id: Uuid,
     new: &NewDeployment,
     now: DateTime<Utc>,
+    known: &Known,
 ) -> Result<DeploymentRecord, DbErr> {
-    let repository = ensure_repository(
-        txn,
-        organization_id,
-        &new.repository,
-        new.team.as_deref(),
-        now,
-    )
-    .await?;
+    let team = new.team.as_deref();
+    let repository = match (known.repository(organization_id, &new.repository.key), team) {
+        // Id, URL and name never change; the team is written (when it differs) and is
+        // then the one this request gave.
+        (Some(stored), Some(team)) => {
+            set_team(txn, stored.id, team).await?;
+            repositories::Model {
+                team: Some(team.to_owned()),
+                ..stored
+            }
+        }
+        // Without a team in the request, the response shows the stored one: read it.
+        _ => ensure_repository(txn, organization_id, &new.repository, team, now).await?,
+    };
     let (pusher_id, member_external_id) = match &new.member_external_id {
-        Some(external) => (
-            Some(ensure_member(txn, organization_id, external, now).await?),
-            Some(external.clone()),
-        ),
+        Some(external) => {
+            let id = match known.member(organization_id, external) {
+                Some(id) => id,
+                None => ensure_member(txn, organization_id, external, now).await?,
+            };
+            (Some(id), Some(external.clone()))
+        }
         None => (None, None),
     };
     let id = Uuid::now_v7();

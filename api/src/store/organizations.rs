@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use entity::{members, organizations, repositories};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, sea_query::OnConflict,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
 
@@ -117,6 +119,25 @@ pub async fn ensure_repository<C: ConnectionTrait>(
     find_repository_by_key(conn, organization_id, &reference.key)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("repository {}", reference.key)))
+}
+
+/// Records `team` as the repository's team unless it is already (one statement: no read).
+pub async fn set_team<C: ConnectionTrait>(
+    conn: &C,
+    repository_id: Uuid,
+    team: &str,
+) -> Result<(), DbErr> {
+    repositories::Entity::update_many()
+        .col_expr(repositories::Column::Team, Expr::value(team))
+        .filter(repositories::Column::Id.eq(repository_id))
+        .filter(
+            Condition::any()
+                .add(repositories::Column::Team.is_null())
+                .add(repositories::Column::Team.ne(team)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// The member with this external id, created on first use.

@@ -445,3 +445,57 @@ async fn probes_and_docs_are_served() {
     .await;
     assert_eq!(status, 404);
 }
+
+/// Repositories and members already seen are not looked up again (`store::known`): the
+/// team a request names must still be written, even when the stored team was changed
+/// behind this instance's back (by another instance), and a request without a team must
+/// still show the stored one.
+#[tokio::test]
+async fn a_known_repository_still_records_and_shows_its_team() {
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let repo = "https://github.com/acme/web";
+    let first = app.create_deployment(&token, &deployment(repo, 1)).await;
+    assert_eq!(first["team"], Value::Null);
+
+    let mut body = deployment(repo, 2);
+    body["team"] = json!("payments");
+    let second = app.create_deployment(&token, &body).await;
+    assert_eq!(second["team"], "payments");
+    assert_eq!(second["repository_id"], first["repository_id"]);
+    assert_eq!(second["repository_url"], first["repository_url"]);
+    assert_eq!(second["repository"], "acme/web");
+    assert_eq!(second["pusher_id"], first["pusher_id"]);
+
+    let third = app.create_deployment(&token, &deployment(repo, 3)).await;
+    assert_eq!(third["team"], "payments", "the stored team is shown");
+
+    // Another instance sets another team.
+    let txn = app.state.db.begin_write().await.unwrap();
+    entity::repositories::Entity::update_many()
+        .col_expr(entity::repositories::Column::Team, Expr::value("elsewhere"))
+        .exec(&txn)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    let fourth = app.create_deployment(&token, &deployment(repo, 4)).await;
+    assert_eq!(fourth["team"], "elsewhere", "read, not remembered");
+
+    // Naming the team this instance saw last still writes it.
+    let mut body = deployment(repo, 5);
+    body["team"] = json!("payments");
+    let fifth = app.create_deployment(&token, &body).await;
+    assert_eq!(fifth["team"], "payments");
+    let read: Value = app
+        .get(
+            &format!("/api/v1/deployments/{}", first["id"].as_str().unwrap()),
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["team"], "payments", "written to the repository");
+    assert_eq!(fifth["pusher_id"], first["pusher_id"]);
+}
