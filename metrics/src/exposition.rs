@@ -75,72 +75,90 @@ pub fn families(
     incidents: &[Count],
 ) -> Result<Vec<MetricFamily>, prometheus::Error> {
     let r = Registry::new();
-    let per_day = gauge(
-        &r,
-        "dora_deployment_frequency_per_day",
-        "Successful deployments per day in the window",
-        &[],
-    )?;
-    let window_deployments = gauge(
-        &r,
-        "dora_window_deployments",
-        "Successful deployments in the window",
-        &[],
-    )?;
-    let days_week = gauge(
-        &r,
-        "dora_deploy_days_per_week",
-        "Median over 7-day buckets of days with a successful deployment",
-        &[],
-    )?;
-    let days_month = gauge(
-        &r,
-        "dora_deploy_days_per_month",
-        "Median over 30-day buckets of days with a successful deployment",
-        &[],
-    )?;
-    let lead = gauge(
-        &r,
-        "dora_change_lead_time_seconds",
-        "Change lead time: commit to deployment, by quantile",
-        &["quantile"],
-    )?;
-    let cfr = gauge(
-        &r,
-        "dora_change_failure_rate",
-        "Change failures / finished deployments in the window (0-1)",
-        &[],
-    )?;
-    let recovery = gauge(
-        &r,
-        "dora_failed_deployment_recovery_time_seconds",
-        "Failed deployment recovery time, by quantile",
-        &["quantile"],
-    )?;
-    let unrecovered = gauge(
-        &r,
-        "dora_unrecovered_failures",
-        "Change failures in the window not recovered yet",
-        &[],
-    )?;
-    let rework = gauge(
-        &r,
-        "dora_deployment_rework_rate",
-        "Hotfix and rollback deployments / successful deployments (0-1)",
-        &[],
-    )?;
-    let restore = gauge(
-        &r,
-        "dora_time_to_restore_seconds",
-        "Incident time to restore service, by quantile",
-        &["quantile"],
-    )?;
-    let open = gauge(
-        &r,
-        "dora_open_incidents",
-        "Incidents started in the window and not resolved",
-        &[],
-    )?;
+    // Precomputed quantiles are plain gauges with the quantile in the name: promtool
+    // reserves the `quantile` label for summaries, which would also need a sum.
+    type Value = fn(&DoraSummary) -> Option<f64>;
+    let values: [(&str, &str, Value); 15] = [
+        (
+            "dora_deployment_frequency_per_day",
+            "Successful deployments per day in the window",
+            |m| Some(m.deployment_frequency.per_day),
+        ),
+        (
+            "dora_window_deployments",
+            "Successful deployments in the window",
+            |m| Some(m.deployment_frequency.deployments as f64),
+        ),
+        (
+            "dora_weekly_deployment_dates",
+            "Median over 7-day buckets of the UTC dates with a successful deployment",
+            |m| Some(m.deployment_frequency.median_deploy_days_per_week),
+        ),
+        (
+            "dora_monthly_deployment_dates",
+            "Median over 30-day buckets of the UTC dates with a successful deployment",
+            |m| Some(m.deployment_frequency.median_deploy_days_per_month),
+        ),
+        (
+            "dora_change_lead_time_median_seconds",
+            "Median change lead time, commit to deployment",
+            |m| m.change_lead_time.median_seconds,
+        ),
+        (
+            "dora_change_lead_time_p90_seconds",
+            "90th percentile change lead time, commit to deployment",
+            |m| m.change_lead_time.p90_seconds,
+        ),
+        (
+            "dora_change_failure_rate",
+            "Change failures / finished deployments in the window (0-1)",
+            |m| m.change_failure_rate.rate,
+        ),
+        (
+            "dora_failed_deployment_recovery_time_median_seconds",
+            "Median failed deployment recovery time",
+            |m| m.failed_deployment_recovery_time.median_seconds,
+        ),
+        (
+            "dora_failed_deployment_recovery_time_p90_seconds",
+            "90th percentile failed deployment recovery time",
+            |m| m.failed_deployment_recovery_time.p90_seconds,
+        ),
+        (
+            "dora_unrecovered_failures",
+            "Change failures in the window not recovered yet",
+            |m| Some(m.failed_deployment_recovery_time.unrecovered as f64),
+        ),
+        (
+            "dora_deployment_rework_rate",
+            "Hotfix and rollback deployments / successful deployments (0-1)",
+            |m| m.deployment_rework_rate.rate,
+        ),
+        (
+            "dora_time_to_restore_median_seconds",
+            "Median time to restore service after an incident",
+            |m| m.time_to_restore.median_seconds,
+        ),
+        (
+            "dora_time_to_restore_p90_seconds",
+            "90th percentile time to restore service after an incident",
+            |m| m.time_to_restore.p90_seconds,
+        ),
+        (
+            "dora_open_incidents",
+            "Incidents started in the window and not resolved",
+            |m| Some(m.time_to_restore.open as f64),
+        ),
+        (
+            "dora_change_failures",
+            "Change failures among the finished deployments of the window",
+            |m| Some(m.change_failure_rate.failures as f64),
+        ),
+    ];
+    let gauges = values
+        .iter()
+        .map(|(name, help, value)| Ok((gauge(&r, name, help, &[])?, *value)))
+        .collect::<Result<Vec<_>, prometheus::Error>>()?;
     let tier = gauge(
         &r,
         "dora_tier",
@@ -156,42 +174,13 @@ pub fn families(
             s.team.as_str(),
             s.window.as_str(),
         ];
-        let with = |extra: &[&'static str]| -> Vec<&str> {
-            l.iter().copied().chain(extra.iter().copied()).collect()
-        };
-        let set = |g: &GaugeVec, extra: &[&'static str], v: Option<f64>| {
-            if let Some(v) = v {
-                g.with_label_values(&with(extra)).set(v);
-            }
-        };
         let m = &s.summary;
+        for (g, value) in &gauges {
+            if let Some(v) = value(m) {
+                g.with_label_values(&l).set(v);
+            }
+        }
         let f = &m.deployment_frequency;
-        set(&per_day, &[], Some(f.per_day));
-        set(&window_deployments, &[], Some(f.deployments as f64));
-        set(&days_week, &[], Some(f.median_deploy_days_per_week));
-        set(&days_month, &[], Some(f.median_deploy_days_per_month));
-        set(&lead, &["0.5"], m.change_lead_time.median_seconds);
-        set(&lead, &["0.9"], m.change_lead_time.p90_seconds);
-        set(&cfr, &[], m.change_failure_rate.rate);
-        set(
-            &recovery,
-            &["0.5"],
-            m.failed_deployment_recovery_time.median_seconds,
-        );
-        set(
-            &recovery,
-            &["0.9"],
-            m.failed_deployment_recovery_time.p90_seconds,
-        );
-        set(
-            &unrecovered,
-            &[],
-            Some(m.failed_deployment_recovery_time.unrecovered as f64),
-        );
-        set(&rework, &[], m.deployment_rework_rate.rate);
-        set(&restore, &["0.5"], m.time_to_restore.median_seconds);
-        set(&restore, &["0.9"], m.time_to_restore.p90_seconds);
-        set(&open, &[], Some(m.time_to_restore.open as f64));
         for (metric, t) in [
             ("deployment_frequency", Some(f.tier)),
             ("change_lead_time", m.change_lead_time.tier),
@@ -287,7 +276,7 @@ mod tests {
         );
         assert!(text.contains("dora_deployment_frequency_per_day{"));
         assert!(
-            !text.contains("dora_change_lead_time_seconds{"),
+            !text.contains("dora_change_lead_time_median_seconds{"),
             "no samples, no series"
         );
         assert!(!text.contains("dora_change_failure_rate{"));

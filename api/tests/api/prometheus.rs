@@ -198,14 +198,14 @@ async fn dora_gauges_equal_the_json_api_and_vanish_with_their_data() {
         );
         assert!(
             close(
-                gauge("dora_change_lead_time_seconds", &[("quantile", "0.5")]),
+                gauge("dora_change_lead_time_median_seconds", &[]),
                 &json["change_lead_time"]["median_seconds"]
             ),
             "{query}"
         );
         assert!(
             close(
-                gauge("dora_change_lead_time_seconds", &[("quantile", "0.9")]),
+                gauge("dora_change_lead_time_p90_seconds", &[]),
                 &json["change_lead_time"]["p90_seconds"]
             ),
             "{query}"
