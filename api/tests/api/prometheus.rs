@@ -212,10 +212,7 @@ async fn dora_gauges_equal_the_json_api_and_vanish_with_their_data() {
         );
         assert!(
             close(
-                gauge(
-                    "dora_failed_deployment_recovery_time_seconds",
-                    &[("quantile", "0.5")]
-                ),
+                gauge("dora_failed_deployment_recovery_time_median_seconds", &[]),
                 &json["failed_deployment_recovery_time"]["median_seconds"]
             ),
             "{query}"
