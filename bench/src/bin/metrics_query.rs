@@ -129,7 +129,11 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let keys = JwtKeys::new(SECRET.as_bytes(), &serve.jwt.jwt_issuer, &serve.jwt.jwt_audience)?;
+    let keys = JwtKeys::new(
+        SECRET.as_bytes(),
+        &serve.jwt.jwt_issuer,
+        &serve.jwt.jwt_audience,
+    )?;
     let token = keys.issue(ORG, &[Scope::Read], "bench", Duration::from_secs(3600))?;
     let client = reqwest::Client::new();
     let db = connect(url).await?;
@@ -142,9 +146,7 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         ("30 days, one repository", day(30), end, Some(repository)),
         ("30 days a year ago, organization", day(395), day(365), None),
     ];
-    println!(
-        "| query | deployments in scope | HTTP median | HTTP p90 | floor median | ratio |"
-    );
+    println!("| query | deployments in scope | HTTP median | HTTP p90 | floor median | ratio |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (name, from, to, repository) in queries {
         let mut path = format!(
@@ -414,7 +416,15 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
     let mut repos = Batch::new(
         backend,
         "repositories",
-        &["id", "organization_id", "url", "key", "name", "team", "created_at"],
+        &[
+            "id",
+            "organization_id",
+            "url",
+            "key",
+            "name",
+            "team",
+            "created_at",
+        ],
     );
     let mut repositories = Vec::with_capacity(args.repositories);
     for r in 0..args.repositories {
@@ -488,7 +498,9 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
     let mut txn = db.begin().await?;
     for i in 0..args.deployments {
         let at = start
-            + TimeDelta::seconds(((i as f64 + rng.random::<f64>()) * span / args.deployments as f64) as i64);
+            + TimeDelta::seconds(
+                ((i as f64 + rng.random::<f64>()) * span / args.deployments as f64) as i64,
+            );
         let r = rng.random_range(0..args.repositories);
         let (environment, production) = ENVIRONMENTS[rng.random_range(0..3)];
         let status = match rng.random_range(0..100) {
@@ -501,7 +513,9 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
         let shas: Vec<String> = if production && !staged[r].is_empty() && rng.random_bool(0.7) {
             std::mem::take(&mut staged[r])
         } else {
-            (0..rng.random_range(1..=3)).map(|_| sha(&mut rng)).collect()
+            (0..rng.random_range(1..=3))
+                .map(|_| sha(&mut rng))
+                .collect()
         };
         if environment == "staging" {
             staged[r] = shas.clone();
