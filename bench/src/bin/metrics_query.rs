@@ -170,7 +170,7 @@ async fn run(args: &Args, url: &str) -> Result<()> {
             floor_query(db, org, repository, from, to).await
         })
         .await?;
-        let in_scope = floor_query(&db, org, repository, from, to).await?;
+        let in_scope = floor_query(db, org, repository, from, to).await?;
         println!(
             "| {name} | {in_scope} ({} successful) | {:.1} ms | {:.1} ms | {:.1} ms | {:.1}× |",
             body["deployment_frequency"]["deployments"],
