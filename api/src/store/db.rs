@@ -71,8 +71,12 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(30))
                 .sqlx_logging(false)
                 // Short OLTP queries over large tables cross the JIT's cost threshold, and
-                // compiling costs more (tens of ms) than it saves.
-                .map_sqlx_postgres_opts(|o| o.options([("jit", "off")]));
+                // compiling costs more (tens of ms) than it saves. Statements are prepared and
+                // cached: after five runs PostgreSQL may switch to a generic plan that ignores
+                // the window's bounds (seen at +100 ms on a one-repository metrics query).
+                .map_sqlx_postgres_opts(|o| {
+                    o.options([("jit", "off"), ("plan_cache_mode", "force_custom_plan")])
+                });
             let pool = Database::connect(opts).await.map_err(ConnectError::Db)?;
             Ok(Self {
                 read: pool.clone(),

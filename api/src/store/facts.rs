@@ -215,6 +215,7 @@ pub async fn load<C: ConnectionTrait>(
     window: &Window,
 ) -> Result<ScopeFacts, DbErr> {
     let backend = conn.get_database_backend();
+    let started = std::time::Instant::now();
 
     // 1. The window's finished deployments (pending ones are ignored by every metric).
     let mut sql = Sql::new(backend);
@@ -236,6 +237,8 @@ pub async fn load<C: ConnectionTrait>(
             incidents: window_incidents(conn, scope, window).await?,
         });
     }
+
+    let after_deployments = started.elapsed();
 
     // 2. Commits of the window's successful deployments, flagged when shipped before `from`.
     let mut sql = Sql::new(backend);
@@ -274,6 +277,8 @@ pub async fn load<C: ConnectionTrait>(
         }
         commits.entry(deployment_id).or_default().push(commit);
     }
+
+    let after_commits = started.elapsed();
 
     // The window's streams, and the shas their history shipped before the window.
     let mut streams: Vec<(Uuid, String)> = Vec::new();
@@ -424,6 +429,14 @@ pub async fn load<C: ConnectionTrait>(
         });
     }
     deployments.extend(later);
+    tracing::debug!(
+        deployments = deployments.len(),
+        incidents = incidents.len(),
+        deployments_ms = after_deployments.as_secs_f64() * 1e3,
+        commits_ms = (after_commits - after_deployments).as_secs_f64() * 1e3,
+        rest_ms = (started.elapsed() - after_commits).as_secs_f64() * 1e3,
+        "metric facts loaded"
+    );
     Ok(ScopeFacts {
         deployments,
         incidents,
