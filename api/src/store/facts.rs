@@ -215,6 +215,7 @@ pub async fn load<C: ConnectionTrait>(
     window: &Window,
 ) -> Result<ScopeFacts, DbErr> {
     let backend = conn.get_database_backend();
+    let started = std::time::Instant::now();
 
     // 1. The window's finished deployments (pending ones are ignored by every metric).
     let mut sql = Sql::new(backend);
@@ -237,10 +238,12 @@ pub async fn load<C: ConnectionTrait>(
         });
     }
 
+    let after_deployments = started.elapsed();
+
     // 2. Commits of the window's successful deployments, flagged when shipped before `from`.
     let mut sql = Sql::new(backend);
     sql.push(
-        "SELECT c.deployment_id, c.sha, c.committed_at, EXISTS (\
+        "SELECT c.deployment_id, c.sha, c.committed_at, (\
          SELECT 1 FROM deployment_commits pc JOIN deployments p ON p.id = pc.deployment_id \
          WHERE pc.sha = c.sha AND p.repository_id = w.repository_id \
          AND p.environment = w.environment AND p.deployed_at < ",
@@ -250,8 +253,10 @@ pub async fn load<C: ConnectionTrait>(
     if scope.environment.is_none() {
         sql.push(" AND p.is_production = ").bind(true);
     }
+    // A scalar subquery with LIMIT 1 rather than EXISTS: PostgreSQL may turn an EXISTS into a
+    // hash of every earlier success of the organization; this stays one index probe per commit.
     sql.push(
-        ") AS shipped_before FROM deployments w \
+        " LIMIT 1) AS shipped_before FROM deployments w \
          JOIN deployment_commits c ON c.deployment_id = w.id WHERE",
     );
     sql.window_deployments("w", scope, window);
@@ -264,7 +269,7 @@ pub async fn load<C: ConnectionTrait>(
             sha: row.try_get("", "sha")?,
             committed_at: row.try_get("", "committed_at")?,
         };
-        if row.try_get::<bool>("", "shipped_before")? {
+        if row.try_get::<Option<i32>>("", "shipped_before")?.is_some() {
             shipped_before
                 .entry(deployment_id)
                 .or_default()
@@ -272,6 +277,8 @@ pub async fn load<C: ConnectionTrait>(
         }
         commits.entry(deployment_id).or_default().push(commit);
     }
+
+    let after_commits = started.elapsed();
 
     // The window's streams, and the shas their history shipped before the window.
     let mut streams: Vec<(Uuid, String)> = Vec::new();
@@ -294,21 +301,22 @@ pub async fn load<C: ConnectionTrait>(
         }
     }
 
-    // 3. Per stream, the first success at or after `to`.
-    let mut later: Vec<DeploymentFact> = Vec::new();
+    // 3. Per stream, the first success at or after `to`: one probe of the stream index per
+    // stream, then the rows by primary key (an `IN (subquery)` lets PostgreSQL hash-join the
+    // whole table).
+    let mut later_numbers: Vec<i64> = Vec::new();
     for chunk in streams.chunks(STREAMS_PER_QUERY) {
         let mut sql = Sql::new(backend);
-        sql.push(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.number IN (SELECT (\
-             SELECT x.number FROM deployments x WHERE x.repository_id = s.column1 \
-             AND x.environment = s.column2 AND x.deployed_at >= "
-        ))
+        sql.push(
+            "SELECT (SELECT x.number FROM deployments x WHERE x.repository_id = s.column1 \
+             AND x.environment = s.column2 AND x.deployed_at >= ",
+        )
         .bind(window.to);
         sql.push(&format!(" AND {}", success("x")));
         if scope.environment.is_none() {
             sql.push(" AND x.is_production = ").bind(true);
         }
-        sql.push(" ORDER BY x.deployed_at, x.number LIMIT 1) FROM (VALUES ");
+        sql.push(" ORDER BY x.deployed_at, x.number LIMIT 1) AS number FROM (VALUES ");
         for (i, (repository, environment)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -319,7 +327,26 @@ pub async fn load<C: ConnectionTrait>(
                 .bind(environment.clone())
                 .push(")");
         }
-        sql.push(") AS s)");
+        sql.push(") AS s");
+        for row in conn.query_all_raw(sql.statement()).await? {
+            if let Some(number) = row.try_get::<Option<i64>>("", "number")? {
+                later_numbers.push(number);
+            }
+        }
+    }
+    let mut later: Vec<DeploymentFact> = Vec::new();
+    for chunk in later_numbers.chunks(STREAMS_PER_QUERY) {
+        let mut sql = Sql::new(backend);
+        sql.push(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.number IN ("
+        ));
+        for (i, number) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(*number);
+        }
+        sql.push(")");
         for row in conn.query_all_raw(sql.statement()).await? {
             later.push(deployment_fact(&row)?);
         }
@@ -402,6 +429,14 @@ pub async fn load<C: ConnectionTrait>(
         });
     }
     deployments.extend(later);
+    tracing::debug!(
+        deployments = deployments.len(),
+        incidents = incidents.len(),
+        deployments_ms = after_deployments.as_secs_f64() * 1e3,
+        commits_ms = (after_commits - after_deployments).as_secs_f64() * 1e3,
+        rest_ms = (started.elapsed() - after_commits).as_secs_f64() * 1e3,
+        "metric facts loaded"
+    );
     Ok(ScopeFacts {
         deployments,
         incidents,

@@ -64,6 +64,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    // `RUST_LOG=api::store::facts=debug` shows where a query's time goes.
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        api::telemetry::init(&filter).map_err(anyhow::Error::msg)?;
+    }
     let mut targets = Vec::new();
     if args.only.as_deref().is_none_or(|o| o == "sqlite") {
         targets.push(format!("sqlite://{}?mode=rwc", args.sqlite_file));
@@ -170,7 +174,7 @@ async fn run(args: &Args, url: &str) -> Result<()> {
             floor_query(db, org, repository, from, to).await
         })
         .await?;
-        let in_scope = floor_query(&db, org, repository, from, to).await?;
+        let in_scope = floor_query(db, org, repository, from, to).await?;
         println!(
             "| {name} | {in_scope} ({} successful) | {:.1} ms | {:.1} ms | {:.1} ms | {:.1}× |",
             body["deployment_frequency"]["deployments"],
