@@ -185,6 +185,38 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         );
     }
     db.close().await?;
+
+    // `/metrics`: wait for the background DORA snapshot, then time scrapes of it.
+    let started = Instant::now();
+    let metrics_url = format!("{base}/metrics");
+    loop {
+        let text = client.get(&metrics_url).send().await?.text().await?;
+        if text.contains("dora_window_deployments{") {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("no DORA snapshot after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first_snapshot = started.elapsed();
+    let (client, metrics_url) = (&client, &metrics_url);
+    let (scrape, body) = time(args.runs, move || async move {
+        Ok(client.get(metrics_url).send().await?.text().await?)
+    })
+    .await?;
+    let series = body
+        .lines()
+        .filter(|l| l.starts_with("dora_") && !l.starts_with('#'))
+        .count();
+    println!(
+        "\n/metrics scrape: median {:.2} ms, p90 {:.2} ms, {} bytes, {series} dora_ series \
+         (first snapshot ready {:.1} s after start)",
+        ms(scrape.median),
+        ms(scrape.p90),
+        body.len(),
+        first_snapshot.as_secs_f64()
+    );
     let _ = stop.send(());
     server.await??;
     Ok(())
