@@ -133,6 +133,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_repositories_org_key")
                     .table(Repositories::Table)
                     .col(Repositories::OrganizationId)
@@ -163,6 +164,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_members_org_external_id")
                     .table(Members::Table)
                     .col(Members::OrganizationId)
@@ -252,7 +254,7 @@ impl MigrationTrait for Migration {
             ),
         ] {
             let mut index = Index::create();
-            index.name(name).table(Deployments::Table);
+            index.if_not_exists().name(name).table(Deployments::Table);
             for col in cols {
                 index.col(col);
             }
@@ -285,6 +287,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_deployment_commits_sha")
                     .table(DeploymentCommits::Table)
                     .col(DeploymentCommits::Sha)
@@ -322,6 +325,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_idempotency_keys_created_at")
                     .table(IdempotencyKeys::Table)
                     .col(IdempotencyKeys::CreatedAt)
