@@ -27,10 +27,6 @@ pub struct DeploymentRecord {
 }
 
 impl DeploymentRecord {
-    pub fn status(&self) -> Option<Status> {
-        Status::parse(&self.deployment.status)
-    }
-
     /// Remembers its repository and member; call once the record is committed.
     pub fn remember_in(&self, known: &Known) {
         let member = self
