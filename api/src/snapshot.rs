@@ -1,9 +1,10 @@
 //! The DORA snapshot behind `/metrics`. A background task recomputes, every refresh
 //! interval, the DORA values of every organization from the database (through
-//! `store::facts` and the `dora_metrics` engine), so every instance reports the same numbers,
-//! a restart loses nothing, and a scrape only copies the last snapshot: its cost does not
-//! depend on how many deployments are stored. A failed refresh keeps the last snapshot; its
-//! age shows in `dora_snapshot_age_seconds`.
+//! `store::facts` and the `dora_metrics` engine), so every instance reports the same numbers
+//! and a restart loses nothing. The snapshot is encoded to the text format once per refresh;
+//! a scrape copies those bytes, so its cost depends neither on how many deployments are stored
+//! nor on encoding. A failed refresh keeps the last snapshot; its age shows in
+//! `dora_snapshot_age_seconds`.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -16,7 +17,7 @@ use dora_metrics::{
     Benchmark, DeploymentFact, IncidentFact, Window,
     exposition::{Count, ScopeSummary, families, single_gauge},
 };
-use prometheus::proto::MetricFamily;
+use prometheus::{Encoder, TextEncoder, proto::MetricFamily};
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 use uuid::Uuid;
 
@@ -32,7 +33,8 @@ pub struct DoraSnapshot {
 }
 
 struct State {
-    families: Vec<MetricFamily>,
+    /// The snapshot's families, already in the text exposition format.
+    text: Arc<[u8]>,
     /// When the last successful refresh finished (or the service started).
     refreshed: Instant,
     failures: u64,
@@ -42,7 +44,7 @@ impl Default for DoraSnapshot {
     fn default() -> Self {
         Self {
             inner: Arc::new(RwLock::new(State {
-                families: Vec::new(),
+                text: Arc::from(Vec::new()),
                 refreshed: Instant::now(),
                 failures: 0,
             })),
@@ -51,12 +53,13 @@ impl Default for DoraSnapshot {
 }
 
 impl DoraSnapshot {
-    /// The snapshot's families plus its age and failure count, for a scrape.
-    pub fn families(&self) -> Vec<MetricFamily> {
+    /// For a scrape: the snapshot's age and failure count as families, and the snapshot's
+    /// encoded text (shared, not copied).
+    pub fn current(&self) -> (Vec<MetricFamily>, Arc<[u8]>) {
         let Ok(state) = self.inner.read() else {
-            return Vec::new();
+            return (Vec::new(), Arc::from(Vec::new()));
         };
-        let mut out = state.families.clone();
+        let mut out = Vec::with_capacity(2);
         if let Ok(age) = single_gauge(
             "dora_snapshot_age_seconds",
             "Seconds since the DORA values were last computed from the database",
@@ -71,12 +74,12 @@ impl DoraSnapshot {
         ) {
             out.extend(failures);
         }
-        out
+        (out, Arc::clone(&state.text))
     }
 
-    fn store(&self, families: Vec<MetricFamily>) {
+    fn store(&self, text: Vec<u8>) {
         if let Ok(mut state) = self.inner.write() {
-            state.families = families;
+            state.text = Arc::from(text);
             state.refreshed = Instant::now();
         }
     }
@@ -100,9 +103,9 @@ pub async fn refresh_forever(
     loop {
         tick.tick().await;
         let started = Instant::now();
-        match compute_families(&db, &windows).await {
-            Ok(families) => {
-                snapshot.store(families);
+        match compute_text(&db, &windows).await {
+            Ok(text) => {
+                snapshot.store(text);
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "DORA snapshot refreshed"
@@ -139,6 +142,16 @@ pub fn parse_windows(value: &str) -> Result<Vec<i64>, String> {
         return Err("at least one window is needed".to_owned());
     }
     Ok(days)
+}
+
+/// The snapshot in the text exposition format.
+async fn compute_text(db: &Db, windows: &[i64]) -> Result<Vec<u8>, DbErr> {
+    let families = compute_families(db, windows).await?;
+    let mut text = Vec::new();
+    TextEncoder::new()
+        .encode(&families, &mut text)
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    Ok(text)
 }
 
 struct Repo {

@@ -97,13 +97,15 @@ impl ServiceMetrics {
             .observe(seconds);
     }
 
-    /// Renders the text exposition format: the service metrics (pool gauges read now) and
-    /// the given precomputed families (the DORA snapshot).
+    /// Renders the text exposition format: the service metrics (pool gauges read now), the
+    /// `extra` families, then `encoded`: families already in the text format (the DORA
+    /// snapshot; its names must not repeat any of the others).
     pub fn render(
         &self,
         db: &Db,
         extra: Vec<prometheus::proto::MetricFamily>,
-    ) -> Result<String, prometheus::Error> {
+        encoded: &[u8],
+    ) -> Result<Vec<u8>, prometheus::Error> {
         for (pool, stats) in db.pool_stats() {
             self.pool_connections
                 .with_label_values(&[pool, "idle"])
@@ -114,9 +116,10 @@ impl ServiceMetrics {
         }
         let mut families = self.registry.gather();
         families.extend(extra);
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(encoded.len() + 16 * 1024);
         TextEncoder::new().encode(&families, &mut out)?;
-        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+        out.extend_from_slice(encoded);
+        Ok(out)
     }
 }
 

@@ -9,6 +9,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub sha: String,
     pub committed_at: DateTimeUtc,
+    /// Another deployment of the same stream (repository, environment) lists this sha too.
+    /// Possibly set when it need not be; never unset when it should be.
+    pub shared: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,9 @@ mod m20261123_000001_initial;
 mod m20261123_000002_incidents;
 mod m20261123_000003_statuses_audit;
 mod m20261123_000004_deploy_hooks;
+mod m20261123_000005_metric_reads;
+
+pub use m20261123_000005_metric_reads::FLAG_SHARED_COMMITS;
 
 pub struct Migrator;
 
@@ -18,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_incidents::Migration),
             Box::new(m20261123_000003_statuses_audit::Migration),
             Box::new(m20261123_000004_deploy_hooks::Migration),
+            Box::new(m20261123_000005_metric_reads::Migration),
         ]
     }
 }

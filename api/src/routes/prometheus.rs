@@ -36,7 +36,8 @@ pub async fn scrape(
                 .into_response();
         }
     }
-    match metrics.render(&state.db, snapshot.families()) {
+    let (families, encoded) = snapshot.current();
+    match metrics.render(&state.db, families, &encoded) {
         Ok(body) => Response::builder()
             .status(StatusCode::OK)
             .content_type(CONTENT_TYPE)

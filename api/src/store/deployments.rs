@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::{deployment_commits, deployments, members, repositories};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
 
-use crate::domain::{NewDeployment, Status};
+use crate::domain::{CommitInput, NewDeployment, Status};
 
 use super::{
     known::Known,
@@ -103,25 +103,7 @@ pub async fn insert<C: ConnectionTrait>(
     }
     .insert(txn)
     .await?;
-    let commits: Vec<deployment_commits::Model> = new
-        .commits
-        .iter()
-        .map(|c| deployment_commits::Model {
-            deployment_id: id,
-            sha: c.sha.clone(),
-            committed_at: c.committed_at,
-        })
-        .collect();
-    if !commits.is_empty() {
-        deployment_commits::Entity::insert_many(
-            commits
-                .iter()
-                .cloned()
-                .map(deployment_commits::ActiveModel::from),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    }
+    let commits = insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
     Ok(DeploymentRecord {
         deployment,
         repository,
@@ -342,16 +324,80 @@ pub async fn replace<C: ConnectionTrait>(
         .filter(deployment_commits::Column::DeploymentId.eq(id))
         .exec(txn)
         .await?;
-    if !new.commits.is_empty() {
-        deployment_commits::Entity::insert_many(new.commits.iter().map(|c| {
-            deployment_commits::ActiveModel::from(deployment_commits::Model {
-                deployment_id: id,
-                sha: c.sha.clone(),
-                committed_at: c.committed_at,
-            })
-        }))
-        .exec_without_returning(txn)
+    insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
+    Ok(updated)
+}
+
+/// Inserts the commits of deployment `id` of stream (`repository_id`, `environment`), keeping
+/// `deployment_commits.shared` right: a sha that another deployment of the stream lists too is
+/// flagged on both rows. On PostgreSQL the stream is locked for the rest of the transaction
+/// so two deployments of one sha committed at the same moment still see each other (SQLite
+/// has a single writer).
+async fn insert_commits<C: ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+    repository_id: Uuid,
+    environment: &str,
+    commits: &[CommitInput],
+) -> Result<Vec<deployment_commits::Model>, DbErr> {
+    if commits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = txn.get_database_backend();
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    if backend == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("dora-stream/{repository_id}/{environment}").into()],
+        ))
         .await?;
     }
-    Ok(updated)
+    // Values in the order of their placeholders (SQLite's `?` are positional).
+    let mut values: Vec<Value> = Vec::with_capacity(commits.len() + 3);
+    let mut shas = String::new();
+    for commit in commits {
+        values.push(commit.sha.clone().into());
+        if !shas.is_empty() {
+            shas.push_str(", ");
+        }
+        shas.push_str(&p(values.len()));
+    }
+    let n = values.len();
+    values.extend([id.into(), repository_id.into(), environment.into()]);
+    let sql = format!(
+        "UPDATE deployment_commits SET shared = TRUE WHERE sha IN ({shas}) \
+         AND deployment_id <> {} AND EXISTS (SELECT 1 FROM deployments p \
+         WHERE p.id = deployment_commits.deployment_id AND p.repository_id = {} \
+         AND p.environment = {}) RETURNING sha",
+        p(n + 1),
+        p(n + 2),
+        p(n + 3)
+    );
+    let shared = txn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "sha"))
+        .collect::<Result<std::collections::HashSet<_>, _>>()?;
+    let rows: Vec<deployment_commits::Model> = commits
+        .iter()
+        .map(|c| deployment_commits::Model {
+            deployment_id: id,
+            sha: c.sha.clone(),
+            committed_at: c.committed_at,
+            shared: shared.contains(&c.sha),
+        })
+        .collect();
+    deployment_commits::Entity::insert_many(
+        rows.iter()
+            .cloned()
+            .map(deployment_commits::ActiveModel::from),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(rows)
 }

@@ -2,21 +2,26 @@
 //!
 //! `dora_metrics::compute` needs a *sufficient* set of facts for its window (see the crate
 //! documentation of `dora_metrics`). This module reads exactly that and nothing of the rest of
-//! the organization's history, in a fixed number of queries (six, more only when a window has
-//! more than [`STREAMS_PER_QUERY`] streams):
+//! the organization's history, in a fixed number of queries (six; more only when a window is
+//! followed by more than [`AFTER_WINDOW_SCAN`] deployments or incidents, or has more than
+//! [`STREAMS_PER_QUERY`] streams):
 //!
-//! 1. the finished deployments of the window (`(organization_id, is_production, deployed_at)`,
-//!    or a stream/repository index for one repository);
-//! 2. the commits of the window's successful deployments, each flagged when an earlier
-//!    successful deployment of the same stream, before the window, shipped it (a probe of
-//!    `deployment_commits(sha)` per commit). Those shas are handed to the engine as one
-//!    synthetic successful deployment per stream, dated just before `from`;
-//! 3. per stream of the window, the first successful deployment at or after `to` (one probe of
-//!    the stream index per stream, in one statement);
+//! 1. the finished deployments of the window (the covering index `ix_deployments_window` on
+//!    `(organization_id, is_production, deployed_at)`, or a stream/repository index for one
+//!    repository);
+//! 2. the commits of the window's successful deployments (`ix_deployment_commits_lead`), each
+//!    flagged when an earlier successful deployment of the same stream, before the window,
+//!    shipped it: a probe of `deployment_commits(sha)`, only for the commits whose `shared`
+//!    flag says another deployment of the stream lists them too. Those shas are handed to the
+//!    engine as one synthetic successful deployment per stream, dated just before `from`;
+//! 3. per stream of the window, the first successful deployment at or after `to`: the scope's
+//!    successes after the window in time order while there are at most [`AFTER_WINDOW_SCAN`]
+//!    (a window ending now has none), else one probe of the stream index per stream;
 //! 4. the incidents in scope that started in the window (`(organization_id, started_at)`);
 //! 5. incidents naming a window deployment that started outside it (`incidents(deployment_id)`);
-//! 6. incidents after the window attributed by repository to a stream of the window: up to that
-//!    stream's first later success (`(repository_id, environment, started_at)`).
+//! 6. incidents after the window attributed by repository to a stream of the window, up to that
+//!    stream's first later success: read like step 3, in time order while few, else per stream
+//!    (`(repository_id, environment, started_at)`).
 //!
 //! The store → engine mapping: `success`, and `inactive` with `finished_at` set (a deployment
 //! that succeeded and was later superseded), are successes; `failure` and `error` are failures;
@@ -31,6 +36,11 @@ use uuid::Uuid;
 
 /// How many streams one statement of steps 3 and 6 names (two or three parameters each).
 pub const STREAMS_PER_QUERY: usize = 1000;
+
+/// Steps 3 and 6 first read what follows the window in scope in time order, up to this many
+/// rows: enough when the window ends at or near now, the common case. Past it, they probe per
+/// stream instead.
+pub const AFTER_WINDOW_SCAN: usize = 2000;
 
 /// What a metrics query covers: one organization, optionally narrowed.
 #[derive(Debug, Clone)]
@@ -214,6 +224,17 @@ pub async fn load<C: ConnectionTrait>(
     scope: &MetricsScope,
     window: &Window,
 ) -> Result<ScopeFacts, DbErr> {
+    load_with(conn, scope, window, AFTER_WINDOW_SCAN).await
+}
+
+/// [`load`] with another limit for the scans after the window (tests use 0 to take the
+/// per-stream path on small histories).
+pub async fn load_with<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+    after_window_scan: usize,
+) -> Result<ScopeFacts, DbErr> {
     let backend = conn.get_database_backend();
     let started = std::time::Instant::now();
 
@@ -242,8 +263,10 @@ pub async fn load<C: ConnectionTrait>(
 
     // 2. Commits of the window's successful deployments, flagged when shipped before `from`.
     let mut sql = Sql::new(backend);
+    // Only a commit another deployment of its stream also lists (`shared`) can have been
+    // shipped before; the others, nearly all, need no probe.
     sql.push(
-        "SELECT c.deployment_id, c.sha, c.committed_at, (\
+        "SELECT c.deployment_id, c.sha, c.committed_at, CASE WHEN c.shared THEN (\
          SELECT 1 FROM deployment_commits pc JOIN deployments p ON p.id = pc.deployment_id \
          WHERE pc.sha = c.sha AND p.repository_id = w.repository_id \
          AND p.environment = w.environment AND p.deployed_at < ",
@@ -256,7 +279,7 @@ pub async fn load<C: ConnectionTrait>(
     // A scalar subquery with LIMIT 1 rather than EXISTS: PostgreSQL may turn an EXISTS into a
     // hash of every earlier success of the organization; this stays one index probe per commit.
     sql.push(
-        " LIMIT 1) AS shipped_before FROM deployments w \
+        " LIMIT 1) END AS shipped_before FROM deployments w \
          JOIN deployment_commits c ON c.deployment_id = w.id WHERE",
     );
     sql.window_deployments("w", scope, window);
@@ -277,8 +300,6 @@ pub async fn load<C: ConnectionTrait>(
         }
         commits.entry(deployment_id).or_default().push(commit);
     }
-
-    let after_commits = started.elapsed();
 
     // The window's streams, and the shas their history shipped before the window.
     let mut streams: Vec<(Uuid, String)> = Vec::new();
@@ -301,9 +322,135 @@ pub async fn load<C: ConnectionTrait>(
         }
     }
 
-    // 3. Per stream, the first success at or after `to`: one probe of the stream index per
-    // stream, then the rows by primary key (an `IN (subquery)` lets PostgreSQL hash-join the
-    // whole table).
+    let after_commits = started.elapsed();
+    let later = later_successes(conn, scope, window, &streams, after_window_scan).await?;
+    let later_success: HashMap<(Uuid, &str), DateTime<Utc>> = later
+        .iter()
+        .map(|d| ((d.repository, d.environment.as_str()), d.deployed_at))
+        .collect();
+    let after_later = started.elapsed();
+
+    // Incidents: 4. started in the window; 5. naming a window deployment, started outside it;
+    // 6. after the window, attributed by repository to one of its streams.
+    let mut incidents = window_incidents(conn, scope, window).await?;
+    let mut sql = Sql::new(backend);
+    sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
+    sql.incident_scope("i", scope);
+    sql.push(" AND (i.started_at < ")
+        .bind(window.from)
+        .push(" OR i.started_at >= ")
+        .bind(window.to)
+        .push(") AND i.deployment_id IN (SELECT d.id FROM deployments d WHERE");
+    sql.window_deployments("d", scope, window);
+    sql.push(")");
+    for row in conn.query_all_raw(sql.statement()).await? {
+        incidents.push(incident_fact(&row)?);
+    }
+    // Only streams with a success in the window: incidents attribute to successes only.
+    let mut success_streams: Vec<(Uuid, &str, Option<DateTime<Utc>>)> = Vec::new();
+    let mut seen: HashSet<(Uuid, &str)> = HashSet::new();
+    for deployment in &deployments {
+        let key = (deployment.repository, deployment.environment.as_str());
+        if deployment.outcome == Outcome::Success && seen.insert(key) {
+            success_streams.push((key.0, key.1, later_success.get(&key).copied()));
+        }
+    }
+    incidents
+        .extend(incidents_after(conn, scope, window, &success_streams, after_window_scan).await?);
+
+    // The shas shipped before the window, as one successful deployment per stream.
+    let before = window.from - TimeDelta::seconds(1);
+    for ((repository, environment), commits) in earlier {
+        deployments.push(DeploymentFact {
+            // Random: no incident can name it.
+            id: Uuid::new_v4(),
+            number: i64::MIN,
+            repository,
+            environment,
+            deployed_at: before,
+            outcome: Outcome::Success,
+            is_fix: false,
+            is_hotfix: false,
+            is_rollback: false,
+            commits,
+        });
+    }
+    deployments.extend(later);
+    tracing::debug!(
+        deployments = deployments.len(),
+        incidents = incidents.len(),
+        deployments_ms = after_deployments.as_secs_f64() * 1e3,
+        commits_ms = (after_commits - after_deployments).as_secs_f64() * 1e3,
+        later_ms = (after_later - after_commits).as_secs_f64() * 1e3,
+        incidents_ms = (started.elapsed() - after_later).as_secs_f64() * 1e3,
+        "metric facts loaded"
+    );
+    Ok(ScopeFacts {
+        deployments,
+        incidents,
+    })
+}
+
+/// Step 4: the incidents in scope that started in the window.
+async fn window_incidents<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+) -> Result<Vec<IncidentFact>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
+    sql.incident_scope("i", scope);
+    sql.push(" AND i.started_at >= ")
+        .bind(window.from)
+        .push(" AND i.started_at < ")
+        .bind(window.to);
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(incident_fact)
+        .collect()
+}
+
+/// Step 3: per stream of the window, its first success at or after `to`.
+async fn later_successes<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+    streams: &[(Uuid, String)],
+    scan: usize,
+) -> Result<Vec<DeploymentFact>, DbErr> {
+    let backend = conn.get_database_backend();
+    let wanted: HashSet<(Uuid, &str)> = streams.iter().map(|(r, e)| (*r, e.as_str())).collect();
+    // The scope's successes after the window, in stream order, while they are few.
+    let mut sql = Sql::new(backend);
+    sql.push(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.organization_id = "
+    ))
+    .bind(scope.organization_id);
+    sql.environment_filter("d", scope)
+        .repository_filter("d", scope);
+    sql.push(" AND d.deployed_at >= ").bind(window.to);
+    sql.push(&format!(
+        " AND {} ORDER BY d.deployed_at, d.number LIMIT {}",
+        success("d"),
+        scan + 1
+    ));
+    let rows = conn.query_all_raw(sql.statement()).await?;
+    if rows.len() <= scan {
+        let mut first: HashSet<(Uuid, String)> = HashSet::new();
+        let mut later = Vec::new();
+        for row in &rows {
+            let fact = deployment_fact(row)?;
+            let key = (fact.repository, fact.environment.as_str());
+            if wanted.contains(&key) && first.insert((key.0, key.1.to_owned())) {
+                later.push(fact);
+            }
+        }
+        return Ok(later);
+    }
+
+    // Many: one probe of the stream index per stream, then the rows by primary key (an
+    // `IN (subquery)` lets PostgreSQL hash-join the whole table).
     let mut later_numbers: Vec<i64> = Vec::new();
     for chunk in streams.chunks(STREAMS_PER_QUERY) {
         let mut sql = Sql::new(backend);
@@ -351,37 +498,53 @@ pub async fn load<C: ConnectionTrait>(
             later.push(deployment_fact(&row)?);
         }
     }
-    let later_success: HashMap<(Uuid, &str), DateTime<Utc>> = later
-        .iter()
-        .map(|d| ((d.repository, d.environment.as_str()), d.deployed_at))
-        .collect();
+    Ok(later)
+}
 
-    // Incidents: 4. started in the window; 5. naming a window deployment, started outside it;
-    // 6. after the window, attributed by repository to one of its streams.
-    let mut incidents = window_incidents(conn, scope, window).await?;
+/// Step 6: incidents in scope that started at or after `to`, name no deployment, and are
+/// attributed by repository to a stream of `streams` (repository, environment, the stream's
+/// first success after the window): up to that success, they attribute into the window.
+async fn incidents_after<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+    streams: &[(Uuid, &str, Option<DateTime<Utc>>)],
+    scan: usize,
+) -> Result<Vec<IncidentFact>, DbErr> {
+    let backend = conn.get_database_backend();
+    // The scope's incidents after the window, while they are few.
     let mut sql = Sql::new(backend);
     sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
     sql.incident_scope("i", scope);
-    sql.push(" AND (i.started_at < ")
-        .bind(window.from)
-        .push(" OR i.started_at >= ")
-        .bind(window.to)
-        .push(") AND i.deployment_id IN (SELECT d.id FROM deployments d WHERE");
-    sql.window_deployments("d", scope, window);
-    sql.push(")");
-    for row in conn.query_all_raw(sql.statement()).await? {
-        incidents.push(incident_fact(&row)?);
-    }
-    // Only streams with a success in the window: incidents attribute to successes only.
-    let mut success_streams: Vec<(Uuid, &str, Option<DateTime<Utc>>)> = Vec::new();
-    let mut seen: HashSet<(Uuid, &str)> = HashSet::new();
-    for deployment in &deployments {
-        let key = (deployment.repository, deployment.environment.as_str());
-        if deployment.outcome == Outcome::Success && seen.insert(key) {
-            success_streams.push((key.0, key.1, later_success.get(&key).copied()));
+    sql.push(" AND i.started_at >= ").bind(window.to);
+    sql.push(&format!(
+        " AND i.deployment_id IS NULL AND i.repository_id IS NOT NULL \
+         ORDER BY i.started_at LIMIT {}",
+        scan + 1
+    ));
+    let rows = conn.query_all_raw(sql.statement()).await?;
+    if rows.len() <= scan {
+        let until: HashMap<(Uuid, &str), Option<DateTime<Utc>>> =
+            streams.iter().map(|(r, e, u)| ((*r, *e), *u)).collect();
+        let mut incidents = Vec::new();
+        for row in &rows {
+            let incident = incident_fact(row)?;
+            let Some(repository) = incident.repository else {
+                continue;
+            };
+            let attributed = until
+                .get(&(repository, incident.environment.as_str()))
+                .is_some_and(|until| until.is_none_or(|u| incident.started_at <= u));
+            if attributed {
+                incidents.push(incident);
+            }
         }
+        return Ok(incidents);
     }
-    for chunk in success_streams.chunks(STREAMS_PER_QUERY) {
+
+    // Many: join them per stream.
+    let mut incidents = Vec::new();
+    for chunk in streams.chunks(STREAMS_PER_QUERY) {
         let mut sql = Sql::new(backend);
         sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM (VALUES "));
         for (i, (repository, environment, until)) in chunk.iter().enumerate() {
@@ -410,55 +573,5 @@ pub async fn load<C: ConnectionTrait>(
             incidents.push(incident_fact(&row)?);
         }
     }
-
-    // The shas shipped before the window, as one successful deployment per stream.
-    let before = window.from - TimeDelta::seconds(1);
-    for ((repository, environment), commits) in earlier {
-        deployments.push(DeploymentFact {
-            // Random: no incident can name it.
-            id: Uuid::new_v4(),
-            number: i64::MIN,
-            repository,
-            environment,
-            deployed_at: before,
-            outcome: Outcome::Success,
-            is_fix: false,
-            is_hotfix: false,
-            is_rollback: false,
-            commits,
-        });
-    }
-    deployments.extend(later);
-    tracing::debug!(
-        deployments = deployments.len(),
-        incidents = incidents.len(),
-        deployments_ms = after_deployments.as_secs_f64() * 1e3,
-        commits_ms = (after_commits - after_deployments).as_secs_f64() * 1e3,
-        rest_ms = (started.elapsed() - after_commits).as_secs_f64() * 1e3,
-        "metric facts loaded"
-    );
-    Ok(ScopeFacts {
-        deployments,
-        incidents,
-    })
-}
-
-/// Step 4: the incidents in scope that started in the window.
-async fn window_incidents<C: ConnectionTrait>(
-    conn: &C,
-    scope: &MetricsScope,
-    window: &Window,
-) -> Result<Vec<IncidentFact>, DbErr> {
-    let mut sql = Sql::new(conn.get_database_backend());
-    sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
-    sql.incident_scope("i", scope);
-    sql.push(" AND i.started_at >= ")
-        .bind(window.from)
-        .push(" AND i.started_at < ")
-        .bind(window.to);
-    conn.query_all_raw(sql.statement())
-        .await?
-        .iter()
-        .map(incident_fact)
-        .collect()
+    Ok(incidents)
 }

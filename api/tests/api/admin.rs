@@ -180,3 +180,48 @@ async fn admin_replace_is_guarded() {
         .unwrap();
     assert_eq!(log["items"], json!([]));
 }
+
+#[tokio::test]
+async fn a_replace_into_a_stream_that_already_shipped_the_commit_adds_no_lead_time_sample() {
+    use chrono::{Duration, SecondsFormat, Utc};
+    let app = spawn_app().await;
+    let rw = app.rw_token("acme");
+    let admin = app.token("acme", &[Scope::Admin]);
+    let at =
+        |days: i64| (Utc::now() - Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let record = |environment: &str, days: i64| {
+        let mut body = replacement();
+        body["environment"] = environment.into();
+        body["is_production"] = (environment == "production").into();
+        body["status"] = "success".into();
+        body["is_hotfix"] = false.into();
+        body["started_at"] = at(days).into();
+        body["finished_at"] = at(days).into();
+        body["commits"] = json!([{
+            "sha": "0123456789abcdef0123456789abcdef01234567",
+            "committed_at": at(days + 1),
+        }]);
+        body
+    };
+    // Shipped to production 40 days ago, before the default 30-day window.
+    app.create_deployment(&rw, &record("production", 40)).await;
+    // The same commit deployed to staging 10 days ago: not in the production scope.
+    let staged = app.create_deployment(&rw, &record("staging", 10)).await;
+    async fn summary(app: &TestApp, token: &str) -> Value {
+        let resp = app.get("/api/v1/metrics/dora", token).await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+    let before = summary(&app, &rw).await;
+    assert_eq!(before["deployment_frequency"]["deployments"], 0);
+
+    // An admin repairs it: it was a production deployment. The commit is then a redeploy in
+    // the production stream, not a change reaching production for the first time.
+    let id = staged["id"].as_str().unwrap();
+    let resp = put(&app, Some(&admin), id, &record("production", 10)).await;
+    assert_eq!(resp.status(), 200);
+    let after = summary(&app, &rw).await;
+    assert_eq!(after["deployment_frequency"]["deployments"], 1);
+    assert_eq!(after["change_lead_time"]["samples"], 0);
+    assert_eq!(after["change_lead_time"]["median_seconds"], Value::Null);
+}

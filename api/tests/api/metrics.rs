@@ -353,6 +353,22 @@ fn repos() -> Vec<Repo> {
     ]
 }
 
+async fn organization_id(app: &TestApp, slug: &str) -> Uuid {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.state.db.read();
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "SELECT id FROM organizations WHERE slug = $1",
+        _ => "SELECT id FROM organizations WHERE slug = ?",
+    };
+    db.query_one_raw(Statement::from_sql_and_values(backend, sql, [slug.into()]))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap()
+}
+
 async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     let resp = app.get(path, token).await;
     let status = resp.status();
@@ -449,6 +465,33 @@ async fn metrics_match_the_engine_over_the_full_history() {
                 let expected = history.expected(scope, &window, benchmark);
                 assert_metrics(&actual, &expected, &path);
             }
+        }
+    }
+
+    // The loader's other path: per-stream probes for what follows the window, taken when many
+    // deployments or incidents follow it (a scan limit of 0 forces it here).
+    let organization_id = organization_id(&app, "acme").await;
+    for (from, to) in windows {
+        let window = Window::new(from, to).unwrap();
+        for (params, scope) in &scopes {
+            let metrics_scope = api::store::facts::MetricsScope {
+                organization_id,
+                repository_id: scope.repository,
+                team_repositories: scope.team.clone(),
+                environment: scope.environment.clone(),
+            };
+            let facts =
+                api::store::facts::load_with(app.state.db.read(), &metrics_scope, &window, 0)
+                    .await
+                    .unwrap();
+            let summary = compute(&facts.as_facts(), &window, Benchmark::Y2023);
+            let actual = serde_json::to_value(summary).unwrap();
+            let expected = history.expected(scope, &window, Benchmark::Y2023);
+            assert_metrics(
+                &actual,
+                &expected,
+                &format!("per-stream path {from}..{to}{params}"),
+            );
         }
     }
 

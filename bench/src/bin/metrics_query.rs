@@ -12,7 +12,8 @@
 //! cargo run --release -p bench --bin metrics_query
 //! ```
 //!
-//! Options: `--deployments N` (default 1,000,000), `--runs N` (timed runs per query, 30),
+//! Options: `--deployments N` (default 1,000,000), `--days N` (history length, default 3 years),
+//! `--runs N` (timed runs per query, 30),
 //! `--only sqlite|postgres`, `--postgres-url URL` (a server; the `dora_bench_metrics` database
 //! is dropped and created there), `--sqlite-file PATH`, `--skip-load` (reuse the databases of a
 //! previous run).
@@ -46,8 +47,9 @@ struct Args {
     deployments: usize,
     #[arg(long, default_value_t = 500)]
     repositories: usize,
-    #[arg(long, default_value_t = 3)]
-    years: i64,
+    /// Days of history, up to now.
+    #[arg(long, default_value_t = 3 * 365)]
+    days: i64,
     #[arg(long, default_value_t = 30)]
     runs: usize,
     /// `sqlite` or `postgres`; both by default.
@@ -124,6 +126,9 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     serve.listen = "127.0.0.1:0".to_owned();
     serve.jwt.jwt_secret = Some(SECRET.to_owned());
     serve.rust_log = "warn".to_owned();
+    // One DORA snapshot, computed at start-up and awaited below: no refresh runs while the
+    // queries and scrapes are timed.
+    serve.metrics_refresh_seconds = 24 * 3600;
     let app = Application::build(&serve).await?;
     let base = format!(
         "http://{}",
@@ -143,6 +148,24 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     let db = connect(url).await?;
     let repository = first_repository(&db).await?;
 
+    // `/metrics`: wait for the first background DORA snapshot (timed scrapes come last).
+    let started = Instant::now();
+    let metrics_url = format!("{base}/metrics");
+    loop {
+        let text = client.get(&metrics_url).send().await?.text().await?;
+        if text.contains("dora_window_deployments{") {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("no DORA snapshot after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first_snapshot = started.elapsed();
+    println!(
+        "first DORA snapshot ready {:.1} s after start-up",
+        first_snapshot.as_secs_f64()
+    );
     let day = |d: i64| end - TimeDelta::days(d);
     let queries = [
         ("30 days, organization", day(30), end, None),
@@ -186,20 +209,6 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     }
     db.close().await?;
 
-    // `/metrics`: wait for the background DORA snapshot, then time scrapes of it.
-    let started = Instant::now();
-    let metrics_url = format!("{base}/metrics");
-    loop {
-        let text = client.get(&metrics_url).send().await?.text().await?;
-        if text.contains("dora_window_deployments{") {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            bail!("no DORA snapshot after 10 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let first_snapshot = started.elapsed();
     let (client, metrics_url) = (&client, &metrics_url);
     let (scrape, body) = time(args.runs, move || async move {
         Ok(client.get(metrics_url).send().await?.text().await?)
@@ -210,12 +219,10 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         .filter(|l| l.starts_with("dora_") && !l.starts_with('#'))
         .count();
     println!(
-        "\n/metrics scrape: median {:.2} ms, p90 {:.2} ms, {} bytes, {series} dora_ series \
-         (first snapshot ready {:.1} s after start)",
+        "\n/metrics scrape: median {:.2} ms, p90 {:.2} ms, {} bytes, {series} dora_ series",
         ms(scrape.median),
         ms(scrape.p90),
         body.len(),
-        first_snapshot.as_secs_f64()
     );
     let _ = stop.send(());
     server.await??;
@@ -441,7 +448,7 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
     }
     let mut rng = StdRng::seed_from_u64(42);
     let end = DateTime::<Utc>::from_timestamp(Utc::now().timestamp(), 0).context("clock")?;
-    let start = end - TimeDelta::days(365 * args.years);
+    let start = end - TimeDelta::days(args.days);
     let span = (end - start).num_seconds() as f64;
 
     let organization = Uuid::now_v7();
@@ -530,6 +537,10 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
     );
     // The shas last deployed to staging per repository: production promotes them.
     let mut staged: Vec<Vec<String>> = vec![Vec::new(); args.repositories];
+    // Per stream, the last two deployments' shas and whether the last one failed: a retry
+    // after a failure redeploys the same shas, a rollback redeploys the ones before.
+    let mut history: Vec<(Vec<String>, Vec<String>, bool)> =
+        vec![(Vec::new(), Vec::new(), false); args.repositories * ENVIRONMENTS.len()];
     let (mut commit_count, mut incident_count) = (0, 0);
     let mut txn = db.begin().await?;
     for i in 0..args.deployments {
@@ -538,7 +549,10 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
                 ((i as f64 + rng.random::<f64>()) * span / args.deployments as f64) as i64,
             );
         let r = rng.random_range(0..args.repositories);
-        let (environment, production) = ENVIRONMENTS[rng.random_range(0..3)];
+        let e = rng.random_range(0..ENVIRONMENTS.len());
+        let (environment, production) = ENVIRONMENTS[e];
+        let stream = &mut history[r * ENVIRONMENTS.len() + e];
+        let is_rollback = rng.random_bool(0.01);
         let status = match rng.random_range(0..100) {
             0..=87 => "success",
             88..=95 => "failure",
@@ -546,7 +560,11 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
             _ => "canceled",
         };
         let id = Uuid::now_v7();
-        let shas: Vec<String> = if production && !staged[r].is_empty() && rng.random_bool(0.7) {
+        let shas: Vec<String> = if stream.2 && rng.random_bool(0.5) {
+            stream.0.clone()
+        } else if is_rollback && !stream.1.is_empty() {
+            stream.1.clone()
+        } else if production && !staged[r].is_empty() && rng.random_bool(0.7) {
             std::mem::take(&mut staged[r])
         } else {
             (0..rng.random_range(1..=3))
@@ -556,6 +574,8 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
         if environment == "staging" {
             staged[r] = shas.clone();
         }
+        stream.1 = std::mem::replace(&mut stream.0, shas.clone());
+        stream.2 = matches!(status, "failure" | "error");
         let number = i as i64 + 1;
         deployments.row(vec![
             number.into(),
@@ -571,7 +591,7 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
             rng.random_bool(0.05).into(),
             rng.random_bool(0.03).into(),
             false.into(),
-            rng.random_bool(0.01).into(),
+            is_rollback.into(),
             status.into(),
             "api".into(),
             Some(at).into(),
@@ -635,6 +655,9 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
     incidents.flush(&txn, true).await?;
     txn.commit().await?;
     println!();
+    // What ingest maintains row by row: the commits another deployment of the stream shares.
+    db.execute_unprepared(migration::FLAG_SHARED_COMMITS)
+        .await?;
     if backend == DbBackend::Postgres {
         db.execute_unprepared(
             "SELECT setval(pg_get_serial_sequence('deployments', 'number'), \
