@@ -235,71 +235,24 @@ pub async fn load_with<C: ConnectionTrait>(
     window: &Window,
     after_window_scan: usize,
 ) -> Result<ScopeFacts, DbErr> {
-    let backend = conn.get_database_backend();
     let started = std::time::Instant::now();
-
-    // 1. The window's finished deployments (pending ones are ignored by every metric).
-    let mut sql = Sql::new(backend);
-    sql.push(&format!(
-        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
-    ));
-    sql.window_deployments("d", scope, window);
-    sql.push(&format!(" AND {}", finished("d")));
-    let mut deployments = conn
-        .query_all_raw(sql.statement())
-        .await?
-        .iter()
-        .map(deployment_fact)
-        .collect::<Result<Vec<_>, _>>()?;
+    // Steps 1, 2, 4 and 5 need nothing from each other: they run at once, on as many
+    // connections (one after the other inside a transaction).
+    let (mut deployments, (mut commits, mut shipped_before), mut incidents, named) = tokio::try_join!(
+        window_deployments(conn, scope, window),
+        window_commits(conn, scope, window),
+        window_incidents(conn, scope, window),
+        named_incidents(conn, scope, window),
+    )?;
     if deployments.is_empty() {
         // No deployment to attribute anything to: only time to restore remains.
         return Ok(ScopeFacts {
             deployments,
-            incidents: window_incidents(conn, scope, window).await?,
+            incidents,
         });
     }
-
-    let after_deployments = started.elapsed();
-
-    // 2. Commits of the window's successful deployments, flagged when shipped before `from`.
-    let mut sql = Sql::new(backend);
-    // Only a commit another deployment of its stream also lists (`shared`) can have been
-    // shipped before; the others, nearly all, need no probe.
-    sql.push(
-        "SELECT c.deployment_id, c.sha, c.committed_at, CASE WHEN c.shared THEN (\
-         SELECT 1 FROM deployment_commits pc JOIN deployments p ON p.id = pc.deployment_id \
-         WHERE pc.sha = c.sha AND p.repository_id = w.repository_id \
-         AND p.environment = w.environment AND p.deployed_at < ",
-    )
-    .bind(window.from);
-    sql.push(&format!(" AND {}", success("p")));
-    if scope.environment.is_none() {
-        sql.push(" AND p.is_production = ").bind(true);
-    }
-    // A scalar subquery with LIMIT 1 rather than EXISTS: PostgreSQL may turn an EXISTS into a
-    // hash of every earlier success of the organization; this stays one index probe per commit.
-    sql.push(
-        " LIMIT 1) END AS shipped_before FROM deployments w \
-         JOIN deployment_commits c ON c.deployment_id = w.id WHERE",
-    );
-    sql.window_deployments("w", scope, window);
-    sql.push(&format!(" AND {}", success("w")));
-    let mut commits: HashMap<Uuid, Vec<CommitFact>> = HashMap::new();
-    let mut shipped_before: HashMap<Uuid, Vec<CommitFact>> = HashMap::new();
-    for row in conn.query_all_raw(sql.statement()).await? {
-        let deployment_id: Uuid = row.try_get("", "deployment_id")?;
-        let commit = CommitFact {
-            sha: row.try_get("", "sha")?,
-            committed_at: row.try_get("", "committed_at")?,
-        };
-        if row.try_get::<Option<i32>>("", "shipped_before")?.is_some() {
-            shipped_before
-                .entry(deployment_id)
-                .or_default()
-                .push(commit.clone());
-        }
-        commits.entry(deployment_id).or_default().push(commit);
-    }
+    incidents.extend(named);
+    let after_window = started.elapsed();
 
     // The window's streams, and the shas their history shipped before the window.
     let mut streams: Vec<(Uuid, String)> = Vec::new();
@@ -322,7 +275,6 @@ pub async fn load_with<C: ConnectionTrait>(
         }
     }
 
-    let after_commits = started.elapsed();
     let later = later_successes(conn, scope, window, &streams, after_window_scan).await?;
     let later_success: HashMap<(Uuid, &str), DateTime<Utc>> = later
         .iter()
@@ -330,22 +282,7 @@ pub async fn load_with<C: ConnectionTrait>(
         .collect();
     let after_later = started.elapsed();
 
-    // Incidents: 4. started in the window; 5. naming a window deployment, started outside it;
-    // 6. after the window, attributed by repository to one of its streams.
-    let mut incidents = window_incidents(conn, scope, window).await?;
-    let mut sql = Sql::new(backend);
-    sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
-    sql.incident_scope("i", scope);
-    sql.push(" AND (i.started_at < ")
-        .bind(window.from)
-        .push(" OR i.started_at >= ")
-        .bind(window.to)
-        .push(") AND i.deployment_id IN (SELECT d.id FROM deployments d WHERE");
-    sql.window_deployments("d", scope, window);
-    sql.push(")");
-    for row in conn.query_all_raw(sql.statement()).await? {
-        incidents.push(incident_fact(&row)?);
-    }
+    // 6. Incidents after the window, attributed by repository to one of its streams.
     // Only streams with a success in the window: incidents attribute to successes only.
     let mut success_streams: Vec<(Uuid, &str, Option<DateTime<Utc>>)> = Vec::new();
     let mut seen: HashSet<(Uuid, &str)> = HashSet::new();
@@ -379,16 +316,108 @@ pub async fn load_with<C: ConnectionTrait>(
     tracing::debug!(
         deployments = deployments.len(),
         incidents = incidents.len(),
-        deployments_ms = after_deployments.as_secs_f64() * 1e3,
-        commits_ms = (after_commits - after_deployments).as_secs_f64() * 1e3,
-        later_ms = (after_later - after_commits).as_secs_f64() * 1e3,
-        incidents_ms = (started.elapsed() - after_later).as_secs_f64() * 1e3,
+        window_ms = after_window.as_secs_f64() * 1e3,
+        later_ms = (after_later - after_window).as_secs_f64() * 1e3,
+        incidents_after_ms = (started.elapsed() - after_later).as_secs_f64() * 1e3,
         "metric facts loaded"
     );
     Ok(ScopeFacts {
         deployments,
         incidents,
     })
+}
+
+/// Step 1: the window's finished deployments (pending ones are ignored by every metric).
+async fn window_deployments<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+) -> Result<Vec<DeploymentFact>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
+    ));
+    sql.window_deployments("d", scope, window);
+    sql.push(&format!(" AND {}", finished("d")));
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(deployment_fact)
+        .collect()
+}
+
+/// Commits by deployment id.
+type CommitsOf = HashMap<Uuid, Vec<CommitFact>>;
+
+/// Step 2: the commits of the window's successful deployments, and (separately) those an
+/// earlier success of the same stream shipped before `from`.
+async fn window_commits<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+) -> Result<(CommitsOf, CommitsOf), DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    // Only a commit another deployment of its stream also lists (`shared`) can have been
+    // shipped before; the others, nearly all, need no probe.
+    sql.push(
+        "SELECT c.deployment_id, c.sha, c.committed_at, CASE WHEN c.shared THEN (\
+         SELECT 1 FROM deployment_commits pc JOIN deployments p ON p.id = pc.deployment_id \
+         WHERE pc.sha = c.sha AND p.repository_id = w.repository_id \
+         AND p.environment = w.environment AND p.deployed_at < ",
+    )
+    .bind(window.from);
+    sql.push(&format!(" AND {}", success("p")));
+    if scope.environment.is_none() {
+        sql.push(" AND p.is_production = ").bind(true);
+    }
+    // A scalar subquery with LIMIT 1 rather than EXISTS: PostgreSQL may turn an EXISTS into a
+    // hash of every earlier success of the organization; this stays one index probe per commit.
+    sql.push(
+        " LIMIT 1) END AS shipped_before FROM deployments w \
+         JOIN deployment_commits c ON c.deployment_id = w.id WHERE",
+    );
+    sql.window_deployments("w", scope, window);
+    sql.push(&format!(" AND {}", success("w")));
+    let mut commits = CommitsOf::new();
+    let mut shipped_before = CommitsOf::new();
+    for row in conn.query_all_raw(sql.statement()).await? {
+        let deployment_id: Uuid = row.try_get("", "deployment_id")?;
+        let commit = CommitFact {
+            sha: row.try_get("", "sha")?,
+            committed_at: row.try_get("", "committed_at")?,
+        };
+        if row.try_get::<Option<i32>>("", "shipped_before")?.is_some() {
+            shipped_before
+                .entry(deployment_id)
+                .or_default()
+                .push(commit.clone());
+        }
+        commits.entry(deployment_id).or_default().push(commit);
+    }
+    Ok((commits, shipped_before))
+}
+
+/// Step 5: incidents naming a deployment of the window that started outside it.
+async fn named_incidents<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+) -> Result<Vec<IncidentFact>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
+    sql.incident_scope("i", scope);
+    sql.push(" AND (i.started_at < ")
+        .bind(window.from)
+        .push(" OR i.started_at >= ")
+        .bind(window.to)
+        .push(") AND i.deployment_id IN (SELECT d.id FROM deployments d WHERE");
+    sql.window_deployments("d", scope, window);
+    sql.push(")");
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(incident_fact)
+        .collect()
 }
 
 /// Step 4: the incidents in scope that started in the window.
