@@ -9,7 +9,7 @@ mod m20261123_000003_statuses_audit;
 mod m20261123_000004_deploy_hooks;
 mod m20261123_000005_metric_reads;
 
-pub use m20261123_000005_metric_reads::FLAG_SHARED_COMMITS;
+pub use m20261123_000005_metric_reads::flag_shared_commits;
 
 pub struct Migrator;
 

@@ -65,16 +65,33 @@ fn covering<T: IntoIden + Copy>(
 
 /// Sets the flag on every commit whose sha another deployment of its stream also lists. The
 /// migration runs it once over existing rows; bulk loaders that write rows directly (the
-/// benchmarks) run it after loading. Hash joins and one aggregate: it does not depend on
-/// statistics being up to date.
-pub const FLAG_SHARED_COMMITS: &str = "UPDATE deployment_commits SET shared = TRUE \
-     WHERE (deployment_id, sha) IN (\
-     SELECT c.deployment_id, c.sha FROM deployment_commits c \
-     JOIN deployments d ON d.id = c.deployment_id \
-     JOIN (SELECT c2.sha, d2.repository_id, d2.environment FROM deployment_commits c2 \
-     JOIN deployments d2 ON d2.id = c2.deployment_id \
-     GROUP BY c2.sha, d2.repository_id, d2.environment HAVING COUNT(*) > 1) g \
-     ON g.sha = c.sha AND g.repository_id = d.repository_id AND g.environment = d.environment)";
+/// benchmarks) run it after loading. Each backend gets the statement its planner runs in one
+/// pass over the commits, whatever the statistics say: hash joins and one aggregate on
+/// PostgreSQL, a probe of the sha index per commit (join order fixed by `CROSS JOIN`) on SQLite.
+pub fn flag_shared_commits(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "UPDATE deployment_commits SET shared = TRUE \
+             WHERE (deployment_id, sha) IN (\
+             SELECT c.deployment_id, c.sha FROM deployment_commits c \
+             JOIN deployments d ON d.id = c.deployment_id \
+             JOIN (SELECT c2.sha, d2.repository_id, d2.environment FROM deployment_commits c2 \
+             JOIN deployments d2 ON d2.id = c2.deployment_id \
+             GROUP BY c2.sha, d2.repository_id, d2.environment HAVING COUNT(*) > 1) g \
+             ON g.sha = c.sha AND g.repository_id = d.repository_id \
+             AND g.environment = d.environment)"
+        }
+        _ => {
+            "UPDATE deployment_commits SET shared = TRUE WHERE EXISTS (\
+             SELECT 1 FROM deployment_commits o CROSS JOIN deployments od \
+             CROSS JOIN deployments d \
+             WHERE o.sha = deployment_commits.sha \
+             AND o.deployment_id <> deployment_commits.deployment_id \
+             AND od.id = o.deployment_id AND d.id = deployment_commits.deployment_id \
+             AND od.repository_id = d.repository_id AND od.environment = d.environment)"
+        }
+    }
+}
 
 // The trait's signature elides the manager's lifetime.
 #[allow(elided_lifetimes_in_paths)]
@@ -93,11 +110,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .get_connection()
-            .execute_unprepared(FLAG_SHARED_COMMITS)
-            .await?;
         let backend = manager.get_database_backend();
+        // After the (sha, deployment_id) index below exists: SQLite's statement probes it.
+        let flag_after_indexes = flag_shared_commits(backend);
         use Deployments as D;
         manager
             .create_index(covering(
@@ -153,6 +168,10 @@ impl MigrationTrait for Migration {
                     .table(C::Table)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(flag_after_indexes)
             .await?;
         Ok(())
     }

@@ -656,7 +656,7 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
     txn.commit().await?;
     println!();
     // What ingest maintains row by row: the commits another deployment of the stream shares.
-    db.execute_unprepared(migration::FLAG_SHARED_COMMITS)
+    db.execute_unprepared(migration::flag_shared_commits(backend))
         .await?;
     if backend == DbBackend::Postgres {
         db.execute_unprepared(
