@@ -330,9 +330,9 @@ pub async fn replace<C: ConnectionTrait>(
 
 /// Inserts the commits of deployment `id` of stream (`repository_id`, `environment`), keeping
 /// `deployment_commits.shared` right: a sha that another deployment of the stream lists too is
-/// flagged on both rows. On PostgreSQL the stream is locked for the rest of the transaction
-/// so two deployments of one sha committed at the same moment still see each other (SQLite
-/// has a single writer).
+/// flagged on both rows. On PostgreSQL each (stream, sha) is locked for the rest of the
+/// transaction, so two deployments of one sha committed at the same moment still see each
+/// other (SQLite has a single writer).
 async fn insert_commits<C: ConnectionTrait>(
     txn: &C,
     id: Uuid,
@@ -349,10 +349,22 @@ async fn insert_commits<C: ConnectionTrait>(
         _ => "?".to_owned(),
     };
     if backend == DbBackend::Postgres {
+        // One lock per (stream, sha), taken in sorted order so two creates never wait on
+        // each other in a cycle; creates of other shas in the stream do not wait at all.
+        let mut keys: Vec<String> = commits
+            .iter()
+            .map(|c| format!("dora-commit/{repository_id}/{environment}/{}", c.sha))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let locks = (1..=keys.len())
+            .map(|i| format!("pg_advisory_xact_lock(hashtextextended(${i}, 0))"))
+            .collect::<Vec<_>>()
+            .join(", ");
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [format!("dora-stream/{repository_id}/{environment}").into()],
+            format!("SELECT {locks}"),
+            keys.into_iter().map(Value::from),
         ))
         .await?;
     }
@@ -368,11 +380,13 @@ async fn insert_commits<C: ConnectionTrait>(
     }
     let n = values.len();
     values.extend([id.into(), repository_id.into(), environment.into()]);
+    // The stream check is a scalar subquery, not EXISTS: PostgreSQL may turn an EXISTS into a
+    // loop over every deployment of the stream (seen at 50 ms per create on a table whose
+    // statistics lagged); this stays a primary-key probe per row of the sha index.
     let sql = format!(
         "UPDATE deployment_commits SET shared = TRUE WHERE sha IN ({shas}) \
-         AND deployment_id <> {} AND EXISTS (SELECT 1 FROM deployments p \
-         WHERE p.id = deployment_commits.deployment_id AND p.repository_id = {} \
-         AND p.environment = {}) RETURNING sha",
+         AND deployment_id <> {} AND (SELECT p.repository_id = {} AND p.environment = {} \
+         FROM deployments p WHERE p.id = deployment_commits.deployment_id) RETURNING sha",
         p(n + 1),
         p(n + 2),
         p(n + 3)

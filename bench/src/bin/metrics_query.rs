@@ -13,7 +13,7 @@
 //! ```
 //!
 //! Options: `--deployments N` (default 1,000,000), `--days N` (history length, default 3 years),
-//! `--runs N` (timed runs per query, 30),
+//! `--runs N` (timed runs per query, 30), `--cover-statuses` (see `Args`),
 //! `--only sqlite|postgres`, `--postgres-url URL` (a server; the `dora_bench_metrics` database
 //! is dropped and created there), `--sqlite-file PATH`, `--skip-load` (reuse the databases of a
 //! previous run).
@@ -40,6 +40,7 @@ use uuid::Uuid;
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0";
 const ORG: &str = "bench";
 const ENVIRONMENTS: [(&str, bool); 3] = [("production", true), ("staging", false), ("qa", false)];
+const STATUSES: [&str; 4] = ["success", "failure", "error", "canceled"];
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -61,6 +62,10 @@ struct Args {
     sqlite_file: String,
     #[arg(long)]
     skip_load: bool,
+    /// Start with one deployment of every (repository, environment, status), so that a small
+    /// history exports the series of a large one (the scrape comparison).
+    #[arg(long)]
+    cover_statuses: bool,
 }
 
 #[tokio::main]
@@ -548,17 +553,25 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
             + TimeDelta::seconds(
                 ((i as f64 + rng.random::<f64>()) * span / args.deployments as f64) as i64,
             );
-        let r = rng.random_range(0..args.repositories);
-        let e = rng.random_range(0..ENVIRONMENTS.len());
-        let (environment, production) = ENVIRONMENTS[e];
-        let stream = &mut history[r * ENVIRONMENTS.len() + e];
-        let is_rollback = rng.random_bool(0.01);
-        let status = match rng.random_range(0..100) {
+        let mut r = rng.random_range(0..args.repositories);
+        let mut e = rng.random_range(0..ENVIRONMENTS.len());
+        let mut status = match rng.random_range(0..100) {
             0..=87 => "success",
             88..=95 => "failure",
             96..=97 => "error",
             _ => "canceled",
         };
+        // With --cover-statuses, the first deployments go round-robin over every
+        // (repository, environment, status), as a long history has them all: a small history
+        // then exports the same `dora_deployments_total` series as a large one.
+        if args.cover_statuses && i < args.repositories * ENVIRONMENTS.len() * STATUSES.len() {
+            r = i % args.repositories;
+            e = (i / args.repositories) % ENVIRONMENTS.len();
+            status = STATUSES[i / (args.repositories * ENVIRONMENTS.len())];
+        }
+        let (environment, production) = ENVIRONMENTS[e];
+        let stream = &mut history[r * ENVIRONMENTS.len() + e];
+        let is_rollback = rng.random_bool(0.01);
         let id = Uuid::now_v7();
         let shas: Vec<String> = if stream.2 && rng.random_bool(0.5) {
             stream.0.clone()
