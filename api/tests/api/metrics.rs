@@ -790,3 +790,50 @@ async fn another_organizations_repository_is_unknown() {
     let body = get_json(&app, &globex, "/api/v1/metrics/dora").await;
     assert_eq!(body["deployment_frequency"]["deployments"], 1);
 }
+
+/// Two deployments of one commit to one stream, recorded at the same moment: each must see the
+/// other (on PostgreSQL through the per-(stream, sha) lock), or the later one would count as
+/// the commit's first deployment when the earlier one is before the window.
+#[tokio::test]
+async fn concurrent_deployments_of_one_commit_see_each_other() {
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let now = Utc::now();
+    let body = |sha: &str, days_ago: i64| {
+        let at = now - Duration::days(days_ago);
+        json!({
+            "title": "Deploy",
+            "branch": "main",
+            "commit_id": sha,
+            "repository_url": "https://github.com/acme/web",
+            "member_id": "alice",
+            "pull_request_number": 1,
+            "environment": "production",
+            "is_production": true,
+            "status": "success",
+            "started_at": rfc(at - Duration::minutes(5)),
+            "finished_at": rfc(at),
+            "commits": [{"sha": sha, "committed_at": rfc(at - Duration::hours(1))}],
+        })
+    };
+    let shas: Vec<String> = (0..16u32)
+        .map(|i| format!("{:040x}", 0xabc0_0000 + i))
+        .collect();
+    // Each commit: shipped 40 days ago (before the default 30-day window) and redeployed 10
+    // days ago, both posted at once.
+    let posts = shas.iter().flat_map(|sha| {
+        [body(sha, 40), body(sha, 10)]
+            .into_iter()
+            .map(|b| {
+                let app = &app;
+                let token = &token;
+                async move { app.create_deployment(token, &b).await }
+            })
+            .collect::<Vec<_>>()
+    });
+    futures_util::future::join_all(posts).await;
+
+    let summary = get_json(&app, &token, "/api/v1/metrics/dora").await;
+    assert_eq!(summary["deployment_frequency"]["deployments"], 16);
+    assert_eq!(summary["change_lead_time"]["samples"], 0);
+}
