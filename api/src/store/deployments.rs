@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{deployment_commits, deployments, members, repositories};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -15,6 +15,7 @@ use crate::domain::{CommitInput, NewDeployment, Status};
 use super::{
     known::Known,
     organizations::{ensure_member, ensure_repository, set_team},
+    sql::Sql,
 };
 
 /// A deployment with what its API representation needs.
@@ -344,10 +345,6 @@ async fn insert_commits<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let backend = txn.get_database_backend();
-    let p = |n: usize| match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    };
     if backend == DbBackend::Postgres {
         // One lock per (stream, sha), taken in sorted order so two creates never wait on
         // each other in a cycle; creates of other shas in the stream do not wait at all.
@@ -357,42 +354,33 @@ async fn insert_commits<C: ConnectionTrait>(
             .collect();
         keys.sort();
         keys.dedup();
-        let locks = (1..=keys.len())
-            .map(|i| format!("pg_advisory_xact_lock(hashtextextended(${i}, 0))"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!("SELECT {locks}"),
-            keys.into_iter().map(Value::from),
-        ))
-        .await?;
-    }
-    // Values in the order of their placeholders (SQLite's `?` are positional).
-    let mut values: Vec<Value> = Vec::with_capacity(commits.len() + 3);
-    let mut shas = String::new();
-    for commit in commits {
-        values.push(commit.sha.clone().into());
-        if !shas.is_empty() {
-            shas.push_str(", ");
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT ");
+        for (i, key) in keys.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("pg_advisory_xact_lock(hashtextextended(")
+                .bind(key)
+                .push(", 0))");
         }
-        shas.push_str(&p(values.len()));
+        txn.execute_raw(sql.statement()).await?;
     }
-    let n = values.len();
-    values.extend([id.into(), repository_id.into(), environment.into()]);
     // The stream check is a scalar subquery, not EXISTS: PostgreSQL may turn an EXISTS into a
     // loop over every deployment of the stream (seen at 50 ms per create on a table whose
     // statistics lagged); this stays a primary-key probe per row of the sha index.
-    let sql = format!(
-        "UPDATE deployment_commits SET shared = TRUE WHERE sha IN ({shas}) \
-         AND deployment_id <> {} AND (SELECT p.repository_id = {} AND p.environment = {} \
-         FROM deployments p WHERE p.id = deployment_commits.deployment_id) RETURNING sha",
-        p(n + 1),
-        p(n + 2),
-        p(n + 3)
-    );
+    let mut sql = Sql::new(backend);
+    sql.push("UPDATE deployment_commits SET shared = TRUE WHERE sha IN (")
+        .bind_list(commits.iter().map(|c| c.sha.clone()))
+        .push(") AND deployment_id <> ")
+        .bind(id)
+        .push(" AND (SELECT p.repository_id = ")
+        .bind(repository_id)
+        .push(" AND p.environment = ")
+        .bind(environment.to_owned())
+        .push(" FROM deployments p WHERE p.id = deployment_commits.deployment_id) RETURNING sha");
     let shared = txn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .query_all_raw(sql.statement())
         .await?
         .iter()
         .map(|row| row.try_get::<String>("", "sha"))

@@ -31,8 +31,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dora_metrics::{CommitFact, DeploymentFact, IncidentFact, Outcome, Window};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
+
+use super::sql::Sql;
 
 /// How many streams one statement of steps 3 and 6 names (two or three parameters each).
 pub const STREAMS_PER_QUERY: usize = 1000;
@@ -70,39 +72,8 @@ impl ScopeFacts {
     }
 }
 
-/// A raw statement with placeholders in the backend's own spelling.
-struct Sql {
-    backend: DbBackend,
-    text: String,
-    values: Vec<Value>,
-}
-
+/// The scope's filters, for the statements of this module.
 impl Sql {
-    fn new(backend: DbBackend) -> Self {
-        Self {
-            backend,
-            text: String::with_capacity(512),
-            values: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, sql: &str) -> &mut Self {
-        self.text.push_str(sql);
-        self
-    }
-
-    fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
-        self.values.push(value.into());
-        match self.backend {
-            DbBackend::Postgres => {
-                self.text.push('$');
-                self.text.push_str(&self.values.len().to_string());
-            }
-            _ => self.text.push('?'),
-        }
-        self
-    }
-
     /// `AND <alias>.repository_id …` for the repository and team filters.
     fn repository_filter(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
         if let Some(repository_id) = scope.repository_id {
@@ -115,12 +86,7 @@ impl Sql {
                 // Keeps the statement valid; matches nothing.
                 self.push("NULL");
             }
-            for (i, id) in repositories.iter().enumerate() {
-                if i > 0 {
-                    self.push(", ");
-                }
-                self.bind(*id);
-            }
+            self.bind_list(repositories.iter().copied());
             self.push(")");
         }
         self
@@ -156,10 +122,6 @@ impl Sql {
             .bind(scope.organization_id);
         self.environment_filter(alias, scope)
             .repository_filter(alias, scope)
-    }
-
-    fn statement(self) -> Statement {
-        Statement::from_sql_and_values(self.backend, self.text, self.values)
     }
 }
 
@@ -516,12 +478,7 @@ async fn later_successes<C: ConnectionTrait>(
         sql.push(&format!(
             "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.number IN ("
         ));
-        for (i, number) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(*number);
-        }
+        sql.bind_list(chunk.iter().copied());
         sql.push(")");
         for row in conn.query_all_raw(sql.statement()).await? {
             later.push(deployment_fact(&row)?);

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod incidents;
 pub mod known;
 pub mod organizations;
+mod sql;
 pub mod statuses;
 
 pub use db::Db;
