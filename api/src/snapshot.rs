@@ -159,8 +159,21 @@ struct Repo {
     team: Option<String>,
 }
 
+/// Every series of one snapshot is computed from one state of the database (a read-only
+/// snapshot transaction): the organization-wide gauges and the per-stream ones never disagree
+/// because a deployment landed between two of the refresh's reads.
 async fn compute_families(db: &Db, windows: &[i64]) -> Result<Vec<MetricFamily>, DbErr> {
-    let conn = db.read();
+    let txn = db.begin_snapshot().await?;
+    let families = compute_families_in(&txn, windows).await;
+    // Read-only: ending it either way discards nothing.
+    txn.rollback().await?;
+    families
+}
+
+async fn compute_families_in<C: ConnectionTrait>(
+    conn: &C,
+    windows: &[i64],
+) -> Result<Vec<MetricFamily>, DbErr> {
     let backend = conn.get_database_backend();
     let now = Utc::now();
     let organizations = conn

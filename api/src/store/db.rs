@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -117,6 +117,21 @@ impl Db {
                 ..Default::default()
             })
             .await
+    }
+
+    /// Starts a read-only transaction whose reads all see one state of the database: on
+    /// PostgreSQL `REPEATABLE READ READ ONLY`; on SQLite (WAL) a deferred transaction on a
+    /// reader, whose snapshot is taken at its first read.
+    pub async fn begin_snapshot(&self) -> Result<DatabaseTransaction, DbErr> {
+        let options = match self.backend() {
+            DbBackend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..Default::default()
+            },
+            _ => TransactionOptions::default(),
+        };
+        self.read.begin_with_options(options).await
     }
 
     pub fn backend(&self) -> DbBackend {
