@@ -1,12 +1,12 @@
 //! Deployments and the commits they shipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::{deployment_commits, deployments, members, repositories};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -331,9 +331,7 @@ pub async fn replace<C: ConnectionTrait>(
 
 /// Inserts the commits of deployment `id` of stream (`repository_id`, `environment`), keeping
 /// `deployment_commits.shared` right: a sha that another deployment of the stream lists too is
-/// flagged on both rows. On PostgreSQL each (stream, sha) is locked for the rest of the
-/// transaction, so two deployments of one sha committed at the same moment still see each
-/// other (SQLite has a single writer).
+/// flagged on both rows.
 async fn insert_commits<C: ConnectionTrait>(
     txn: &C,
     id: Uuid,
@@ -344,13 +342,78 @@ async fn insert_commits<C: ConnectionTrait>(
     if commits.is_empty() {
         return Ok(Vec::new());
     }
+    let shas: Vec<String> = commits.iter().map(|c| c.sha.clone()).collect();
+    let shared = flag_siblings(txn, id, repository_id, environment, &shas).await?;
+    let rows: Vec<deployment_commits::Model> = commits
+        .iter()
+        .map(|c| deployment_commits::Model {
+            deployment_id: id,
+            sha: c.sha.clone(),
+            committed_at: c.committed_at,
+            shared: shared.contains(&c.sha),
+        })
+        .collect();
+    deployment_commits::Entity::insert_many(
+        rows.iter()
+            .cloned()
+            .map(deployment_commits::ActiveModel::from),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(rows)
+}
+
+/// Deployment `id` now belongs to stream (`repository_id`, `environment`) (a status moved it to
+/// another environment): its commits that deployments of that stream also list are flagged
+/// `shared`, on both sides. Flags from its former stream stay: a `shared` flag too many only
+/// costs the metrics query a probe, one too few would skip a needed one.
+pub async fn moved_to_stream<C: ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+    repository_id: Uuid,
+    environment: &str,
+) -> Result<(), DbErr> {
+    let shas: Vec<String> = deployment_commits::Entity::find()
+        .select_only()
+        .column(deployment_commits::Column::Sha)
+        .filter(deployment_commits::Column::DeploymentId.eq(id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if shas.is_empty() {
+        return Ok(());
+    }
+    let shared = flag_siblings(txn, id, repository_id, environment, &shas).await?;
+    if shared.is_empty() {
+        return Ok(());
+    }
+    deployment_commits::Entity::update_many()
+        .col_expr(deployment_commits::Column::Shared, Expr::value(true))
+        .filter(deployment_commits::Column::DeploymentId.eq(id))
+        .filter(deployment_commits::Column::Sha.is_in(shared))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Flags `shared` on the rows of the other deployments of stream (`repository_id`,
+/// `environment`) that list one of `shas`, and returns the shas they list. On PostgreSQL each
+/// (stream, sha) is locked for the rest of the transaction first, so two deployments of one sha
+/// committed at the same moment still see each other (SQLite has a single writer).
+async fn flag_siblings<C: ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+    repository_id: Uuid,
+    environment: &str,
+    shas: &[String],
+) -> Result<HashSet<String>, DbErr> {
     let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
         // One lock per (stream, sha), taken in sorted order so two creates never wait on
         // each other in a cycle; creates of other shas in the stream do not wait at all.
-        let mut keys: Vec<String> = commits
+        let mut keys: Vec<String> = shas
             .iter()
-            .map(|c| format!("dora-commit/{repository_id}/{environment}/{}", c.sha))
+            .map(|sha| format!("dora-commit/{repository_id}/{environment}/{sha}"))
             .collect();
         keys.sort();
         keys.dedup();
@@ -371,7 +434,7 @@ async fn insert_commits<C: ConnectionTrait>(
     // statistics lagged); this stays a primary-key probe per row of the sha index.
     let mut sql = Sql::new(backend);
     sql.push("UPDATE deployment_commits SET shared = TRUE WHERE sha IN (")
-        .bind_list(commits.iter().map(|c| c.sha.clone()))
+        .bind_list(shas.iter().cloned())
         .push(") AND deployment_id <> ")
         .bind(id)
         .push(" AND (SELECT p.repository_id = ")
@@ -379,27 +442,9 @@ async fn insert_commits<C: ConnectionTrait>(
         .push(" AND p.environment = ")
         .bind(environment.to_owned())
         .push(" FROM deployments p WHERE p.id = deployment_commits.deployment_id) RETURNING sha");
-    let shared = txn
-        .query_all_raw(sql.statement())
+    txn.query_all_raw(sql.statement())
         .await?
         .iter()
         .map(|row| row.try_get::<String>("", "sha"))
-        .collect::<Result<std::collections::HashSet<_>, _>>()?;
-    let rows: Vec<deployment_commits::Model> = commits
-        .iter()
-        .map(|c| deployment_commits::Model {
-            deployment_id: id,
-            sha: c.sha.clone(),
-            committed_at: c.committed_at,
-            shared: shared.contains(&c.sha),
-        })
-        .collect();
-    deployment_commits::Entity::insert_many(
-        rows.iter()
-            .cloned()
-            .map(deployment_commits::ActiveModel::from),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    Ok(rows)
+        .collect()
 }

@@ -62,6 +62,15 @@ pub async fn post<C: ConnectionTrait>(
         now,
     )
     .await?;
+    if environment != deployment.environment {
+        super::deployments::moved_to_stream(
+            txn,
+            deployment.id,
+            deployment.repository_id,
+            &environment,
+        )
+        .await?;
+    }
     let deployment = apply(txn, deployment, new.state, &environment, &earlier, now).await?;
     if new.state == StatusState::Success && new.auto_inactive {
         inactivate_prior(txn, &deployment, new.creator.clone(), now).await?;

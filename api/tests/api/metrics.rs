@@ -837,3 +837,54 @@ async fn concurrent_deployments_of_one_commit_see_each_other() {
     assert_eq!(summary["deployment_frequency"]["deployments"], 16);
     assert_eq!(summary["change_lead_time"]["samples"], 0);
 }
+
+/// A status that moves a deployment to another environment moves it to another stream: a
+/// commit it shipped there before the window is no longer a first deployment when a later
+/// deployment of that stream ships it again.
+#[tokio::test]
+async fn a_status_that_changes_the_environment_moves_the_commits_to_the_new_stream() {
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let now = Utc::now();
+    let sha = format!("{:040x}", 0xfeed_u32);
+    let body = |environment: &str, days_ago: i64| {
+        let at = now - Duration::days(days_ago);
+        json!({
+            "title": "Deploy",
+            "branch": "main",
+            "commit_id": sha,
+            "repository_url": "https://github.com/acme/web",
+            "member_id": "alice",
+            "pull_request_number": 1,
+            "environment": environment,
+            "status": "success",
+            "started_at": rfc(at - Duration::minutes(5)),
+            "finished_at": rfc(at),
+            "commits": [{"sha": sha, "committed_at": rfc(at - Duration::hours(1))}],
+        })
+    };
+    // Shipped to production 10 days ago; the same commit had gone to `canary` 40 days ago.
+    app.create_deployment(&token, &body("production", 10)).await;
+    let canary = app.create_deployment(&token, &body("canary", 40)).await;
+    let path = "/api/v1/metrics/dora?environment=production";
+    assert_eq!(
+        get_json(&app, &token, path).await["change_lead_time"]["samples"],
+        1
+    );
+
+    // The canary deployment was production's all along: its status says so.
+    let moved = app
+        .post_json(
+            &format!(
+                "/api/v1/deployments/{}/statuses",
+                canary["id"].as_str().unwrap()
+            ),
+            &token,
+            &json!({"state": "success", "environment": "production"}),
+        )
+        .await;
+    assert_eq!(moved.status(), 201);
+    let summary = get_json(&app, &token, path).await;
+    assert_eq!(summary["deployment_frequency"]["deployments"], 1);
+    assert_eq!(summary["change_lead_time"]["samples"], 0);
+}
