@@ -8,6 +8,7 @@ mod m20261123_000002_incidents;
 mod m20261123_000003_statuses_audit;
 mod m20261123_000004_deploy_hooks;
 mod m20261123_000005_metric_reads;
+mod m20261130_000006_commit_streams;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_statuses_audit::Migration),
             Box::new(m20261123_000004_deploy_hooks::Migration),
             Box::new(m20261123_000005_metric_reads::Migration),
+            Box::new(m20261130_000006_commit_streams::Migration),
         ]
     }
 }

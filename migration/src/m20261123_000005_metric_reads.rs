@@ -42,7 +42,7 @@ enum Deployments {
 }
 
 /// An index over `key` that also carries `carried`, for index-only reads.
-fn covering<T: IntoIden + Copy>(
+pub(crate) fn covering<T: IntoIden + Copy>(
     backend: DbBackend,
     name: &str,
     table: T,

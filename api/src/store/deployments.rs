@@ -429,19 +429,18 @@ async fn flag_siblings<C: ConnectionTrait>(
         }
         txn.execute_raw(sql.statement()).await?;
     }
-    // The stream check is a scalar subquery, not EXISTS: PostgreSQL may turn an EXISTS into a
-    // loop over every deployment of the stream (seen at 50 ms per create on a table whose
-    // statistics lagged); this stays a primary-key probe per row of the sha index.
+    // Commit rows carry their deployment's stream (migration 000006): one descent of
+    // `ix_deployment_commits_sha_stream` per sha.
     let mut sql = Sql::new(backend);
     sql.push("UPDATE deployment_commits SET shared = TRUE WHERE sha IN (")
         .bind_list(shas.iter().cloned())
-        .push(") AND deployment_id <> ")
-        .bind(id)
-        .push(" AND (SELECT p.repository_id = ")
+        .push(") AND repository_id = ")
         .bind(repository_id)
-        .push(" AND p.environment = ")
+        .push(" AND environment = ")
         .bind(environment.to_owned())
-        .push(" FROM deployments p WHERE p.id = deployment_commits.deployment_id) RETURNING sha");
+        .push(" AND deployment_id <> ")
+        .bind(id)
+        .push(" RETURNING sha");
     txn.query_all_raw(sql.statement())
         .await?
         .iter()

@@ -9,10 +9,14 @@
 //! 1. the finished deployments of the window (the covering index `ix_deployments_window` on
 //!    `(organization_id, is_production, deployed_at)`, or a stream/repository index for one
 //!    repository);
-//! 2. the commits of the window's successful deployments (`ix_deployment_commits_lead`), each
-//!    flagged when an earlier successful deployment of the same stream, before the window,
-//!    shipped it: a probe of `deployment_commits(sha)`, only for the commits whose `shared`
-//!    flag says another deployment of the stream lists them too. Those shas are handed to the
+//! 2. the commits of the window's successful deployments. Commit rows carry their deployment's
+//!    organization, stream, `deployed_at` and outcome (kept by triggers, migration 000006), so
+//!    the organization's production window is one range scan of
+//!    `ix_deployment_commits_window`; narrower scopes read the window's deployments and their
+//!    commits by deployment (`ix_deployment_commits_lead`). Each commit is flagged when an
+//!    earlier successful deployment of the same stream, before the window, shipped it: one
+//!    descent of `ix_deployment_commits_sha_stream`, only for the commits whose `shared` flag
+//!    says another deployment of the stream lists them too. Those shas are handed to the
 //!    engine as one synthetic successful deployment per stream, dated just before `from`;
 //! 3. per stream of the window, the first successful deployment at or after `to`: the scope's
 //!    successes after the window in time order while there are at most [`AFTER_WINDOW_SCAN`]
@@ -320,26 +324,43 @@ async fn window_commits<C: ConnectionTrait>(
 ) -> Result<(CommitsOf, CommitsOf), DbErr> {
     let mut sql = Sql::new(conn.get_database_backend());
     // Only a commit another deployment of its stream also lists (`shared`) can have been
-    // shipped before; the others, nearly all, need no probe.
+    // shipped before; the others, nearly all, need no probe. A scalar subquery with LIMIT 1
+    // rather than EXISTS: PostgreSQL may turn an EXISTS into a hash of every earlier success
+    // of the organization; this stays one descent of `ix_deployment_commits_sha_stream` per
+    // shared commit (commit rows carry their deployment's stream and outcome).
     sql.push(
         "SELECT c.deployment_id, c.sha, c.committed_at, CASE WHEN c.shared THEN (\
-         SELECT 1 FROM deployment_commits pc JOIN deployments p ON p.id = pc.deployment_id \
-         WHERE pc.sha = c.sha AND p.repository_id = w.repository_id \
-         AND p.environment = w.environment AND p.deployed_at < ",
+         SELECT 1 FROM deployment_commits pc WHERE pc.sha = c.sha \
+         AND pc.repository_id = c.repository_id AND pc.environment = c.environment \
+         AND pc.deployed_at < ",
     )
     .bind(window.from);
-    sql.push(&format!(" AND {}", success("p")));
+    sql.push(" AND pc.is_success");
     if scope.environment.is_none() {
-        sql.push(" AND p.is_production = ").bind(true);
+        sql.push(" AND pc.is_production = ").bind(true);
     }
-    // A scalar subquery with LIMIT 1 rather than EXISTS: PostgreSQL may turn an EXISTS into a
-    // hash of every earlier success of the organization; this stays one index probe per commit.
-    sql.push(
-        " LIMIT 1) END AS shipped_before FROM deployments w \
-         JOIN deployment_commits c ON c.deployment_id = w.id WHERE",
-    );
-    sql.window_deployments("w", scope, window);
-    sql.push(&format!(" AND {}", success("w")));
+    sql.push(" LIMIT 1) END AS shipped_before FROM ");
+    if scope.environment.is_none()
+        && scope.repository_id.is_none()
+        && scope.team_repositories.is_none()
+    {
+        // The organization's production window: one range scan of
+        // `ix_deployment_commits_window`, like the deployments' own.
+        sql.push("deployment_commits c WHERE c.organization_id = ")
+            .bind(scope.organization_id)
+            .push(" AND c.is_production = ")
+            .bind(true)
+            .push(" AND c.deployed_at >= ")
+            .bind(window.from)
+            .push(" AND c.deployed_at < ")
+            .bind(window.to)
+            .push(" AND c.is_success");
+    } else {
+        // Narrower scopes: the window's deployments, then their commits by deployment.
+        sql.push("deployments w JOIN deployment_commits c ON c.deployment_id = w.id WHERE");
+        sql.window_deployments("w", scope, window);
+        sql.push(&format!(" AND {}", success("w")));
+    }
     let mut commits = CommitsOf::new();
     let mut shipped_before = CommitsOf::new();
     for row in conn.query_all_raw(sql.statement()).await? {

@@ -176,6 +176,8 @@ async fn post_history(
     let environments = [("production", true), ("staging", false), ("prod-eu", true)];
     let mut shipped: Vec<Vec<String>> = vec![Vec::new(); repos.len()];
     let mut finished: Vec<usize> = Vec::new();
+    // In-progress deployments and the time they may finish at.
+    let mut unfinished: Vec<(usize, DateTime<Utc>)> = Vec::new();
     let mut last_time: Option<DateTime<Utc>> = None;
     for k in 0..n {
         let r = rng.random_range(0..repos.len());
@@ -238,10 +240,75 @@ async fn post_history(
         repos[r].id = record["repository_id"].as_str().unwrap().parse().unwrap();
         if status != "in_progress" {
             finished.push(history.deployments.len());
+        } else {
+            unfinished.push((history.deployments.len(), finished_at));
         }
         history
             .deployments
             .push((deployment_fact(&record), production));
+    }
+
+    // Deployments that change after their commits were recorded: in-progress ones finished
+    // by PATCH (backfilled time) or by a failure status (now), and finished production ones
+    // that a status moves to the other production environment. The history is re-read from
+    // the API.
+    let mut changed: Vec<usize> = Vec::new();
+    for (index, finished_at) in unfinished {
+        let id = history.deployments[index].0.id;
+        match rng.random_range(0..10) {
+            0..=4 => {
+                let resp = app
+                    .client
+                    .patch(app.url(&format!("/api/v1/deployments/{id}")))
+                    .bearer_auth(token)
+                    .json(&json!({"status": "success", "finished_at": rfc(finished_at)}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+            }
+            5..=6 => {
+                let resp = app
+                    .post_json(
+                        &format!("/api/v1/deployments/{id}/statuses"),
+                        token,
+                        &json!({"state": "failure"}),
+                    )
+                    .await;
+                assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+            }
+            _ => continue,
+        }
+        finished.push(index);
+        changed.push(index);
+    }
+    for &index in &finished.clone() {
+        // Between the two production environments (a production deployment moved to staging
+        // would make staging a production environment for incidents).
+        let (fact, production) = &history.deployments[index];
+        if !*production || !rng.random_bool(0.08) {
+            continue;
+        }
+        let id = fact.id;
+        let environment = if fact.environment == "production" {
+            "prod-eu"
+        } else {
+            "production"
+        };
+        let resp = app
+            .post_json(
+                &format!("/api/v1/deployments/{id}/statuses"),
+                token,
+                &json!({"state": "success", "environment": environment}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        changed.push(index);
+    }
+    for index in changed {
+        let id = history.deployments[index].0.id;
+        let record = get_json(app, token, &format!("/api/v1/deployments/{id}")).await;
+        history.deployments[index].0 = deployment_fact(&record);
     }
 
     for k in 0..n / 4 {
