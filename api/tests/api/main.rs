@@ -13,6 +13,7 @@ mod hooks;
 mod idempotency;
 mod incidents;
 mod metrics;
+mod migrations;
 mod openapi;
 mod prometheus;
 mod statuses;
