@@ -34,17 +34,111 @@ mod tests;
 /// harmless. Everything in `facts` is taken to be in scope. The order of the slices does not
 /// matter.
 pub fn compute(facts: &Facts<'_>, window: &Window, benchmark: Benchmark) -> DoraSummary {
+    let mut tallies = [Tally::new(window)];
+    walk(facts, &mut tallies);
+    let [tally] = tallies;
+    tally.finish(facts.incidents, benchmark)
+}
+
+/// [`compute`] for each of `windows`, in one pass over `facts`: the same summaries as one call
+/// per window, for the cost of about one (a series of 365 daily buckets reads its history once,
+/// not 365 times).
+///
+/// `facts` must be sufficient for every window (facts sufficient for a window are sufficient
+/// for any window inside it, such as its [`Window::buckets`]). Windows that overlap or are out
+/// of order are computed one by one.
+pub fn compute_each(
+    facts: &Facts<'_>,
+    windows: &[Window],
+    benchmark: Benchmark,
+) -> Vec<DoraSummary> {
+    let disjoint = windows.windows(2).all(|pair| match pair {
+        [a, b] => a.to <= b.from,
+        _ => true,
+    });
+    if !disjoint {
+        return windows
+            .iter()
+            .map(|window| compute(facts, window, benchmark))
+            .collect();
+    }
+    let mut tallies: Vec<Tally> = windows.iter().map(Tally::new).collect();
+    walk(facts, &mut tallies);
+    tallies
+        .into_iter()
+        .map(|tally| tally.finish(facts.incidents, benchmark))
+        .collect()
+}
+
+/// What one window has counted so far.
+struct Tally {
+    window: Window,
+    frequency: FrequencyTally,
+    lead_times: Vec<f64>,
+    finished: u64,
+    failures: u64,
+    recovery_times: Vec<f64>,
+    unrecovered: u64,
+    rework: u64,
+}
+
+impl Tally {
+    fn new(window: &Window) -> Tally {
+        Tally {
+            window: *window,
+            frequency: FrequencyTally::new(window),
+            lead_times: Vec::new(),
+            finished: 0,
+            failures: 0,
+            recovery_times: Vec::new(),
+            unrecovered: 0,
+            rework: 0,
+        }
+    }
+
+    fn finish(self, incidents: &[IncidentFact], benchmark: Benchmark) -> DoraSummary {
+        let Tally {
+            window,
+            frequency,
+            lead_times,
+            finished,
+            failures,
+            recovery_times,
+            unrecovered,
+            rework,
+        } = self;
+        let deployment_frequency = frequency.finish(benchmark);
+        let successes = deployment_frequency.deployments;
+        DoraSummary {
+            deployment_frequency,
+            change_lead_time: lead_time(lead_times, benchmark),
+            change_failure_rate: ChangeFailureRate {
+                failures,
+                deployments: finished,
+                rate: ratio(failures, finished),
+                tier: ratio(failures, finished)
+                    .map(|rate| tiers::change_failure_rate(benchmark, rate)),
+            },
+            failed_deployment_recovery_time: recovery_time(recovery_times, unrecovered, benchmark),
+            deployment_rework_rate: ReworkRate {
+                rework_deployments: rework,
+                deployments: successes,
+                rate: ratio(rework, successes),
+            },
+            time_to_restore: time_to_restore(incidents, &window),
+        }
+    }
+}
+
+/// Walks every stream once, in stream order, and counts each deployment in the tally whose
+/// window holds it. `tallies` are sorted and their windows disjoint.
+fn walk(facts: &Facts<'_>, tallies: &mut [Tally]) {
+    let Some(end) = tallies.last().map(|tally| tally.window.to) else {
+        return;
+    };
     let deployments = facts.deployments;
     let streams = streams(deployments);
     let attributions = attribute(deployments, facts.incidents, &streams);
-
-    let mut frequency = FrequencyTally::new(window);
-    let mut lead_times = Vec::new();
-    let mut finished = 0_u64;
-    let mut failures = 0_u64;
-    let mut recovery_times = Vec::new();
-    let mut unrecovered = 0_u64;
-    let mut rework = 0_u64;
 
     for stream in streams.values() {
         // Shas shipped by the successful deployments walked so far: the stream's history.
@@ -53,39 +147,47 @@ pub fn compute(facts: &Facts<'_>, window: &Window, benchmark: Benchmark) -> Dora
             let Some(deployment) = deployments.get(index) else {
                 continue;
             };
-            if deployment.deployed_at >= window.to {
+            if deployment.deployed_at >= end {
                 // Nothing later is measured, and later deployments cannot change what the
                 // earlier ones shipped first.
                 break;
             }
-            let in_window = window.contains(deployment.deployed_at);
+            let at = deployment.deployed_at;
+            let slot = tallies.partition_point(|tally| tally.window.to <= at);
+            let mut tally = tallies
+                .get_mut(slot)
+                .filter(|tally| tally.window.contains(at));
 
             if deployment.outcome == Outcome::Success {
                 for commit in &deployment.commits {
                     // `insert` is false for a sha shipped before, including earlier in this very
                     // deployment: a sha listed twice counts once.
-                    if shipped.insert(commit.sha.as_str()) && in_window {
-                        let lead_time =
-                            seconds_between(commit.committed_at, deployment.deployed_at);
+                    if shipped.insert(commit.sha.as_str())
+                        && let Some(tally) = tally.as_deref_mut()
+                    {
+                        let lead_time = seconds_between(commit.committed_at, at);
                         // A commit dated after its deployment is clock skew: dropped.
                         if lead_time >= 0.0 {
-                            lead_times.push(lead_time);
+                            tally.lead_times.push(lead_time);
                         }
                     }
                 }
             }
-            if !in_window || !deployment.outcome.is_finished() {
+            let Some(tally) = tally else {
+                continue;
+            };
+            if !deployment.outcome.is_finished() {
                 continue;
             }
 
             if deployment.outcome == Outcome::Success {
-                frequency.add(deployment.deployed_at);
+                tally.frequency.add(at);
                 if deployment.is_rework() {
-                    rework += 1;
+                    tally.rework += 1;
                 }
             }
 
-            finished += 1;
+            tally.finished += 1;
             let next_success = stream
                 .next_success
                 .get(position)
@@ -99,39 +201,18 @@ pub fn compute(facts: &Facts<'_>, window: &Window, benchmark: Benchmark) -> Dora
             if !change_failure {
                 continue;
             }
-            failures += 1;
+            tally.failures += 1;
             let recovered_at = match incidents {
                 Some(incidents) => incidents.recovered_at(),
                 None => next_success.map(|next| next.deployed_at),
             };
             match recovered_at {
-                // An incident resolved before the deployment is bad data, not negative time.
-                Some(at) => {
-                    recovery_times.push(seconds_between(deployment.deployed_at, at).max(0.0))
-                }
-                None => unrecovered += 1,
+                // As defined (DESIGN.md §5), even when negative: an incident named by id
+                // and resolved before the deployment. Only lead time drops negative samples.
+                Some(recovered) => tally.recovery_times.push(seconds_between(at, recovered)),
+                None => tally.unrecovered += 1,
             }
         }
-    }
-
-    let deployment_frequency = frequency.finish(benchmark);
-    let successes = deployment_frequency.deployments;
-    DoraSummary {
-        deployment_frequency,
-        change_lead_time: lead_time(lead_times, benchmark),
-        change_failure_rate: ChangeFailureRate {
-            failures,
-            deployments: finished,
-            rate: ratio(failures, finished),
-            tier: ratio(failures, finished).map(|rate| tiers::change_failure_rate(benchmark, rate)),
-        },
-        failed_deployment_recovery_time: recovery_time(recovery_times, unrecovered, benchmark),
-        deployment_rework_rate: ReworkRate {
-            rework_deployments: rework,
-            deployments: successes,
-            rate: ratio(rework, successes),
-        },
-        time_to_restore: time_to_restore(facts.incidents, window),
     }
 }
 
@@ -369,9 +450,9 @@ fn time_to_restore(incidents: &[IncidentFact], window: &Window) -> TimeToRestore
     let mut open = 0;
     for incident in incidents.iter().filter(|i| window.contains(i.started_at)) {
         match incident.resolved_at {
-            // Resolved before it started is bad data, not negative time.
+            // As defined; the API refuses an incident resolved before it started.
             Some(resolved_at) => {
-                samples.push(seconds_between(incident.started_at, resolved_at).max(0.0));
+                samples.push(seconds_between(incident.started_at, resolved_at));
             }
             None => open += 1,
         }

@@ -78,7 +78,7 @@ pub mod summary;
 pub mod tiers;
 pub mod window;
 
-pub use compute::compute;
+pub use compute::{compute, compute_each};
 pub use facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
 pub use percentile::percentile;
 pub use summary::{

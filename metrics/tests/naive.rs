@@ -12,8 +12,8 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use dora_metrics::{
     Benchmark, ChangeFailureRate, CommitFact, DeploymentFact, DeploymentFrequency, DoraSummary,
-    Facts, IncidentFact, LeadTime, Outcome, RecoveryTime, ReworkRate, Tier, TimeToRestore, Window,
-    compute,
+    Facts, IncidentFact, Interval, LeadTime, Outcome, RecoveryTime, ReworkRate, Tier,
+    TimeToRestore, Window, compute, compute_each,
 };
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -285,7 +285,7 @@ mod naive {
                 attributed.iter().map(|i| i.resolved_at.unwrap()).max()
             };
             match recovered_at {
-                Some(at) => recovery.push(seconds(d.deployed_at, at).max(0.0)),
+                Some(at) => recovery.push(seconds(d.deployed_at, at)),
                 None => unrecovered += 1,
             }
         }
@@ -305,7 +305,7 @@ mod naive {
                 continue;
             }
             match i.resolved_at {
-                Some(resolved_at) => restore.push(seconds(i.started_at, resolved_at).max(0.0)),
+                Some(resolved_at) => restore.push(seconds(i.started_at, resolved_at)),
                 None => open += 1,
             }
         }
@@ -860,4 +860,38 @@ fn naive_percentile_matches_the_definition() {
         naive::percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.9),
         dora_metrics::percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.9)
     );
+}
+
+fn interval() -> impl Strategy<Value = Interval> {
+    prop_oneof![
+        Just(Interval::Day),
+        Just(Interval::Week),
+        Just(Interval::Month)
+    ]
+}
+
+proptest! {
+    /// A series computes every bucket in one pass (`compute_each`); it must answer what one
+    /// `compute` per bucket answers.
+    #[test]
+    fn one_pass_over_buckets_equals_one_call_per_bucket(
+        history in history(),
+        window in window(),
+        interval in interval(),
+        benchmark in benchmark(),
+    ) {
+        let facts = Facts {
+            deployments: &history.deployments,
+            incidents: &history.incidents,
+        };
+        let buckets = window.buckets(interval);
+        let each = compute_each(&facts, &buckets, benchmark);
+        prop_assert_eq!(each.len(), buckets.len());
+        for (bucket, summary) in buckets.iter().zip(&each) {
+            let one = compute(&facts, bucket, benchmark);
+            if let Err(difference) = compare(summary, &one) {
+                prop_assert!(false, "{bucket:?}: {difference}\none pass: {summary:#?}\nper bucket: {one:#?}");
+            }
+        }
+    }
 }

@@ -491,18 +491,16 @@ impl MetricsApi {
             },
         )
         .await?;
-        // Facts sufficient for the window are sufficient for every bucket inside it.
+        // Facts sufficient for the window are sufficient for every bucket inside it; the
+        // engine computes all buckets in one pass over them.
         let facts = store::facts::load(state.db.read(), &query.scope, &query.window).await?;
-        let buckets = query
-            .window
-            .buckets(interval)
+        let windows = query.window.buckets(interval);
+        let summaries = dora_metrics::compute_each(&facts.as_facts(), &windows, query.benchmark);
+        let buckets = windows
             .into_iter()
-            .map(|bucket| {
-                let m = metrics(dora_metrics::compute(
-                    &facts.as_facts(),
-                    &bucket,
-                    query.benchmark,
-                ));
+            .zip(summaries)
+            .map(|(bucket, summary)| {
+                let m = metrics(summary);
                 SeriesBucket {
                     from: rfc3339(bucket.from),
                     to: rfc3339(bucket.to),

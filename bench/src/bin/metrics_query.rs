@@ -212,6 +212,29 @@ async fn run(args: &Args, url: &str) -> Result<()> {
             http.median.as_secs_f64() / floor.median.as_secs_f64(),
         );
     }
+    // Series: one query, every bucket of the window computed in one pass.
+    for (name, interval) in [("365 days by day", "day"), ("365 days by week", "week")] {
+        let path = format!(
+            "{base}/api/v1/metrics/dora/series?interval={interval}&from={}&to={}",
+            day(365).format("%Y-%m-%dT%H:%M:%SZ"),
+            end.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let (client, path, token) = (&client, &path, &token);
+        let (http, body) = time(args.runs.div_ceil(5), move || async move {
+            let resp = client.get(path).bearer_auth(token).send().await?;
+            if !resp.status().is_success() {
+                bail!("{path}: {}", resp.text().await?);
+            }
+            Ok(resp.json::<serde_json::Value>().await?)
+        })
+        .await?;
+        println!(
+            "series, {name}: {} buckets, median {:.1} ms, p90 {:.1} ms",
+            body["buckets"].as_array().map_or(0, Vec::len),
+            ms(http.median),
+            ms(http.p90),
+        );
+    }
     db.close().await?;
 
     let (client, metrics_url) = (&client, &metrics_url);

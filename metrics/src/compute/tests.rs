@@ -782,12 +782,12 @@ fn change_failure_by_incident() {
             unrecovered: 1,
         },
         FailureCase {
-            name: "resolved before the deployment: zero, not negative",
+            name: "resolved before the deployment: negative, as defined",
             deployments: vec![dep(1, day(5), Success)],
             incidents: vec![incident_on(1, day(3), Some(day(4)))],
             finished: 1,
             failures: 1,
-            recovered: vec![0.0],
+            recovered: vec![-DAY],
             unrecovered: 0,
         },
         FailureCase {
