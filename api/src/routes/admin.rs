@@ -190,6 +190,10 @@ impl AdminApi {
         )
         .map_err(ApiError::validation)?;
         let txn = state.db.begin_write().await?;
+        // Locks the row: a status or PATCH of the same deployment waits for the replacement.
+        store::deployments::find_for_update(&txn, org, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("deployment"))?;
         let before = store::deployments::get(&txn, org, id)
             .await?
             .ok_or_else(|| ApiError::not_found("deployment"))?;

@@ -474,7 +474,7 @@ impl DeploymentsApi {
         };
         let now = truncate_micros(Utc::now());
         let txn = state.db.begin_write().await?;
-        let current = store::deployments::find(&txn, org, id)
+        let current = store::deployments::find_for_update(&txn, org, id)
             .await?
             .ok_or_else(|| ApiError::not_found("deployment"))?;
         let status = Status::parse(&current.status)

@@ -382,7 +382,7 @@ impl IncidentsApi {
         let now = truncate_micros(Utc::now());
         let resolved_at = truncate_micros(body.value.resolved_at.unwrap_or(now));
         let txn = state.db.begin_write().await?;
-        let current = store::incidents::find(&txn, auth.0.organization_id, id)
+        let current = store::incidents::find_for_update(&txn, auth.0.organization_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("incident"))?;
         if let Some(at) = current.resolved_at {

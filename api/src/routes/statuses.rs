@@ -138,7 +138,7 @@ pub async fn post_status(
     let now = truncate_micros(Utc::now());
     let txn = state.db.begin_write().await?;
     let deployment: deployments::Model =
-        store::deployments::find(&txn, principal.organization_id, deployment_id)
+        store::deployments::find_for_update(&txn, principal.organization_id, deployment_id)
             .await?
             .ok_or_else(|| ApiError::not_found("deployment"))?;
     let posted = store::statuses::post(&txn, deployment, new, now).await?;

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::{deploy_hook_triggers, deploy_hooks, deployments, repositories};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -87,19 +87,13 @@ pub async fn find_by_secret_hash<C: ConnectionTrait>(
         .await
 }
 
-/// Reads the hook inside a write transaction and, on PostgreSQL, locks its row so that
-/// concurrent triggers of one hook run one after the other. (SQLite needs no lock: a
-/// write transaction there holds the database's one write lock from its first statement.)
+/// Reads the hook inside a write transaction, locked so that concurrent triggers of one hook
+/// run one after the other (see [`super::one_for_update`]).
 pub async fn lock<C: ConnectionTrait>(
     txn: &C,
     id: Uuid,
 ) -> Result<Option<deploy_hooks::Model>, DbErr> {
-    let query = deploy_hooks::Entity::find_by_id(id);
-    if txn.get_database_backend() == DbBackend::Postgres {
-        query.lock_exclusive().one(txn).await
-    } else {
-        query.one(txn).await
-    }
+    super::one_for_update(txn, deploy_hooks::Entity::find_by_id(id)).await
 }
 
 pub async fn replace<C: ConnectionTrait>(

@@ -125,6 +125,22 @@ pub async fn find<C: ConnectionTrait>(
         .await
 }
 
+/// [`find`] inside a write transaction, the row locked until it ends (statuses and PATCH
+/// read, then rewrite the deployment; see [`super::one_for_update`]).
+pub async fn find_for_update<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<deployments::Model>, DbErr> {
+    super::one_for_update(
+        txn,
+        deployments::Entity::find()
+            .filter(deployments::Column::Id.eq(id))
+            .filter(deployments::Column::OrganizationId.eq(organization_id)),
+    )
+    .await
+}
+
 pub async fn get<C: ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,

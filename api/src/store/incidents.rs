@@ -26,6 +26,21 @@ pub async fn find<C: ConnectionTrait>(
         .await
 }
 
+/// [`find`] inside a write transaction, the row locked until it ends (resolving reads, checks,
+/// then writes it; see [`super::one_for_update`]).
+pub async fn find_for_update<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<incidents::Model>, DbErr> {
+    super::one_for_update(
+        txn,
+        incidents::Entity::find_by_id(id)
+            .filter(incidents::Column::OrganizationId.eq(organization_id)),
+    )
+    .await
+}
+
 /// Whether the organization has recorded a production deployment to `environment` (of
 /// `repository`, when given: then the lookup is one probe of the stream index).
 pub async fn environment_is_production<C: ConnectionTrait>(

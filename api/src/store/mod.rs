@@ -16,7 +16,22 @@ pub mod statuses;
 
 pub use db::Db;
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, QuerySelect, Select, SqlErr};
+
+/// The one row of `query`, read inside a write transaction and, on PostgreSQL, locked
+/// (`FOR UPDATE`) until it ends, so concurrent read-modify-writes of that row run one after
+/// the other instead of losing an update. SQLite needs no lock: a write transaction there holds
+/// the database's one write lock from its first statement.
+pub(crate) async fn one_for_update<E: EntityTrait, C: ConnectionTrait>(
+    txn: &C,
+    query: Select<E>,
+) -> Result<Option<E::Model>, DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query.lock_exclusive().one(txn).await
+    } else {
+        query.one(txn).await
+    }
+}
 
 /// True when the error is a unique-constraint violation (a lost creation race).
 pub fn is_unique_violation(err: &DbErr) -> bool {

@@ -297,3 +297,34 @@ async fn incident_writes_need_ingest_and_reads_need_read() {
     let (status, _) = problem(app.get("/api/v1/incidents", &ingest).await).await;
     assert_eq!(status, 403);
 }
+
+/// Resolving one incident twice at the same moment: exactly one succeeds, the other is told it
+/// was resolved already (on PostgreSQL the row is locked between the check and the write).
+#[tokio::test]
+async fn concurrent_resolves_resolve_once() {
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    for k in 0..8 {
+        let incident = create(
+            &app,
+            &token,
+            json!({"title": format!("x{k}"), "started_at": "2026-03-01T10:00:00Z"}),
+        )
+        .await;
+        let path = format!(
+            "/api/v1/incidents/{}/resolve",
+            incident["id"].as_str().unwrap()
+        );
+        let (first, second) = (
+            json!({"resolved_at": "2026-03-01T11:00:00Z"}),
+            json!({"resolved_at": "2026-03-01T12:00:00Z"}),
+        );
+        let (a, b) = tokio::join!(
+            app.post_json(&path, &token, &first),
+            app.post_json(&path, &token, &second)
+        );
+        let mut codes = [a.status().as_u16(), b.status().as_u16()];
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 409], "incident {k}");
+    }
+}

@@ -326,3 +326,39 @@ async fn auto_inactive_keeps_a_success_recorded_without_finished_at_finished() {
     assert_eq!(now["finished_at"], old["deployed_at"]);
     assert_eq!(now["deployed_at"], old["deployed_at"]);
 }
+
+/// Two statuses posted to one deployment at the same moment both land on its row: the second
+/// writer waits for the first (a row lock on PostgreSQL; SQLite has one writer), instead of
+/// writing back what it read before the first committed (which loses `started_at`).
+#[tokio::test]
+async fn concurrent_statuses_of_one_deployment_lose_nothing() {
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let mut ids = Vec::new();
+    for n in 1..=12 {
+        let mut body = deployment(REPO, n);
+        body["status"] = json!("queued");
+        ids.push(
+            app.create_deployment(&token, &body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let posts = ids.iter().flat_map(|id| {
+        ["in_progress", "success"].map(|state| {
+            let (app, token) = (&app, &token);
+            async move { created(post_status(app, token, id, json!({"state": state})).await).await }
+        })
+    });
+    futures_util::future::join_all(posts).await;
+    for id in &ids {
+        let d = get_deployment(&app, &token, id).await;
+        // The later of the two is the current state, whichever it was.
+        let last = states(&app, &token, id).await;
+        assert_eq!(last.len(), 2, "{last:?}");
+        assert_eq!(d["status"], json!(last[0]), "{d} {last:?}");
+        assert!(d["started_at"].is_string(), "in_progress was lost: {d}");
+        assert!(d["finished_at"].is_string(), "success was lost: {d}");
+    }
+}
