@@ -1,13 +1,14 @@
 //! The DORA snapshot behind `/metrics`. A background task recomputes, every refresh
-//! interval, the DORA values of every organization from the database (through
-//! `store::facts` and the `dora_metrics` engine), so every instance reports the same numbers
+//! interval, the DORA values of every organization from the database (what to export from
+//! `store::inventory`, the facts from `store::facts`, the values from the `dora_metrics`
+//! engine), so every instance reports the same numbers
 //! and a restart loses nothing. The snapshot is encoded to the text format once per refresh;
 //! a scrape copies those bytes, so its cost depends neither on how many deployments are stored
 //! nor on encoding. A failed refresh keeps the last snapshot; its age shows in
 //! `dora_snapshot_age_seconds`.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -15,15 +16,16 @@ use std::{
 use chrono::Utc;
 use dora_metrics::{
     Benchmark, DeploymentFact, IncidentFact, Window,
-    exposition::{Count, ScopeSummary, families, single_gauge},
+    exposition::{ScopeSummary, families, single_gauge},
 };
 use prometheus::{Encoder, TextEncoder, proto::MetricFamily};
-use sea_orm::{ConnectionTrait, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use crate::store::{
     Db,
     facts::{self, MetricsScope},
+    inventory,
 };
 
 /// What is served between refreshes.
@@ -154,11 +156,6 @@ async fn compute_text(db: &Db, windows: &[i64]) -> Result<Vec<u8>, DbErr> {
     Ok(text)
 }
 
-struct Repo {
-    name: String,
-    team: Option<String>,
-}
-
 /// Every series of one snapshot is computed from one state of the database (a read-only
 /// snapshot transaction): the organization-wide gauges and the per-stream ones never disagree
 /// because a deployment landed between two of the refresh's reads.
@@ -174,39 +171,9 @@ async fn compute_families_in<C: ConnectionTrait>(
     conn: &C,
     windows: &[i64],
 ) -> Result<Vec<MetricFamily>, DbErr> {
-    let backend = conn.get_database_backend();
     let now = Utc::now();
-    let organizations = conn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT id, slug FROM organizations ORDER BY slug",
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<Uuid>("", "id")?,
-                r.try_get::<String>("", "slug")?,
-            ))
-        })
-        .collect::<Result<Vec<_>, DbErr>>()?;
-    let repositories: HashMap<Uuid, Repo> = conn
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT id, name, team FROM repositories",
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<Uuid>("", "id")?,
-                Repo {
-                    name: r.try_get("", "name")?,
-                    team: r.try_get("", "team")?,
-                },
-            ))
-        })
-        .collect::<Result<_, DbErr>>()?;
+    let organizations = inventory::organizations(conn).await?;
+    let repositories = inventory::repositories(conn).await?;
 
     let mut scopes = Vec::new();
     for (org_id, slug) in &organizations {
@@ -232,7 +199,7 @@ async fn compute_families_in<C: ConnectionTrait>(
                 compute(&production.deployments, &production.incidents, &window),
             ));
             // Each environment with deployments in the window, whole and per repository.
-            for environment in environments(conn, *org_id, &window).await? {
+            for environment in inventory::environments(conn, *org_id, &window).await? {
                 let facts =
                     facts::load(conn, &scope(*org_id, Some(environment.clone())), &window).await?;
                 scopes.push(row(
@@ -269,24 +236,8 @@ async fn compute_families_in<C: ConnectionTrait>(
         }
     }
 
-    let deployments = counts(
-        conn,
-        "SELECT o.slug, r.name, d.environment, d.status, COUNT(*) AS n FROM deployments d \
-         JOIN organizations o ON o.id = d.organization_id \
-         JOIN repositories r ON r.id = d.repository_id \
-         GROUP BY o.slug, r.name, d.environment, d.status",
-        4,
-    )
-    .await?;
-    let incidents = counts(
-        conn,
-        "SELECT o.slug, COALESCE(r.name, ''), i.environment, COUNT(*) AS n FROM incidents i \
-         JOIN organizations o ON o.id = i.organization_id \
-         LEFT JOIN repositories r ON r.id = i.repository_id \
-         GROUP BY o.slug, r.name, i.environment",
-        3,
-    )
-    .await?;
+    let deployments = inventory::deployment_counts(conn).await?;
+    let incidents = inventory::incident_counts(conn).await?;
     families(&scopes, &deployments, &incidents).map_err(|e| DbErr::Custom(e.to_string()))
 }
 
@@ -312,54 +263,6 @@ fn compute(
         window,
         Benchmark::default(),
     )
-}
-
-async fn environments<C: ConnectionTrait>(
-    conn: &C,
-    organization_id: Uuid,
-    window: &Window,
-) -> Result<Vec<String>, DbErr> {
-    let backend = conn.get_database_backend();
-    let (p1, p2, p3) = match backend {
-        sea_orm::DbBackend::Postgres => ("$1", "$2", "$3"),
-        _ => ("?", "?", "?"),
-    };
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT DISTINCT environment FROM deployments WHERE organization_id = {p1} \
-                 AND deployed_at >= {p2} AND deployed_at < {p3} ORDER BY environment"
-            ),
-            [organization_id.into(), window.from.into(), window.to.into()],
-        ))
-        .await?;
-    rows.iter()
-        .map(|r| r.try_get::<String>("", "environment"))
-        .collect()
-}
-
-/// Rows of (labels…, n) from a GROUP BY with `labels` text columns then a count.
-async fn counts<C: ConnectionTrait>(
-    conn: &C,
-    sql: &str,
-    labels: usize,
-) -> Result<Vec<Count>, DbErr> {
-    let rows = conn
-        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let values = (0..labels)
-                .map(|i| r.try_get_by_index::<String>(i))
-                .collect::<Result<Vec<_>, _>>()?;
-            let n: i64 = r.try_get_by_index(labels)?;
-            Ok(Count {
-                labels: values,
-                value: u64::try_from(n).unwrap_or(0),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod facts;
 pub mod github;
 pub mod idempotency;
 pub mod incidents;
+pub mod inventory;
 pub mod known;
 pub mod organizations;
 mod sql;
