@@ -44,6 +44,20 @@ impl StatusState {
         })
     }
 
+    /// The state a history row records for a deployment status set directly (PATCH, admin
+    /// replace). `canceled` has no GitHub state, so it records none.
+    pub fn of_status(status: Status) -> Option<StatusState> {
+        match status {
+            Status::Queued => Some(StatusState::Queued),
+            Status::InProgress => Some(StatusState::InProgress),
+            Status::Success => Some(StatusState::Success),
+            Status::Failure => Some(StatusState::Failure),
+            Status::Error => Some(StatusState::Error),
+            Status::Inactive => Some(StatusState::Inactive),
+            Status::Canceled => None,
+        }
+    }
+
     /// The canonical status word: `pending` is stored as `queued` in `deployments.status`
     /// (the history keeps `pending`).
     pub fn canonical(self) -> Status {

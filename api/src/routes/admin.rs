@@ -197,7 +197,18 @@ impl AdminApi {
         let before = store::deployments::get(&txn, org, id)
             .await?
             .ok_or_else(|| ApiError::not_found("deployment"))?;
-        store::deployments::replace(&txn, before.deployment.clone(), &new, now).await?;
+        let replaced =
+            store::deployments::replace(&txn, before.deployment.clone(), &new, now).await?;
+        if replaced.status != before.deployment.status {
+            store::statuses::record_set_status(
+                &txn,
+                &replaced,
+                "Status set by an admin replace",
+                auth.0.subject.clone(),
+                now,
+            )
+            .await?;
+        }
         let after = store::deployments::get(&txn, org, id)
             .await?
             .ok_or_else(|| ApiError::internal("replaced deployment vanished"))?;

@@ -78,6 +78,34 @@ pub async fn post<C: ConnectionTrait>(
     Ok(Posted { status, deployment })
 }
 
+/// Appends to the history the status a request set directly on the deployment row (PATCH,
+/// admin replace), so the latest status stays the deployment's current one. `deployment` is
+/// the row after the change. Nothing for a status without a GitHub state (`canceled`).
+pub async fn record_set_status<C: ConnectionTrait>(
+    txn: &C,
+    deployment: &deployments::Model,
+    description: &str,
+    creator: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<deployment_statuses::Model>, DbErr> {
+    let Some(state) = Status::parse(&deployment.status).and_then(StatusState::of_status) else {
+        return Ok(None);
+    };
+    append(
+        txn,
+        deployment,
+        state,
+        description,
+        None,
+        None,
+        &deployment.environment,
+        creator,
+        now,
+    )
+    .await
+    .map(Some)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn append<C: ConnectionTrait>(
     txn: &C,

@@ -72,6 +72,18 @@ async fn admin_replaces_a_whole_record_and_audits_it() {
         .await
         .unwrap();
     assert_eq!(got, after);
+    // The history says so too: the latest status is the deployment's current one.
+    let statuses: Value = app
+        .get(&format!("/api/v1/deployments/{id}/statuses"), &rw)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(statuses["items"][0]["state"], "failure", "{statuses}");
+    assert_eq!(
+        statuses["items"][0]["description"],
+        "Status set by an admin replace"
+    );
 
     let log: Value = app
         .get("/api/v1/admin/audit-log", &admin)

@@ -337,6 +337,20 @@ async fn an_in_progress_deployment_is_finished_by_patch() {
     let deployed =
         chrono::DateTime::parse_from_rfc3339(done["deployed_at"].as_str().unwrap()).unwrap();
     assert_eq!(finished, deployed);
+    // The status history records it: its latest status is the deployment's current one.
+    let statuses: Value = app
+        .get(&format!("{path}/statuses"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let states: Vec<&str> = statuses["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["success"], "{statuses}");
 
     let (status, body) = problem(patch(json!({"status": "failure"})).await).await;
     assert_eq!(status, 409);
