@@ -191,24 +191,20 @@ impl AdminApi {
         .map_err(ApiError::validation)?;
         let txn = state.db.begin_write().await?;
         // Locks the row: a status or PATCH of the same deployment waits for the replacement.
-        store::deployments::find_for_update(&txn, org, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("deployment"))?;
-        let before = store::deployments::get(&txn, org, id)
+        let before = store::deployments::get_for_update(&txn, org, id)
             .await?
             .ok_or_else(|| ApiError::not_found("deployment"))?;
         let replaced =
             store::deployments::replace(&txn, before.deployment.clone(), &new, now).await?;
-        if replaced.status != before.deployment.status {
-            store::statuses::record_set_status(
-                &txn,
-                &replaced,
-                "Status set by an admin replace",
-                auth.0.subject.clone(),
-                now,
-            )
-            .await?;
-        }
+        store::statuses::record_set_status(
+            &txn,
+            &before.deployment.status,
+            &replaced,
+            "Status set by an admin replace",
+            auth.0.subject.clone(),
+            now,
+        )
+        .await?;
         let after = store::deployments::get(&txn, org, id)
             .await?
             .ok_or_else(|| ApiError::internal("replaced deployment vanished"))?;

@@ -499,20 +499,19 @@ impl DeploymentsApi {
                 ),
                 ChangeError::Invalid(errors) => ApiError::validation(errors),
             })?;
-        let changed = status.as_str() != current.status;
+        let previous_status = current.status.clone();
         let updated =
             store::deployments::update_timing(&txn, current, status, started_at, finished_at, now)
                 .await?;
-        if changed {
-            store::statuses::record_set_status(
-                &txn,
-                &updated,
-                "Status set by PATCH",
-                auth.0.subject.clone(),
-                now,
-            )
-            .await?;
-        }
+        store::statuses::record_set_status(
+            &txn,
+            &previous_status,
+            &updated,
+            "Status set by PATCH",
+            auth.0.subject.clone(),
+            now,
+        )
+        .await?;
         txn.commit().await?;
         store::deployments::get(state.db.read(), org, id)
             .await?

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{deployment_commits, deployments, members, repositories};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -113,16 +113,19 @@ pub async fn insert<C: ConnectionTrait>(
     })
 }
 
+/// The deployment `id` of the organization.
+fn by_id(organization_id: Uuid, id: Uuid) -> Select<deployments::Entity> {
+    deployments::Entity::find()
+        .filter(deployments::Column::Id.eq(id))
+        .filter(deployments::Column::OrganizationId.eq(organization_id))
+}
+
 pub async fn find<C: ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<deployments::Model>, DbErr> {
-    deployments::Entity::find()
-        .filter(deployments::Column::Id.eq(id))
-        .filter(deployments::Column::OrganizationId.eq(organization_id))
-        .one(conn)
-        .await
+    by_id(organization_id, id).one(conn).await
 }
 
 /// [`find`] inside a write transaction, the row locked until it ends (statuses and PATCH
@@ -132,13 +135,7 @@ pub async fn find_for_update<C: ConnectionTrait>(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<deployments::Model>, DbErr> {
-    super::one_for_update(
-        txn,
-        deployments::Entity::find()
-            .filter(deployments::Column::Id.eq(id))
-            .filter(deployments::Column::OrganizationId.eq(organization_id)),
-    )
-    .await
+    super::one_for_update(txn, by_id(organization_id, id)).await
 }
 
 pub async fn get<C: ConnectionTrait>(
@@ -146,7 +143,25 @@ pub async fn get<C: ConnectionTrait>(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<DeploymentRecord>, DbErr> {
-    match find(conn, organization_id, id).await? {
+    let found = find(conn, organization_id, id).await?;
+    record_of(conn, found).await
+}
+
+/// [`get`] with the row locked, like [`find_for_update`] (admin replace).
+pub async fn get_for_update<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<DeploymentRecord>, DbErr> {
+    let found = find_for_update(txn, organization_id, id).await?;
+    record_of(txn, found).await
+}
+
+async fn record_of<C: ConnectionTrait>(
+    conn: &C,
+    found: Option<deployments::Model>,
+) -> Result<Option<DeploymentRecord>, DbErr> {
+    match found {
         Some(d) => Ok(hydrate(conn, vec![d]).await?.pop()),
         None => Ok(None),
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{deployments, incidents};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Condition,
+    QueryFilter, QueryOrder, QuerySelect, Select, sea_query::Condition,
 };
 use uuid::Uuid;
 
@@ -15,15 +15,17 @@ pub async fn insert<C: ConnectionTrait>(
     incidents::ActiveModel::from(incident).insert(txn).await
 }
 
+/// The incident `id` of the organization.
+fn by_id(organization_id: Uuid, id: Uuid) -> Select<incidents::Entity> {
+    incidents::Entity::find_by_id(id).filter(incidents::Column::OrganizationId.eq(organization_id))
+}
+
 pub async fn find<C: ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<incidents::Model>, DbErr> {
-    incidents::Entity::find_by_id(id)
-        .filter(incidents::Column::OrganizationId.eq(organization_id))
-        .one(conn)
-        .await
+    by_id(organization_id, id).one(conn).await
 }
 
 /// [`find`] inside a write transaction, the row locked until it ends (resolving reads, checks,
@@ -33,12 +35,7 @@ pub async fn find_for_update<C: ConnectionTrait>(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<incidents::Model>, DbErr> {
-    super::one_for_update(
-        txn,
-        incidents::Entity::find_by_id(id)
-            .filter(incidents::Column::OrganizationId.eq(organization_id)),
-    )
-    .await
+    super::one_for_update(txn, by_id(organization_id, id)).await
 }
 
 /// Whether the organization has recorded a production deployment to `environment` (of

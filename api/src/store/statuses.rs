@@ -80,14 +80,19 @@ pub async fn post<C: ConnectionTrait>(
 
 /// Appends to the history the status a request set directly on the deployment row (PATCH,
 /// admin replace), so the latest status stays the deployment's current one. `deployment` is
-/// the row after the change. Nothing for a status without a GitHub state (`canceled`).
+/// the row after the change, `previous_status` its status before. Nothing when the status did
+/// not change, or has no GitHub state (`canceled`).
 pub async fn record_set_status<C: ConnectionTrait>(
     txn: &C,
+    previous_status: &str,
     deployment: &deployments::Model,
     description: &str,
     creator: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Option<deployment_statuses::Model>, DbErr> {
+    if deployment.status == previous_status {
+        return Ok(None);
+    }
     let Some(state) = Status::parse(&deployment.status).and_then(StatusState::of_status) else {
         return Ok(None);
     };
