@@ -35,15 +35,32 @@ enum DeploymentCommits {
     IsSuccess,
 }
 
-const SUCCESS_OF_NEW: &str =
-    "(NEW.status = 'success' OR (NEW.status = 'inactive' AND NEW.finished_at IS NOT NULL))";
+/// The copied columns, in the order of [`copied_from`].
+const COPIED: [&str; 6] = [
+    "organization_id",
+    "repository_id",
+    "environment",
+    "is_production",
+    "deployed_at",
+    "is_success",
+];
+
+/// `prefix` + each copied column, comma-separated.
+fn copied_columns(prefix: &str) -> String {
+    COPIED.map(|column| format!("{prefix}{column}")).join(", ")
+}
+
+/// The copied values of the deployment row `d` (`d`, or `NEW` in a trigger on `deployments`).
+fn copied_from(d: &str) -> String {
+    format!(
+        "{d}.organization_id, {d}.repository_id, {d}.environment, {d}.is_production, \
+         {d}.deployed_at, ({d}.status = 'success' OR ({d}.status = 'inactive' AND \
+         {d}.finished_at IS NOT NULL))"
+    )
+}
 
 fn backfill(backend: DbBackend) -> String {
-    let columns = "organization_id, repository_id, environment, is_production, deployed_at, \
-                   is_success";
-    let values = "d.organization_id, d.repository_id, d.environment, d.is_production, \
-                  d.deployed_at, (d.status = 'success' OR (d.status = 'inactive' AND \
-                  d.finished_at IS NOT NULL))";
+    let (columns, values) = (copied_columns(""), copied_from("d"));
     match backend {
         DbBackend::Postgres => format!(
             "UPDATE deployment_commits c SET ({columns}) = ({values}) \
@@ -68,24 +85,20 @@ fn triggers(backend: DbBackend) -> Vec<String> {
              OR (OLD.finished_at IS NULL) {distinct} (NEW.finished_at IS NULL)"
         )
     };
+    let columns = copied_columns("");
+    let of_parent = copied_from("d");
     let follow = format!(
-        "UPDATE deployment_commits SET repository_id = NEW.repository_id, \
-         environment = NEW.environment, is_production = NEW.is_production, \
-         deployed_at = NEW.deployed_at, is_success = {SUCCESS_OF_NEW} \
-         WHERE deployment_id = NEW.id;"
+        "UPDATE deployment_commits SET ({columns}) = ({}) WHERE deployment_id = NEW.id;",
+        copied_from("NEW")
     );
     match backend {
         DbBackend::Postgres => vec![
-            "CREATE OR REPLACE FUNCTION dora_deployment_commits_fill() RETURNS trigger \
-             LANGUAGE plpgsql AS $$ BEGIN \
-             SELECT d.organization_id, d.repository_id, d.environment, d.is_production, \
-             d.deployed_at, (d.status = 'success' OR (d.status = 'inactive' AND \
-             d.finished_at IS NOT NULL)) \
-             INTO NEW.organization_id, NEW.repository_id, NEW.environment, NEW.is_production, \
-             NEW.deployed_at, NEW.is_success \
-             FROM deployments d WHERE d.id = NEW.deployment_id; \
-             RETURN NEW; END $$"
-                .to_owned(),
+            format!(
+                "CREATE OR REPLACE FUNCTION dora_deployment_commits_fill() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN SELECT {of_parent} INTO {} \
+                 FROM deployments d WHERE d.id = NEW.deployment_id; RETURN NEW; END $$",
+                copied_columns("NEW.")
+            ),
             "CREATE TRIGGER tr_deployment_commits_fill BEFORE INSERT ON deployment_commits \
              FOR EACH ROW EXECUTE FUNCTION dora_deployment_commits_fill()"
                 .to_owned(),
@@ -100,14 +113,12 @@ fn triggers(backend: DbBackend) -> Vec<String> {
             ),
         ],
         _ => vec![
-            "CREATE TRIGGER tr_deployment_commits_fill AFTER INSERT ON deployment_commits \
-             BEGIN UPDATE deployment_commits SET (organization_id, repository_id, environment, \
-             is_production, deployed_at, is_success) = (SELECT d.organization_id, \
-             d.repository_id, d.environment, d.is_production, d.deployed_at, \
-             (d.status = 'success' OR (d.status = 'inactive' AND d.finished_at IS NOT NULL)) \
-             FROM deployments d WHERE d.id = NEW.deployment_id) \
-             WHERE deployment_id = NEW.deployment_id AND sha = NEW.sha; END"
-                .to_owned(),
+            format!(
+                "CREATE TRIGGER tr_deployment_commits_fill AFTER INSERT ON deployment_commits \
+                 BEGIN UPDATE deployment_commits SET ({columns}) = (SELECT {of_parent} \
+                 FROM deployments d WHERE d.id = NEW.deployment_id) \
+                 WHERE deployment_id = NEW.deployment_id AND sha = NEW.sha; END"
+            ),
             format!(
                 "CREATE TRIGGER tr_deployments_commit_stream AFTER UPDATE ON deployments \
                  WHEN {} BEGIN {follow} END",
