@@ -858,6 +858,24 @@ async fn another_organizations_repository_is_unknown() {
     assert_eq!(body["deployment_frequency"]["deployments"], 1);
 }
 
+/// A successful deployment of `acme/web` to `environment` finished at `at`, shipping the one
+/// commit `sha`, committed an hour before.
+fn one_commit(sha: &str, environment: &str, at: DateTime<Utc>) -> Value {
+    json!({
+        "title": "Deploy",
+        "branch": "main",
+        "commit_id": sha,
+        "repository_url": "https://github.com/acme/web",
+        "member_id": "alice",
+        "pull_request_number": 1,
+        "environment": environment,
+        "status": "success",
+        "started_at": rfc(at - Duration::minutes(5)),
+        "finished_at": rfc(at),
+        "commits": [{"sha": sha, "committed_at": rfc(at - Duration::hours(1))}],
+    })
+}
+
 /// Two deployments of one commit to one stream, recorded at the same moment: each must see the
 /// other (on PostgreSQL through the per-(stream, sha) lock), or the later one would count as
 /// the commit's first deployment when the earlier one is before the window.
@@ -866,23 +884,8 @@ async fn concurrent_deployments_of_one_commit_see_each_other() {
     let app = spawn_app().await;
     let token = app.rw_token("acme");
     let now = Utc::now();
-    let body = |sha: &str, days_ago: i64| {
-        let at = now - Duration::days(days_ago);
-        json!({
-            "title": "Deploy",
-            "branch": "main",
-            "commit_id": sha,
-            "repository_url": "https://github.com/acme/web",
-            "member_id": "alice",
-            "pull_request_number": 1,
-            "environment": "production",
-            "is_production": true,
-            "status": "success",
-            "started_at": rfc(at - Duration::minutes(5)),
-            "finished_at": rfc(at),
-            "commits": [{"sha": sha, "committed_at": rfc(at - Duration::hours(1))}],
-        })
-    };
+    let body =
+        |sha: &str, days_ago: i64| one_commit(sha, "production", now - Duration::days(days_ago));
     let shas: Vec<String> = (0..16u32)
         .map(|i| format!("{:040x}", 0xabc0_0000 + i))
         .collect();
@@ -915,20 +918,7 @@ async fn a_status_that_changes_the_environment_moves_the_commits_to_the_new_stre
     let now = Utc::now();
     let sha = format!("{:040x}", 0xfeed_u32);
     let body = |environment: &str, days_ago: i64| {
-        let at = now - Duration::days(days_ago);
-        json!({
-            "title": "Deploy",
-            "branch": "main",
-            "commit_id": sha,
-            "repository_url": "https://github.com/acme/web",
-            "member_id": "alice",
-            "pull_request_number": 1,
-            "environment": environment,
-            "status": "success",
-            "started_at": rfc(at - Duration::minutes(5)),
-            "finished_at": rfc(at),
-            "commits": [{"sha": sha, "committed_at": rfc(at - Duration::hours(1))}],
-        })
+        one_commit(&sha, environment, now - Duration::days(days_ago))
     };
     // Shipped to production 10 days ago; the same commit had gone to `canary` 40 days ago.
     app.create_deployment(&token, &body("production", 10)).await;

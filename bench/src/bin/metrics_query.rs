@@ -190,14 +190,7 @@ async fn run(args: &Args, url: &str) -> Result<()> {
             path.push_str(&format!("&repository={r}"));
         }
         let (client, path, token, db) = (&client, &path, &token, &db);
-        let (http, body) = time(args.runs, move || async move {
-            let resp = client.get(path).bearer_auth(token).send().await?;
-            if !resp.status().is_success() {
-                bail!("{path}: {}", resp.text().await?);
-            }
-            Ok(resp.json::<serde_json::Value>().await?)
-        })
-        .await?;
+        let (http, body) = time(args.runs, move || get_json(client, path, token)).await?;
         let (floor, _) = time(args.runs, move || async move {
             floor_query(db, org, repository, from, to).await
         })
@@ -220,14 +213,8 @@ async fn run(args: &Args, url: &str) -> Result<()> {
             end.format("%Y-%m-%dT%H:%M:%SZ")
         );
         let (client, path, token) = (&client, &path, &token);
-        let (http, body) = time(args.runs.div_ceil(5), move || async move {
-            let resp = client.get(path).bearer_auth(token).send().await?;
-            if !resp.status().is_success() {
-                bail!("{path}: {}", resp.text().await?);
-            }
-            Ok(resp.json::<serde_json::Value>().await?)
-        })
-        .await?;
+        let (http, body) =
+            time(args.runs.div_ceil(5), move || get_json(client, path, token)).await?;
         println!(
             "series, {name}: {} buckets, median {:.1} ms, p90 {:.1} ms",
             body["buckets"].as_array().map_or(0, Vec::len),
@@ -264,6 +251,15 @@ fn ms(d: Duration) -> f64 {
 struct Timing {
     median: Duration,
     p90: Duration,
+}
+
+/// A `GET` of the service's JSON API; a non-2xx answer is an error.
+async fn get_json(client: &reqwest::Client, path: &str, token: &str) -> Result<serde_json::Value> {
+    let resp = client.get(path).bearer_auth(token).send().await?;
+    if !resp.status().is_success() {
+        bail!("{path}: {}", resp.text().await?);
+    }
+    Ok(resp.json().await?)
 }
 
 /// Three warm-up runs, then `runs` timed ones; also the last answer.
