@@ -1,6 +1,8 @@
-//! Bearer JWT authentication. HS256 only; `org`, `scope`, `exp`, `iss` and `aud` are
-//! required, `nbf` is honoured. The organization (tenant) comes from the token, never
-//! from a request body.
+//! Token logic: signing keys, claims, scopes and the principal a request acts as. HS256 only;
+//! `org`, `scope`, `exp`, `iss` and `aud` are required, `nbf` is honoured. The organization
+//! (tenant) comes from the token, never from a request body. Nothing here knows HTTP or the
+//! application state: `http::extract` reads the header, `core::tenants` resolves the
+//! organization.
 
 use std::{
     collections::HashSet,
@@ -11,20 +13,11 @@ use std::{
 };
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use poem::Request;
-use poem_openapi::{
-    SecurityScheme,
-    auth::{ApiKey, Bearer},
-};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{
-    config::{ConfigError, JwtArgs, secret_file},
-    error::ApiError,
-    state::AppState,
-};
+use crate::domain::Secret;
 
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -95,20 +88,34 @@ pub struct Principal {
     pub organization_id: Uuid,
     pub organization: String,
     pub subject: Option<String>,
-    scopes: HashSet<Scope>,
+    pub scopes: HashSet<Scope>,
 }
+
+/// A valid token without the scope an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this token lacks the `{}` scope", .0.as_str())]
+pub struct MissingScope(pub Scope);
 
 impl Principal {
     /// `admin` implies every other scope.
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+    pub fn require(&self, scope: Scope) -> Result<(), MissingScope> {
         if self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
-                "this token lacks the `{}` scope",
-                scope.as_str()
-            )))
+            Err(MissingScope(scope))
         }
+    }
+}
+
+/// Checks an HS256 secret's length.
+pub fn check_secret(secret: &[u8]) -> Result<(), String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        Err(format!(
+            "is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)",
+            secret.len()
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -132,28 +139,10 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Result<Self, ConfigError> {
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::new(
-                "DORA_JWT_SECRET (--jwt-secret)",
-                format!(
-                    "is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)",
-                    secret.len()
-                ),
-            ));
-        }
-        if issuer.trim().is_empty() {
-            return Err(ConfigError::new(
-                "DORA_JWT_ISSUER (--jwt-issuer)",
-                "must not be empty",
-            ));
-        }
-        if audience.trim().is_empty() {
-            return Err(ConfigError::new(
-                "DORA_JWT_AUDIENCE (--jwt-audience)",
-                "must not be empty",
-            ));
-        }
+    /// Keys for `secret` (see [`check_secret`]) requiring `issuer` and `audience`.
+    pub fn new(secret: &Secret, issuer: &str, audience: &str) -> Result<Self, String> {
+        let secret = secret.expose().as_bytes();
+        check_secret(secret)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_issuer(&[issuer]);
@@ -171,17 +160,25 @@ impl JwtKeys {
         })
     }
 
-    /// Uses the configured secret, else the one kept next to the database, else makes one.
-    pub fn from_args(args: &JwtArgs, database_url: &str) -> Result<Self, ConfigError> {
-        let secret = match &args.jwt_secret {
-            Some(secret) => secret.clone().into_bytes(),
-            None => load_or_create_secret(&secret_file(database_url))?,
-        };
-        Self::new(&secret, &args.jwt_issuer, &args.jwt_audience)
-    }
-
-    pub fn decode(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
+    /// Verifies a token: its signature, algorithm and every required claim.
+    pub fn verify(&self, token: &str) -> Result<Verified, InvalidToken> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| InvalidToken(describe_jwt_error(&e)))?;
+        let scopes = parse_scopes(&claims.scope)
+            .map_err(|e| InvalidToken(format!("scope: {e}")))?
+            .into_iter()
+            .collect();
+        if crate::domain::validate_slug(&claims.org).is_err() {
+            return Err(InvalidToken(
+                "org is not a valid organization slug".to_owned(),
+            ));
+        }
+        Ok(Verified {
+            organization: claims.org,
+            subject: claims.sub,
+            scopes,
+        })
     }
 
     pub fn issue(
@@ -213,18 +210,31 @@ impl JwtKeys {
     }
 }
 
-fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    const SETTING: &str = "DORA_JWT_SECRET (--jwt-secret)";
-    match fs::read_to_string(path) {
-        Ok(text) => return Ok(text.trim().as_bytes().to_vec()),
+/// A token that verified: who it is for and what it allows (the organization is still a
+/// slug; `core::tenants` resolves it).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub organization: String,
+    pub subject: Option<String>,
+    pub scopes: HashSet<Scope>,
+}
+
+/// Why a token was refused (safe to show the client).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid token: {0}")]
+pub struct InvalidToken(pub String);
+
+/// The secret kept in `path`, made (256 random bits, mode 0600) when there is none. The
+/// error says what went wrong with the file.
+pub fn load_or_create_secret(path: &Path) -> Result<Secret, String> {
+    let read = |path: &Path| fs::read_to_string(path).map(|text| Secret::new(text.trim()));
+    match read(path) {
+        Ok(secret) => return Ok(secret),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(ConfigError::new(
-                SETTING,
-                format!(
-                    "unset, and the kept secret {} cannot be read: {e}",
-                    path.display()
-                ),
+            return Err(format!(
+                "unset, and the kept secret {} cannot be read: {e}",
+                path.display()
             ));
         }
     }
@@ -244,86 +254,17 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
     match write {
         Ok(()) => {
             tracing::info!(path = %path.display(), "generated a JWT signing secret (mode 0600)");
-            Ok(secret.into_bytes())
+            Ok(Secret::new(secret))
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => fs::read_to_string(path)
-            .map(|t| t.trim().as_bytes().to_vec())
-            .map_err(|e| ConfigError::new(SETTING, format!("cannot read {}: {e}", path.display()))),
-        Err(e) => Err(ConfigError::new(
-            SETTING,
-            format!(
-                "unset, and a secret cannot be written to {}: {e}",
-                path.display()
-            ),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        }
+        Err(e) => Err(format!(
+            "unset, and a secret cannot be written to {}: {e}",
+            path.display()
         )),
     }
-}
-
-/// `Authorization: Bearer <JWT>`.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", checker = "authenticate")]
-pub struct BearerAuth(pub Principal);
-
-async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    let state = req
-        .data::<AppState>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
-    Ok(principal_from_token(state, &bearer.token).await?)
-}
-
-/// `Authorization: token <JWT>` (as GitHub clients send it) or `Authorization: Bearer <JWT>`:
-/// the same tokens, for the GitHub-compatible API.
-#[derive(SecurityScheme)]
-#[oai(
-    ty = "api_key",
-    key_name = "Authorization",
-    key_in = "header",
-    checker = "authenticate_github"
-)]
-pub struct GithubAuth(pub Principal);
-
-async fn authenticate_github(req: &Request, key: ApiKey) -> poem::Result<Principal> {
-    let state = req
-        .data::<AppState>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
-    let value = key.key.trim();
-    let token = match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") =>
-        {
-            token.trim()
-        }
-        _ => {
-            return Err(ApiError::unauthorized(
-                "invalid token: use `Authorization: token <JWT>` or `Authorization: Bearer <JWT>`",
-            )
-            .into());
-        }
-    };
-    Ok(principal_from_token(state, token).await?)
-}
-
-/// Verifies a JWT and resolves its organization.
-pub async fn principal_from_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
-    let claims = state.jwt.decode(token).map_err(|e| {
-        tracing::debug!(error = %e, "token rejected");
-        ApiError::unauthorized(format!("invalid token: {}", describe_jwt_error(&e)))
-    })?;
-    let scopes = parse_scopes(&claims.scope)
-        .map_err(|e| ApiError::unauthorized(format!("invalid token: scope: {e}")))?;
-    if crate::domain::validate_slug(&claims.org).is_err() {
-        return Err(ApiError::unauthorized(
-            "invalid token: org is not a valid organization slug",
-        ));
-    }
-    let organization_id = state.organization_id(&claims.org).await?;
-    Ok(Principal {
-        organization_id,
-        organization: claims.org,
-        subject: claims.sub,
-        scopes: scopes.into_iter().collect(),
-    })
 }
 
 fn describe_jwt_error(err: &jsonwebtoken::errors::Error) -> String {

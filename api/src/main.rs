@@ -1,15 +1,15 @@
-//! `dora-tracker`: serve (default), migrate, token issue.
+//! `dora-tracker`: serve (default), migrate, token issue. CLI dispatch only.
 
 use std::process::ExitCode;
 
 use api::{
     Application,
-    auth::{JwtKeys, parse_scopes},
-    config::{
-        Cli, Command, ConfigError, DbArgs, ServeArgs, TokenCommand, TokenIssueArgs, parse_ttl,
-    },
+    auth::parse_scopes,
     domain::validate_slug,
-    shutdown_signal,
+    settings::{
+        Cli, Command, ConfigError, DbArgs, ServeArgs, Settings, TokenCommand, TokenIssueArgs,
+        database_options, jwt_settings, names, parse_ttl,
+    },
     store::{Db, organizations::ensure_organization},
 };
 use clap::Parser;
@@ -18,8 +18,8 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => serve(ServeArgs::default_from_env()).await,
-        Some(Command::Serve(args)) => serve(args).await,
+        None => serve(ServeArgs::from_env()).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Token(TokenCommand::Issue(args))) => issue_token(args).await,
     };
@@ -33,24 +33,27 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    api::telemetry::init(&args.rust_log)?;
-    let app = Application::build(&args).await.map_err(|e| e.to_string())?;
+    let settings = Settings::from_serve_args(args).map_err(|e| e.to_string())?;
+    api::init_tracing(&settings.log)?;
+    let database = redact_url(settings.database.url.expose());
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = app
         .local_addr()
-        .map_or_else(|| args.listen.clone(), |a| a.to_string());
-    tracing::info!(%addr, database = %redact_url(&args.db.database_url), "dora-tracker listening");
+        .map_or_else(|| "?".to_owned(), |a| a.to_string());
+    tracing::info!(%addr, %database, "dora-tracker listening");
     eprintln!(
         "dora-tracker listening on http://{addr} (API explorer: http://{addr}/docs)\n\
          mint a token with: cargo run --release -- token issue --org ORG --scope \"ingest read\""
     );
-    app.run_until(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
 async fn migrate(args: DbArgs) -> Result<(), String> {
-    let _ = api::telemetry::init("warn");
-    let db = Db::connect(&args).await.map_err(|e| e.to_string())?;
+    let _ = api::init_tracing("warn");
+    let options = database_options(&args).map_err(|e| e.to_string())?;
+    let db = Db::connect(&options).await.map_err(|e| e.to_string())?;
     db.migrate()
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;
@@ -60,12 +63,14 @@ async fn migrate(args: DbArgs) -> Result<(), String> {
 }
 
 async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
-    let _ = api::telemetry::init("warn");
+    let _ = api::init_tracing("warn");
     validate_slug(&args.org).map_err(|e| format!("--org: {e}"))?;
     let scopes = parse_scopes(&args.scope).map_err(|e| format!("--scope: {e}"))?;
     let ttl = parse_ttl(&args.ttl).map_err(|e| e.to_string())?;
-    let keys = JwtKeys::from_args(&args.jwt, &args.db.database_url).map_err(|e| e.to_string())?;
-    let db = Db::connect(&args.db).await.map_err(|e| e.to_string())?;
+    let options = database_options(&args.db).map_err(|e| e.to_string())?;
+    let jwt = jwt_settings(&args.jwt, &options).map_err(|e| e.to_string())?;
+    let keys = api::jwt_keys(&jwt).map_err(|e| e.to_string())?;
+    let db = Db::connect(&options).await.map_err(|e| e.to_string())?;
     db.migrate()
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;
@@ -77,7 +82,7 @@ async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
     db.close().await;
     let token = keys
         .issue(&args.org, &scopes, &args.sub, ttl)
-        .map_err(|e| ConfigError::new("DORA_JWT_SECRET", e.to_string()).to_string())?;
+        .map_err(|e| ConfigError::new(names::JWT_SECRET, e.to_string()).to_string())?;
     println!("{token}");
     Ok(())
 }

@@ -1,16 +1,93 @@
 //! Domain values: validated once when a request is parsed, so storage and metrics only
 //! ever see well-formed data.
 
+mod deploy_hook;
 mod deployment;
+mod incident;
 mod repository;
+mod secret;
 mod status;
 
+pub use deploy_hook::{HookInput, MAX_HOOK_NAME_CHARS};
 pub use deployment::{
-    ChangeError, CommitInput, DeploymentChange, Errors, NewDeployment, RawDeployment, Status,
-    TriggeredBy, check_http_url, check_timing, truncate_micros,
+    ChangeError, CommitInput, DeploymentChange, NewDeployment, RawDeployment, Timing, TriggeredBy,
+    check_timing,
 };
+pub use incident::{IncidentInput, RawIncident};
 pub use repository::RepositoryRef;
-pub use status::{MAX_STATUS_DESCRIPTION, StatusState};
+pub use secret::Secret;
+pub use status::{
+    GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
+};
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+
+/// One invalid field of a request: the field (a JSON path below the body, or the name of a
+/// parameter) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct FieldError {
+    /// The field, as a JSON path below the body or the name of a parameter.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects field errors while a request is validated, so all are reported at once.
+#[derive(Debug, Default)]
+pub struct Errors(pub Vec<FieldError>);
+
+impl Errors {
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.0.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(value())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// Timestamps are kept to the microsecond, as PostgreSQL does, so what is stored is what
+/// is read back on every database.
+pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// An absolute http(s) URL.
+pub fn check_http_url(value: &str) -> Result<String, String> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            Ok(value.to_owned())
+        }
+        _ => Err("must be an http(s) URL".to_owned()),
+    }
+}
 
 /// Organization slugs: 1–64 of `a-z 0-9 - _ .`, starting with a letter or digit.
 pub fn validate_slug(slug: &str) -> Result<(), String> {

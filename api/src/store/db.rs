@@ -12,7 +12,25 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-use crate::config::{ConfigError, DbArgs};
+use crate::domain::Secret;
+
+/// How to connect (checked by `settings`).
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// `sqlite:…` or `postgres://…`; may hold a password.
+    pub url: Secret,
+    pub max_connections: u32,
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` pragma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Nothing acknowledged is lost on power failure.
+    Full,
+    /// Faster; a power cut may lose the last commits.
+    Normal,
+}
 
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -21,19 +39,12 @@ pub struct Db {
 }
 
 impl Db {
-    pub async fn connect(args: &DbArgs) -> Result<Self, ConnectError> {
-        let url = args.database_url.as_str();
+    pub async fn connect(options: &DbOptions) -> Result<Self, ConnectError> {
+        let url = options.url.expose();
         if url.starts_with("sqlite:") {
-            let synchronous = match args.sqlite_synchronous.to_ascii_lowercase().as_str() {
-                "full" => SqliteSynchronous::Full,
-                "normal" => SqliteSynchronous::Normal,
-                other => {
-                    return Err(ConfigError::new(
-                        "DORA_SQLITE_SYNCHRONOUS (--sqlite-synchronous)",
-                        format!("`{other}` is not one of full, normal"),
-                    )
-                    .into());
-                }
+            let synchronous = match options.synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
             };
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let sqlite = |max: u32| {
@@ -59,14 +70,14 @@ impl Db {
             let read = if in_memory {
                 write.clone()
             } else {
-                Database::connect(sqlite(args.db_max_connections.max(1)))
+                Database::connect(sqlite(options.max_connections.max(1)))
                     .await
                     .map_err(ConnectError::Db)?
             };
             Ok(Self { read, write })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut opts = ConnectOptions::new(url);
-            opts.max_connections(args.db_max_connections.max(1))
+            opts.max_connections(options.max_connections.max(1))
                 .connect_timeout(Duration::from_secs(10))
                 .acquire_timeout(Duration::from_secs(30))
                 .sqlx_logging(false)
@@ -91,11 +102,7 @@ impl Db {
                 write: pool,
             })
         } else {
-            Err(ConfigError::new(
-                "DATABASE_URL (--database-url)",
-                "must start with sqlite:// or postgres://",
-            )
-            .into())
+            Err(ConnectError::Scheme)
         }
     }
 
@@ -182,8 +189,8 @@ pub struct PoolStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    #[error("DATABASE_URL: must start with sqlite:// or postgres://")]
+    Scheme,
     #[error("DATABASE_URL: cannot connect: {0}")]
     Db(DbErr),
 }

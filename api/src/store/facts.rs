@@ -27,9 +27,8 @@
 //!    stream's first later success: read like step 3, in time order while few, else per stream
 //!    (`(repository_id, environment, started_at)`).
 //!
-//! The store → engine mapping: `success`, and `inactive` with `finished_at` set (a deployment
-//! that succeeded and was later superseded), are successes; `failure` and `error` are failures;
-//! everything else is pending and never read.
+//! The store → engine mapping is `domain::Status::outcome`; the SQL conditions that select
+//! successes and finished deployments are generated from it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -39,6 +38,7 @@ use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
 
 use super::sql::Sql;
+use crate::domain::Status;
 
 /// How many streams one statement of steps 3 and 6 names (two or three parameters each).
 pub const STREAMS_PER_QUERY: usize = 1000;
@@ -129,16 +129,49 @@ impl Sql {
     }
 }
 
-fn success(alias: &str) -> String {
-    format!(
-        "({alias}.status = 'success' OR ({alias}.status = 'inactive' AND {alias}.finished_at IS NOT NULL))"
-    )
+/// The SQL condition on `<alias>.status` and `<alias>.finished_at` that selects the
+/// deployments whose outcome is one of `wanted`, generated from the one rule
+/// ([`Status::outcome`]) so SQL and Rust never disagree.
+fn outcome_condition(alias: &str, wanted: &[Outcome]) -> String {
+    let mut always = Vec::new();
+    let mut when_finished = Vec::new();
+    for status in Status::ALL {
+        let (unfinished, finished) = (
+            wanted.contains(&status.outcome(false)),
+            wanted.contains(&status.outcome(true)),
+        );
+        let word = format!("'{}'", status.as_str());
+        match (unfinished, finished) {
+            (true, true) => always.push(word),
+            (false, true) => when_finished.push(word),
+            // A status whose outcome needs it *not* finished: no such rule exists.
+            (true, false) | (false, false) => {}
+        }
+    }
+    let mut parts = Vec::new();
+    if !always.is_empty() {
+        parts.push(format!("{alias}.status IN ({})", always.join(", ")));
+    }
+    if !when_finished.is_empty() {
+        parts.push(format!(
+            "({alias}.status IN ({}) AND {alias}.finished_at IS NOT NULL)",
+            when_finished.join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        return "FALSE".to_owned();
+    }
+    format!("({})", parts.join(" OR "))
 }
 
-fn finished(alias: &str) -> String {
-    format!(
-        "({alias}.status IN ('success', 'failure', 'error') OR ({alias}.status = 'inactive' AND {alias}.finished_at IS NOT NULL))"
-    )
+/// Successful deployments.
+pub fn success(alias: &str) -> String {
+    outcome_condition(alias, &[Outcome::Success])
+}
+
+/// Finished deployments: successes and failures.
+pub fn finished(alias: &str) -> String {
+    outcome_condition(alias, &[Outcome::Success, Outcome::Failure])
 }
 
 const DEPLOYMENT_COLUMNS: &str = "d.id, d.number, d.repository_id, d.environment, d.deployed_at, \
@@ -147,14 +180,12 @@ const DEPLOYMENT_COLUMNS: &str = "d.id, d.number, d.repository_id, d.environment
 const INCIDENT_COLUMNS: &str =
     "i.id, i.repository_id, i.environment, i.deployment_id, i.started_at, i.resolved_at";
 
-/// The store's status → the engine's outcome.
+/// The store's status → the engine's outcome (an unknown word, which the store never
+/// writes, is pending).
 pub fn outcome(status: &str, has_finished: bool) -> Outcome {
-    match status {
-        "success" => Outcome::Success,
-        "inactive" if has_finished => Outcome::Success,
-        "failure" | "error" => Outcome::Failure,
-        _ => Outcome::Pending,
-    }
+    status
+        .parse::<Status>()
+        .map_or(Outcome::Pending, |s| s.outcome(has_finished))
 }
 
 fn deployment_fact(row: &QueryResult) -> Result<DeploymentFact, DbErr> {
@@ -581,4 +612,21 @@ async fn incidents_after<C: ConnectionTrait>(
         }
     }
     Ok(incidents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_follow_the_status_rule() {
+        assert_eq!(
+            success("d"),
+            "(d.status IN ('success') OR (d.status IN ('inactive') AND d.finished_at IS NOT NULL))"
+        );
+        assert_eq!(
+            finished("d"),
+            "(d.status IN ('success', 'failure', 'error') OR (d.status IN ('inactive') AND d.finished_at IS NOT NULL))"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use entity::{members, organizations, repositories};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -59,6 +59,54 @@ pub async fn find_repository_by_key<C: ConnectionTrait>(
         .filter(repositories::Column::Key.eq(key))
         .one(conn)
         .await
+}
+
+/// The repository with this id (whatever its organization: the caller knows it is right).
+pub async fn find_repository<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<Option<repositories::Model>, DbErr> {
+    repositories::Entity::find_by_id(id).one(conn).await
+}
+
+/// The ids of the organization's repositories of `team`.
+pub async fn team_repositories<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    team: &str,
+) -> Result<Vec<Uuid>, DbErr> {
+    repositories::Entity::find()
+        .select_only()
+        .column(repositories::Column::Id)
+        .filter(repositories::Column::OrganizationId.eq(organization_id))
+        .filter(repositories::Column::Team.eq(team))
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// The names and teams of the repositories with these ids, by id.
+pub async fn repositories_by_id<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, super::inventory::RepositoryLabels>, DbErr> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for r in repositories::Entity::find()
+            .filter(repositories::Column::Id.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?
+        {
+            found.insert(
+                r.id,
+                super::inventory::RepositoryLabels {
+                    name: r.name,
+                    team: r.team,
+                },
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// Resolves a repository named by its id or by any spelling of its URL.

@@ -10,20 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::{Status, StatusState};
-
-/// A status to append.
-#[derive(Debug, Clone)]
-pub struct NewStatus {
-    pub state: StatusState,
-    pub description: String,
-    pub log_url: Option<String>,
-    pub environment_url: Option<String>,
-    /// None: the deployment's current environment (that of its previous status, else its own).
-    pub environment: Option<String>,
-    pub auto_inactive: bool,
-    pub creator: Option<String>,
-}
+use crate::domain::{GithubState, NewStatus, Status};
 
 /// The appended status and the deployment as it is now.
 #[derive(Debug, Clone)]
@@ -72,7 +59,7 @@ pub async fn post<C: ConnectionTrait>(
         .await?;
     }
     let deployment = apply(txn, deployment, new.state, &environment, &earlier, now).await?;
-    if new.state == StatusState::Success && new.auto_inactive {
+    if new.state == GithubState::Success && new.auto_inactive {
         inactivate_prior(txn, &deployment, new.creator.clone(), now).await?;
     }
     Ok(Posted { status, deployment })
@@ -93,7 +80,12 @@ pub async fn record_set_status<C: ConnectionTrait>(
     if deployment.status == previous_status {
         return Ok(None);
     }
-    let Some(state) = Status::parse(&deployment.status).and_then(StatusState::of_status) else {
+    let Some(state) = deployment
+        .status
+        .parse::<Status>()
+        .ok()
+        .and_then(Status::github_state)
+    else {
         return Ok(None);
     };
     append(
@@ -115,7 +107,7 @@ pub async fn record_set_status<C: ConnectionTrait>(
 async fn append<C: ConnectionTrait>(
     txn: &C,
     deployment: &deployments::Model,
-    state: StatusState,
+    state: GithubState,
     description: &str,
     log_url: Option<String>,
     environment_url: Option<String>,
@@ -146,18 +138,18 @@ async fn append<C: ConnectionTrait>(
 async fn apply<C: ConnectionTrait>(
     txn: &C,
     deployment: deployments::Model,
-    state: StatusState,
+    state: GithubState,
     environment: &str,
     earlier_states: &[String],
     now: DateTime<Utc>,
 ) -> Result<deployments::Model, DbErr> {
-    let current = Status::parse(&deployment.status).unwrap_or(Status::Queued);
+    let current = deployment.status.parse().unwrap_or(Status::Queued);
     let next = state.next_status(current);
     let mut started_at = deployment.started_at;
     let mut finished_at = deployment.finished_at;
     match state {
-        StatusState::InProgress if started_at.is_none() => started_at = Some(now),
-        StatusState::Success => {
+        GithubState::InProgress if started_at.is_none() => started_at = Some(now),
+        GithubState::Success => {
             let first_success = !earlier_states.iter().any(|s| s == "success");
             // A finish time set by an earlier failure/error status is that attempt's, not
             // this success's; one given by the client stands.
@@ -168,10 +160,10 @@ async fn apply<C: ConnectionTrait>(
                 finished_at = Some(now);
             }
         }
-        StatusState::Failure | StatusState::Error if finished_at.is_none() => {
+        GithubState::Failure | GithubState::Error if finished_at.is_none() => {
             finished_at = Some(now);
         }
-        StatusState::Inactive if next == Status::Inactive && current == Status::Success => {
+        GithubState::Inactive if next == Status::Inactive && current == Status::Success => {
             finished_at = finished_at.or(Some(deployment.deployed_at));
         }
         _ => {}
@@ -226,7 +218,7 @@ async fn inactivate_prior<C: ConnectionTrait>(
         append(
             txn,
             &old,
-            StatusState::Inactive,
+            GithubState::Inactive,
             "",
             None,
             None,
@@ -235,7 +227,7 @@ async fn inactivate_prior<C: ConnectionTrait>(
             now,
         )
         .await?;
-        apply(txn, old, StatusState::Inactive, &environment, &[], now).await?;
+        apply(txn, old, GithubState::Inactive, &environment, &[], now).await?;
     }
     Ok(())
 }

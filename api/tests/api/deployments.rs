@@ -486,7 +486,7 @@ async fn a_known_repository_still_records_and_shows_its_team() {
     assert_eq!(third["team"], "payments", "the stored team is shown");
 
     // Another instance sets another team.
-    let txn = app.state.db.begin_write().await.unwrap();
+    let txn = app.state.core.db.begin_write().await.unwrap();
     entity::repositories::Entity::update_many()
         .col_expr(entity::repositories::Column::Team, Expr::value("elsewhere"))
         .exec(&txn)

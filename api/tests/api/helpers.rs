@@ -5,10 +5,10 @@ use std::time::Duration;
 use api::{
     Application,
     auth::{JwtKeys, Scope},
-    config::{Cli, Command, ServeArgs},
-    state::AppState,
+    domain::Secret,
+    http::state::AppState,
+    settings::{ServeArgs, Settings},
 };
-use clap::Parser;
 use entity::deployments;
 use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
@@ -100,19 +100,20 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        let _ = api::telemetry::init("info");
+        let _ = api::init_tracing("info");
     }
     let (database_url, database) = test_database().await;
-    let Some(Command::Serve(mut args)) = Cli::parse_from(["dora-tracker", "serve"]).command else {
-        unreachable!()
-    };
-    args.db.database_url = database_url;
+    let mut args = ServeArgs::from_env();
+    args.db.database_url = Secret::new(database_url);
     args.listen = "127.0.0.1:0".to_owned();
-    args.jwt.jwt_secret = Some(SECRET.to_owned());
+    args.jwt.jwt_secret = Some(Secret::new(SECRET));
     args.jwt.jwt_issuer = ISSUER.to_owned();
     args.jwt.jwt_audience = AUDIENCE.to_owned();
     configure(&mut args);
-    let app = Application::build(&args).await.expect("application starts");
+    let settings = Settings::from_serve_args(args).expect("valid settings");
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
     let address = format!("http://{}", app.local_addr().expect("bound address"));
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -125,7 +126,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap(),
-        keys: JwtKeys::new(SECRET.as_bytes(), ISSUER, AUDIENCE).unwrap(),
+        keys: JwtKeys::new(&Secret::new(SECRET), ISSUER, AUDIENCE).unwrap(),
         state,
         _database: database,
         _shutdown: tx,
@@ -179,7 +180,7 @@ impl TestApp {
     /// Rows in the deployments table, all organizations.
     pub async fn deployment_rows(&self) -> u64 {
         deployments::Entity::find()
-            .count(self.state.db.read())
+            .count(self.state.core.db.read())
             .await
             .unwrap()
     }

@@ -633,11 +633,11 @@ async fn triggers_over_the_organization_limit_answer_429() {
 
 #[test]
 fn zero_limits_are_refused_at_start() {
-    let args = api::config::HookArgs {
-        hook_burst: 0,
-        ..Default::default()
-    };
-    let err = api::compat::hooks::HookRuntime::new(&args).err().unwrap();
+    let mut args = api::settings::ServeArgs::from_env();
+    args.hooks.hook_burst = 0;
+    let err = api::settings::Settings::from_serve_args(args)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("DORA_HOOK_BURST"));
 }
 
@@ -765,7 +765,7 @@ async fn the_secret_never_shows_in_the_logs() {
 
     let client = reqwest::Client::new();
     let keys = api::auth::JwtKeys::new(
-        crate::helpers::SECRET.as_bytes(),
+        &api::domain::Secret::new(crate::helpers::SECRET),
         crate::helpers::ISSUER,
         crate::helpers::AUDIENCE,
     )
@@ -806,5 +806,5 @@ async fn the_secret_never_shows_in_the_logs() {
     assert!(log.contains("deploy hook recorded a deployment"));
     // … and neither the secret nor its hash is in it.
     assert!(!log.contains(&secret), "the secret was logged:\n{log}");
-    assert!(!log.contains(&api::compat::hooks::hash_secret(&secret)));
+    assert!(!log.contains(&api::core::hooks::hash_secret(&secret)));
 }

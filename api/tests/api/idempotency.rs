@@ -94,10 +94,11 @@ async fn a_key_in_flight_is_409() {
     let token = app.rw_token("acme");
     let body = deployment("https://github.com/acme/web", 1);
     // Another request holds the key: claim it the way the service does mid-request.
-    let org = app.state.organization_id("acme").await.unwrap();
-    let fingerprint = api::ingest::fingerprint("POST /api/v1/deployments", &body);
+    let core = &app.state.core;
+    let org = core.tenants.organization_id(core, "acme").await.unwrap();
+    let fingerprint = api::core::idempotency::fingerprint("POST /api/v1/deployments", &body);
     let held = claim(
-        &app.state.db,
+        &app.state.core.db,
         org,
         "busy",
         &fingerprint,

@@ -422,7 +422,7 @@ fn repos() -> Vec<Repo> {
 
 async fn organization_id(app: &TestApp, slug: &str) -> Uuid {
     use sea_orm::{ConnectionTrait, Statement};
-    let db = app.state.db.read();
+    let db = app.state.core.db.read();
     let backend = db.get_database_backend();
     let sql = match backend {
         sea_orm::DbBackend::Postgres => "SELECT id FROM organizations WHERE slug = $1",
@@ -548,7 +548,7 @@ async fn metrics_match_the_engine_over_the_full_history() {
                 environment: scope.environment.clone(),
             };
             let facts =
-                api::store::facts::load_with(app.state.db.read(), &metrics_scope, &window, 0)
+                api::store::facts::load_with(app.state.core.db.read(), &metrics_scope, &window, 0)
                     .await
                     .unwrap();
             let summary = compute(&facts.as_facts(), &window, Benchmark::Y2023);

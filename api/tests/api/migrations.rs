@@ -18,7 +18,7 @@ async fn migrations_roll_back_and_forward_over_data() {
     body["commits"] = json!([{"sha": "a".repeat(40), "committed_at": "2026-03-01T09:00:00Z"}]);
     app.create_deployment(&token, &body).await;
 
-    let conn = app.state.db.read();
+    let conn = app.state.core.db.read();
     let backend = conn.get_database_backend();
     let copied = || async {
         let row = conn

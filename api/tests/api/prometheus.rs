@@ -44,9 +44,10 @@ async fn request_metrics_use_route_templates() {
 
 #[tokio::test]
 async fn a_metrics_token_protects_the_scrape() {
-    let app =
-        spawn_app_with(|args| args.metrics_token = Some("scrape-token-0123456789".to_owned()))
-            .await;
+    let app = spawn_app_with(|args| {
+        args.metrics_token = Some(api::domain::Secret::new("scrape-token-0123456789"))
+    })
+    .await;
     let open = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(open.status(), 401);
     let wrong = app

@@ -30,7 +30,8 @@ use std::{
 use api::{
     Application,
     auth::{JwtKeys, Scope},
-    config::{Cli, Command},
+    domain::Secret,
+    settings::{ServeArgs, Settings},
 };
 use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
@@ -111,7 +112,7 @@ fn run(args: &Args) -> Result<(), BoxError> {
             "--clients, --per-client, --repositories and --members must be positive".into(),
         );
     }
-    let _ = api::telemetry::init("warn");
+    let _ = api::init_tracing("warn");
     let workspace = Workspace::new(args)?;
     let load = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -342,13 +343,11 @@ fn run_api(
     load: &tokio::runtime::Runtime,
 ) -> Result<ApiResult, BoxError> {
     let database_url = load.block_on(workspace.fresh("api"))?;
-    let Some(Command::Serve(mut serve)) = Cli::parse_from(["dora-tracker", "serve"]).command else {
-        return Err("`serve` did not parse".into());
-    };
-    serve.db.database_url = database_url.clone();
+    let mut serve = ServeArgs::from_env();
+    serve.db.database_url = Secret::new(database_url.clone());
     serve.db.db_max_connections = args.db_max_connections;
     serve.listen = "127.0.0.1:0".to_owned();
-    serve.jwt.jwt_secret = Some(SECRET.to_owned());
+    serve.jwt.jwt_secret = Some(Secret::new(SECRET));
 
     // The service gets a runtime of its own (as it would in its own process); the load
     // generator runs on `load`. Both share the machine's cores.
@@ -356,7 +355,9 @@ fn run_api(
         .enable_all()
         .thread_name("service")
         .build()?;
-    let app = service.block_on(Application::build(&serve))?;
+    let app = service.block_on(Application::build(Settings::from_serve_args(
+        serve.clone(),
+    )?))?;
     let address = app.local_addr().ok_or("the service has no local address")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = service.spawn(app.run_until(async {
@@ -364,7 +365,7 @@ fn run_api(
     }));
 
     let keys = JwtKeys::new(
-        SECRET.as_bytes(),
+        &Secret::new(SECRET),
         &serve.jwt.jwt_issuer,
         &serve.jwt.jwt_audience,
     )?;

@@ -25,7 +25,8 @@ use anyhow::{Context, Result, bail};
 use api::{
     Application,
     auth::{JwtKeys, Scope},
-    config::ServeArgs,
+    domain::Secret,
+    settings::{ServeArgs, Settings},
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser;
@@ -73,7 +74,7 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     // `RUST_LOG=api::store::facts=debug` shows where a query's time goes.
     if let Ok(filter) = std::env::var("RUST_LOG") {
-        api::telemetry::init(&filter).map_err(anyhow::Error::msg)?;
+        api::init_tracing(&filter).map_err(anyhow::Error::msg)?;
     }
     let mut targets = Vec::new();
     if args.only.as_deref().is_none_or(|o| o == "sqlite") {
@@ -126,15 +127,15 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     };
 
     // The real service on this database.
-    let mut serve = ServeArgs::default_from_env();
-    serve.db.database_url = url.to_owned();
+    let mut serve = ServeArgs::from_env();
+    serve.db.database_url = Secret::new(url);
     serve.listen = "127.0.0.1:0".to_owned();
-    serve.jwt.jwt_secret = Some(SECRET.to_owned());
+    serve.jwt.jwt_secret = Some(Secret::new(SECRET));
     serve.rust_log = "warn".to_owned();
     // One DORA snapshot, computed at start-up and awaited below: no refresh runs while the
     // queries and scrapes are timed.
     serve.metrics_refresh_seconds = 24 * 3600;
-    let app = Application::build(&serve).await?;
+    let app = Application::build(Settings::from_serve_args(serve.clone())?).await?;
     let base = format!(
         "http://{}",
         app.local_addr().context("the service has no address")?
@@ -144,10 +145,11 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         let _ = stopped.await;
     }));
     let keys = JwtKeys::new(
-        SECRET.as_bytes(),
+        &Secret::new(SECRET),
         &serve.jwt.jwt_issuer,
         &serve.jwt.jwt_audience,
-    )?;
+    )
+    .map_err(anyhow::Error::msg)?;
     let token = keys.issue(ORG, &[Scope::Read], "bench", Duration::from_secs(3600))?;
     let client = reqwest::Client::new();
     let db = connect(url).await?;

@@ -1,0 +1,197 @@
+//! Deployments: record one (shared by the canonical API and every vendor adapter), read and
+//! list them, and move one forward (PATCH).
+
+use entity::github_deployments;
+use uuid::Uuid;
+
+use super::{
+    Core, Error,
+    idempotency::{self, Created, Key, Replayable},
+    now,
+};
+use crate::{
+    auth::{Principal, Scope},
+    domain::{ChangeError, DeploymentChange, NewDeployment, Status},
+    store::{
+        self,
+        deployments::{DeploymentRecord, ListFilter},
+    },
+};
+
+/// The canonical URL of a deployment.
+pub fn location(id: Uuid) -> String {
+    format!("/api/v1/deployments/{id}")
+}
+
+/// Records `new` for the principal's organization (scope `ingest`). With an idempotency
+/// key, a repeat of the same request answers the stored response and records nothing.
+/// `render` makes the response from the stored record (it is stored with the key).
+pub async fn record<T: Replayable>(
+    core: &Core,
+    principal: &Principal,
+    key: Option<&Key>,
+    new: NewDeployment,
+    render: impl FnOnce(&DeploymentRecord) -> T,
+) -> Result<Created<T>, Error> {
+    record_with(core, principal, key, new, None, render).await
+}
+
+/// [`record`] for the GitHub-compatible API: the GitHub-only fields (`details`, whose
+/// `deployment_id` is filled in here) are stored in the same transaction.
+pub async fn record_with<T: Replayable>(
+    core: &Core,
+    principal: &Principal,
+    key: Option<&Key>,
+    new: NewDeployment,
+    details: Option<github_deployments::Model>,
+    render: impl FnOnce(&DeploymentRecord) -> T,
+) -> Result<Created<T>, Error> {
+    principal.require(Scope::Ingest)?;
+    let org = principal.organization_id;
+    if let Some(replayed) = idempotency::begin(core, org, key).await? {
+        return Ok(replayed);
+    }
+    let result = insert(core, org, key, &new, details, render).await;
+    if result.is_err() {
+        idempotency::release(core, org, key).await;
+    }
+    result
+}
+
+async fn insert<T: Replayable>(
+    core: &Core,
+    org: Uuid,
+    key: Option<&Key>,
+    new: &NewDeployment,
+    details: Option<github_deployments::Model>,
+    render: impl FnOnce(&DeploymentRecord) -> T,
+) -> Result<Created<T>, Error> {
+    let txn = core.db.begin_write().await?;
+    let record = store::deployments::insert(&txn, org, new, now(), &core.known).await?;
+    if let Some(mut details) = details {
+        details.deployment_id = record.deployment.id;
+        store::github::insert_details(&txn, details).await?;
+    }
+    let created = Created {
+        body: render(&record),
+        location: location(record.deployment.id),
+        replayed: false,
+    };
+    idempotency::complete(&txn, org, key, &created).await?;
+    txn.commit().await?;
+    record.remember_in(&core.known);
+    Ok(created)
+}
+
+/// One deployment of the principal's organization (scope `read`).
+pub async fn get(core: &Core, principal: &Principal, id: Uuid) -> Result<DeploymentRecord, Error> {
+    principal.require(Scope::Read)?;
+    store::deployments::get(core.db.read(), principal.organization_id, id)
+        .await?
+        .ok_or(Error::NotFound("deployment"))
+}
+
+/// What a listing asks for.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    /// A repository URL in any spelling, or its id.
+    pub repository: Option<String>,
+    pub environment: Option<String>,
+    pub branch: Option<String>,
+    pub status: Option<Status>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only deployments numbered below this (the previous page's cursor).
+    pub before_number: Option<i64>,
+}
+
+/// Newest first, at most `limit`, and whether more follow (scope `read`). A repository the
+/// organization has no deployments of lists nothing.
+pub async fn list(
+    core: &Core,
+    principal: &Principal,
+    query: ListQuery,
+    limit: u64,
+) -> Result<(Vec<DeploymentRecord>, bool), Error> {
+    principal.require(Scope::Read)?;
+    let org = principal.organization_id;
+    let conn = core.db.read();
+    let repository_id = match query.repository.as_deref() {
+        None => None,
+        Some(reference) => {
+            match store::organizations::resolve_repository(conn, org, reference).await? {
+                Some(r) => Some(r.id),
+                None => return Ok((Vec::new(), false)),
+            }
+        }
+    };
+    let filter = ListFilter {
+        repository_id,
+        environment: query.environment,
+        branch: query.branch,
+        status: query.status,
+        since: query.since,
+        until: query.until,
+        before_number: query.before_number,
+    };
+    Ok(store::deployments::list(conn, org, &filter, limit).await?)
+}
+
+/// Moves an unfinished deployment forward (scope `ingest`): status and timing only. The
+/// status it sets is appended to the history.
+pub async fn patch(
+    core: &Core,
+    principal: &Principal,
+    id: Uuid,
+    change: DeploymentChange,
+) -> Result<DeploymentRecord, Error> {
+    principal.require(Scope::Ingest)?;
+    let org = principal.organization_id;
+    let now = now();
+    let txn = core.db.begin_write().await?;
+    let current = store::deployments::find_for_update(&txn, org, id)
+        .await?
+        .ok_or(Error::NotFound("deployment"))?;
+    let status = stored_status(&current.status)?;
+    let (status, started_at, finished_at) = change
+        .apply(status, current.started_at, current.finished_at, now)
+        .map_err(change_error)?;
+    let previous = current.status.clone();
+    let updated =
+        store::deployments::update_timing(&txn, current, status, started_at, finished_at, now)
+            .await?;
+    store::statuses::record_set_status(
+        &txn,
+        &previous,
+        &updated,
+        "Status set by PATCH",
+        principal.subject.clone(),
+        now,
+    )
+    .await?;
+    let record = store::deployments::get(&txn, org, id)
+        .await?
+        .ok_or(Error::NotFound("deployment"))?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+/// A status read back from the database.
+pub(crate) fn stored_status(word: &str) -> Result<Status, Error> {
+    word.parse()
+        .map_err(|_| Error::internal(format!("stored status `{word}`")))
+}
+
+fn change_error(e: ChangeError) -> Error {
+    match e {
+        ChangeError::Transition { from, to } => Error::conflict(
+            "invalid-transition",
+            format!("a `{from}` deployment cannot become `{to}`"),
+        ),
+        ChangeError::Finished(s) => Error::conflict(
+            "deployment-finished",
+            format!("the deployment is already `{s}`; its timing cannot change"),
+        ),
+        ChangeError::Invalid(errors) => Error::Validation(errors),
+    }
+}

@@ -1,0 +1,90 @@
+//! What a use case answers when it does not succeed. Each variant says what the caller did
+//! wrong (with a message safe to show) or that we failed (with the cause, for the log only);
+//! `http` renders them in each surface's own shape.
+
+use sea_orm::DbErr;
+
+use crate::{auth::MissingScope, domain::FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is well-formed but invalid: every invalid field.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// A query or path parameter is invalid.
+    #[error("parameter `{name}`: {message}")]
+    InvalidParameter { name: String, message: String },
+    /// Another kind of bad request (`kind` is the stable problem type).
+    #[error("{detail}")]
+    BadRequest { kind: &'static str, detail: String },
+    /// The credential is missing or invalid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid credential that does not allow this.
+    #[error(transparent)]
+    Forbidden(#[from] MissingScope),
+    /// No such object in the caller's organization (exactly as when it does not exist).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Conflicts with the current state.
+    #[error("{detail}")]
+    Conflict { kind: &'static str, detail: String },
+    /// Valid JSON whose meaning is refused, other than field validation.
+    #[error("{detail}")]
+    Unprocessable { kind: &'static str, detail: String },
+    /// Over a rate limit; retry after this many seconds.
+    #[error("{detail}")]
+    RateLimited { retry_after: u64, detail: String },
+    /// The database is unreachable (the cause is for the log).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// We failed (the cause is for the log).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid_parameter(name: &str, message: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            name: name.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unprocessable(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+}
+
+impl From<Vec<FieldError>> for Error {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Validation(errors)
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

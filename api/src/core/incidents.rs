@@ -1,0 +1,208 @@
+//! Incidents: record, list, read and resolve. An incident names the deployment that caused
+//! it, or a repository (it is then attributed to the latest successful deployment of that
+//! repository and environment before it started), or nothing (it counts only for time to
+//! restore).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use entity::incidents;
+use uuid::Uuid;
+
+use super::{Core, Error, now};
+use crate::{
+    auth::{Principal, Scope},
+    domain::IncidentInput,
+    store,
+};
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Records an incident (scope `ingest`). With `deployment_id`, its repository and environment
+/// are the deployment's (naming others is an error); with only a repository, that
+/// repository must have deployments in the organization.
+pub async fn create(
+    core: &Core,
+    principal: &Principal,
+    input: IncidentInput,
+) -> Result<incidents::Model, Error> {
+    principal.require(Scope::Ingest)?;
+    let org = principal.organization_id;
+    let now = now();
+    let conn = core.db.read();
+    let repository = match input.repository_url.as_deref() {
+        None => None,
+        Some(url) => Some(
+            store::organizations::resolve_repository(conn, org, url)
+                .await?
+                .ok_or_else(|| {
+                    Error::field(
+                        "repository_url",
+                        "no deployment of this repository has been recorded in this organization",
+                    )
+                })?,
+        ),
+    };
+    let deployment = match input.deployment_id {
+        None => None,
+        Some(id) => Some(
+            store::deployments::find(conn, org, id)
+                .await?
+                .ok_or_else(|| {
+                    Error::field("deployment_id", "no such deployment in this organization")
+                })?,
+        ),
+    };
+    let (repository_id, environment, is_production) = match &deployment {
+        Some(d) => {
+            if repository.as_ref().is_some_and(|r| r.id != d.repository_id) {
+                return Err(Error::field(
+                    "repository_url",
+                    "is not the repository of deployment_id",
+                ));
+            }
+            if input
+                .environment
+                .as_deref()
+                .is_some_and(|e| e != d.environment)
+            {
+                return Err(Error::field(
+                    "environment",
+                    format!(
+                        "is not the environment of deployment_id (`{}`)",
+                        d.environment
+                    ),
+                ));
+            }
+            (
+                Some(d.repository_id),
+                d.environment.clone(),
+                d.is_production,
+            )
+        }
+        None => {
+            let environment = input
+                .environment
+                .clone()
+                .unwrap_or_else(|| "production".to_owned());
+            let repository_id = repository.as_ref().map(|r| r.id);
+            let is_production = environment == "production"
+                || store::incidents::environment_is_production(
+                    conn,
+                    org,
+                    repository_id,
+                    &environment,
+                )
+                .await?;
+            (repository_id, environment, is_production)
+        }
+    };
+    let txn = core.db.begin_write().await?;
+    let incident = store::incidents::insert(
+        &txn,
+        incidents::Model {
+            id: Uuid::now_v7(),
+            organization_id: org,
+            repository_id,
+            environment,
+            is_production,
+            deployment_id: input.deployment_id,
+            title: input.title,
+            severity: input.severity,
+            started_at: input.started_at,
+            resolved_at: input.resolved_at,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(incident)
+}
+
+/// What a listing asks for.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    /// A repository URL in any spelling, or its id.
+    pub repository: Option<String>,
+    pub environment: Option<String>,
+    pub deployment_id: Option<Uuid>,
+    pub open: Option<bool>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// After this (started_at, id): the previous page's cursor.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// Latest start first, at most `limit`, and whether more follow (scope `read`).
+pub async fn list(
+    core: &Core,
+    principal: &Principal,
+    query: ListQuery,
+    limit: u64,
+) -> Result<(Vec<incidents::Model>, bool), Error> {
+    principal.require(Scope::Read)?;
+    let org = principal.organization_id;
+    let conn = core.db.read();
+    let repository_id = match query.repository.as_deref() {
+        None => None,
+        Some(reference) => {
+            match store::organizations::resolve_repository(conn, org, reference).await? {
+                Some(r) => Some(r.id),
+                None => return Ok((Vec::new(), false)),
+            }
+        }
+    };
+    let filter = store::incidents::ListFilter {
+        repository_id,
+        environment: query.environment,
+        deployment_id: query.deployment_id,
+        open: query.open,
+        since: query.since,
+        until: query.until,
+        after: query.after,
+    };
+    Ok(store::incidents::list(conn, org, &filter, limit).await?)
+}
+
+/// One incident (scope `read`).
+pub async fn get(core: &Core, principal: &Principal, id: Uuid) -> Result<incidents::Model, Error> {
+    principal.require(Scope::Read)?;
+    store::incidents::find(core.db.read(), principal.organization_id, id)
+        .await?
+        .ok_or(Error::NotFound("incident"))
+}
+
+/// Resolves an open incident at `resolved_at` (default now; scope `ingest`).
+pub async fn resolve(
+    core: &Core,
+    principal: &Principal,
+    id: Uuid,
+    resolved_at: Option<DateTime<Utc>>,
+) -> Result<incidents::Model, Error> {
+    principal.require(Scope::Ingest)?;
+    let now = now();
+    let resolved_at = resolved_at.map_or(now, crate::domain::truncate_micros);
+    let txn = core.db.begin_write().await?;
+    let current = store::incidents::find_for_update(&txn, principal.organization_id, id)
+        .await?
+        .ok_or(Error::NotFound("incident"))?;
+    if let Some(at) = current.resolved_at {
+        return Err(Error::conflict(
+            "incident-resolved",
+            format!("the incident was resolved already, at {}", rfc3339(at)),
+        ));
+    }
+    if resolved_at < current.started_at {
+        return Err(Error::field(
+            "resolved_at",
+            format!(
+                "must not be before the incident started ({})",
+                rfc3339(current.started_at)
+            ),
+        ));
+    }
+    let incident = store::incidents::resolve(&txn, current, resolved_at, now).await?;
+    txn.commit().await?;
+    Ok(incident)
+}

@@ -1,0 +1,277 @@
+//! DORA metrics queries (DESIGN.md §5, §6): a query's parameters are resolved into a scope and
+//! a window, a sufficient set of facts is read (`store::facts`) and `dora_metrics` computes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use dora_metrics::{Benchmark, DoraSummary, Interval, Window, WindowError};
+use uuid::Uuid;
+
+use super::{Core, Error};
+use crate::{
+    auth::{Principal, Scope},
+    domain::validate_environment,
+    store::{
+        self,
+        facts::{MetricsScope, ScopeFacts},
+        inventory::RepositoryLabels,
+    },
+};
+
+/// The default window: the 30 days up to now.
+pub const DEFAULT_WINDOW_DAYS: i64 = 30;
+
+/// The parameters every metrics query takes, as given.
+#[derive(Debug, Clone, Default)]
+pub struct RawQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// A repository URL in any spelling, or its id.
+    pub repository: Option<String>,
+    pub environment: Option<String>,
+    pub team: Option<String>,
+    pub benchmark: Option<String>,
+}
+
+/// The filters of a query, as given (for the answer).
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub repository: Option<String>,
+    pub environment: Option<String>,
+    pub team: Option<String>,
+}
+
+/// A resolved query: what to read and how to grade it.
+#[derive(Debug, Clone)]
+pub struct MetricsQuery {
+    pub organization: String,
+    pub window: Window,
+    pub scope: MetricsScope,
+    pub benchmark: Benchmark,
+    pub filters: Filters,
+}
+
+/// The window of `from`/`to`: `to` defaults to now, `from` to 30 days before `to`.
+pub fn window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Window, Error> {
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - TimeDelta::days(DEFAULT_WINDOW_DAYS));
+    Window::new(from, to).map_err(|e| match e {
+        WindowError::Empty { .. } => {
+            Error::invalid_parameter("from", format!("`from` must be before `to`: {e}"))
+        }
+        WindowError::TooLong => Error::invalid_parameter(
+            "to",
+            format!(
+                "the window is longer than {} days; ask for a shorter one",
+                dora_metrics::MAX_WINDOW_DAYS
+            ),
+        ),
+        WindowError::OutOfRange => Error::invalid_parameter("from", e.to_string()),
+    })
+}
+
+/// Checks the parameters and resolves the repository and team of a query (scope `read`).
+pub async fn resolve(
+    core: &Core,
+    principal: &Principal,
+    raw: RawQuery,
+) -> Result<MetricsQuery, Error> {
+    principal.require(Scope::Read)?;
+    let organization_id = principal.organization_id;
+    let window = window(raw.from, raw.to, Utc::now())?;
+    let benchmark = match raw.benchmark.as_deref() {
+        None => Benchmark::default(),
+        Some(name) => name
+            .parse::<Benchmark>()
+            .map_err(|e| Error::invalid_parameter("benchmark", e.to_string()))?,
+    };
+    if let Some(environment) = raw.environment.as_deref() {
+        validate_environment(environment)
+            .map_err(|e| Error::invalid_parameter("environment", e))?;
+    }
+    let conn = core.db.read();
+    let repository_id = match raw.repository.as_deref() {
+        None => None,
+        Some(reference) => {
+            let repository =
+                store::organizations::resolve_repository(conn, organization_id, reference)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::invalid_parameter(
+                            "repository",
+                            format!(
+                                "no repository `{reference}` has deployments in this organization"
+                            ),
+                        )
+                    })?;
+            Some(repository.id)
+        }
+    };
+    let team_repositories = match raw.team.as_deref() {
+        None => None,
+        Some(team) => {
+            let ids = store::organizations::team_repositories(conn, organization_id, team).await?;
+            if ids.is_empty() {
+                return Err(Error::invalid_parameter(
+                    "team",
+                    format!("no repository of this organization belongs to team `{team}`"),
+                ));
+            }
+            Some(ids)
+        }
+    };
+    Ok(MetricsQuery {
+        organization: principal.organization.clone(),
+        window,
+        scope: MetricsScope {
+            organization_id,
+            repository_id,
+            team_repositories,
+            environment: raw.environment.clone(),
+        },
+        benchmark,
+        filters: Filters {
+            repository: raw.repository,
+            environment: raw.environment,
+            team: raw.team,
+        },
+    })
+}
+
+fn compute(facts: &ScopeFacts, window: &Window, benchmark: Benchmark) -> DoraSummary {
+    dora_metrics::compute(&facts.as_facts(), window, benchmark)
+}
+
+/// The query's summary.
+pub async fn summary(core: &Core, query: &MetricsQuery) -> Result<DoraSummary, Error> {
+    let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
+    Ok(compute(&facts, &query.window, query.benchmark))
+}
+
+/// The summary of each bucket of `interval` of the window, oldest first.
+pub async fn series(
+    core: &Core,
+    query: &MetricsQuery,
+    interval: Interval,
+) -> Result<Vec<(Window, DoraSummary)>, Error> {
+    // Facts sufficient for the window are sufficient for every bucket inside it; the
+    // engine computes all buckets in one pass over them.
+    let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
+    let windows = query.window.buckets(interval);
+    let summaries = dora_metrics::compute_each(&facts.as_facts(), &windows, query.benchmark);
+    Ok(windows.into_iter().zip(summaries).collect())
+}
+
+/// What a breakdown groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Repository,
+    Team,
+    Environment,
+}
+
+/// One group of a breakdown: the repository name (`acme/web`), the team (None: the
+/// repositories without one) or the environment; with the repository's id when by repository.
+pub type Group = (Option<String>, Option<Uuid>);
+
+/// The facts of each group, ordered by group.
+pub type Groups = BTreeMap<Group, ScopeFacts>;
+
+/// The summary of each group of the query's scope that has a deployment or an incident in
+/// the window.
+pub async fn breakdown(
+    core: &Core,
+    query: &MetricsQuery,
+    by: GroupBy,
+) -> Result<Vec<(Group, DoraSummary)>, Error> {
+    let conn = core.db.read();
+    let facts = store::facts::load(conn, &query.scope, &query.window).await?;
+    let repositories = if by == GroupBy::Environment {
+        HashMap::new()
+    } else {
+        store::organizations::repositories_by_id(conn, &repository_ids(&facts)).await?
+    };
+    Ok(group_facts(&facts, by, &query.window, &repositories)
+        .into_iter()
+        .map(|(group, facts)| {
+            let summary = compute(&facts, &query.window, query.benchmark);
+            (group, summary)
+        })
+        .collect())
+}
+
+/// The repositories the facts name.
+pub fn repository_ids(facts: &ScopeFacts) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = facts
+        .deployments
+        .iter()
+        .map(|d| d.repository)
+        .chain(facts.incidents.iter().filter_map(|i| i.repository))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Splits the facts of a scope by group: a group exists when something happened in it in the
+/// window. Facts are partitioned by stream and every stream lies in one group, so each group's
+/// share is sufficient for that group's scope. Shared by the breakdown and the `/metrics`
+/// snapshot.
+pub fn group_facts(
+    facts: &ScopeFacts,
+    by: GroupBy,
+    window: &Window,
+    repositories: &HashMap<Uuid, RepositoryLabels>,
+) -> Groups {
+    // The group of a repository/environment; `None` when it belongs to no group.
+    let key = |repository: Option<Uuid>, environment: &str| -> Option<Group> {
+        match by {
+            GroupBy::Environment => Some((Some(environment.to_owned()), None)),
+            GroupBy::Repository => {
+                let id = repository?;
+                let name = repositories
+                    .get(&id)
+                    .map_or_else(|| id.to_string(), |r| r.name.clone());
+                Some((Some(name), Some(id)))
+            }
+            GroupBy::Team => {
+                let id = repository?;
+                Some((repositories.get(&id).and_then(|r| r.team.clone()), None))
+            }
+        }
+    };
+    let mut groups = Groups::new();
+    for d in &facts.deployments {
+        if window.contains(d.deployed_at)
+            && let Some(group) = key(Some(d.repository), &d.environment)
+        {
+            groups.entry(group).or_default();
+        }
+    }
+    for i in &facts.incidents {
+        if window.contains(i.started_at)
+            && let Some(group) = key(i.repository, &i.environment)
+        {
+            groups.entry(group).or_default();
+        }
+    }
+    for d in &facts.deployments {
+        if let Some(group) = key(Some(d.repository), &d.environment)
+            && let Some(g) = groups.get_mut(&group)
+        {
+            g.deployments.push(d.clone());
+        }
+    }
+    for i in &facts.incidents {
+        if let Some(group) = key(i.repository, &i.environment)
+            && let Some(g) = groups.get_mut(&group)
+        {
+            g.incidents.push(i.clone());
+        }
+    }
+    groups
+}

@@ -1,0 +1,59 @@
+//! The use cases. One use case is one function over the shared [`Core`], the caller's
+//! [`Principal`](crate::auth::Principal) (or, for deploy hooks, the secret that stands for one)
+//! and a validated domain value; it checks the principal's scope, owns its one transaction and
+//! answers a [`core::Error`](Error). Nothing here knows HTTP: handlers and vendor adapters in
+//! `http` translate a request into one call and its result back.
+
+pub mod admin;
+pub mod deploy_hooks;
+pub mod deployments;
+mod error;
+pub mod github;
+pub mod hooks;
+pub mod idempotency;
+pub mod incidents;
+pub mod metrics;
+pub mod snapshot;
+pub mod statuses;
+pub mod tenants;
+
+use std::sync::Arc;
+
+pub use error::Error;
+
+use crate::store::{Db, known::Known};
+
+/// What every use case shares: the database and the per-instance memories. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    pub db: Db,
+    /// Repositories and members already stored (see `store::known`).
+    pub known: Known,
+    /// Organization slug → id.
+    pub tenants: tenants::Tenants,
+    /// How long `Idempotency-Key`s are remembered.
+    pub idempotency_ttl: chrono::Duration,
+    /// Deploy-hook rate limiters and dedupe window.
+    pub hooks: Arc<hooks::HookLimits>,
+}
+
+impl Core {
+    pub fn new(
+        db: Db,
+        idempotency_ttl: chrono::Duration,
+        hook_limits: &hooks::HookLimitSettings,
+    ) -> Self {
+        Self {
+            db,
+            known: Known::default(),
+            tenants: tenants::Tenants::default(),
+            idempotency_ttl,
+            hooks: Arc::new(hooks::HookLimits::new(hook_limits)),
+        }
+    }
+}
+
+/// Now, to the microsecond the databases keep.
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    crate::domain::truncate_micros(chrono::Utc::now())
+}

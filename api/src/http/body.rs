@@ -1,0 +1,243 @@
+//! `JsonBody<T>`: a JSON request body that reports every structural problem with the
+//! field it concerns (`serde_path_to_error`), rejects unknown fields, enforces the body
+//! size limit while reading (chunked bodies included), and keeps the parsed JSON value so
+//! idempotency can fingerprint the request.
+
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    error::ContentTypeError,
+    payload::{ParsePayload, Payload},
+    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
+    types::{ParseFromJSON, Type},
+};
+use serde::de::DeserializeOwned;
+use tokio::io::AsyncReadExt;
+
+use super::error::{Failure, describe_rule};
+use crate::domain::FieldError;
+
+/// The largest body accepted, set once by the app and read by every `JsonBody`.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// Answers 413 before reading when `Content-Length` announces more than the limit (bodies
+/// without a length are capped while they are read, by `JsonBody`).
+pub async fn reject_large_bodies<E: poem::Endpoint>(
+    ep: E,
+    req: Request,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    let limit = req
+        .data::<BodyLimit>()
+        .copied()
+        .unwrap_or(BodyLimit(1024 * 1024))
+        .0;
+    let announced = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(Failure::payload_too_large(limit).into());
+    }
+    Ok(ep.call(req).await?.into_response())
+}
+
+pub struct JsonBody<T> {
+    pub value: T,
+    /// The request as parsed JSON (for idempotency fingerprints).
+    pub json: serde_json::Value,
+}
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        matches!(content_type.parse::<mime::Mime>(),
+            Ok(ct) if ct.type_() == "application"
+                && (ct.subtype() == "json" || ct.suffix().is_some_and(|s| s == "json")))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + ParseFromJSON + DeserializeOwned> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let limit = request
+            .data::<BodyLimit>()
+            .copied()
+            .unwrap_or(BodyLimit(1024 * 1024))
+            .0;
+        let mut bytes = Vec::new();
+        let reader = body.take()?.into_async_read();
+        reader
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    poem::http::StatusCode::BAD_REQUEST,
+                    "unreadable-body",
+                    e.to_string(),
+                )
+            })?;
+        if bytes.len() > limit {
+            return Err(Failure::payload_too_large(limit).into());
+        }
+        Ok(Self::parse(&bytes)?)
+    }
+}
+
+impl<T: Type + ParseFromJSON + DeserializeOwned> JsonBody<T> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, Failure> {
+        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            Failure::new(
+                poem::http::StatusCode::BAD_REQUEST,
+                "malformed-json",
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
+        if !json.is_object() {
+            return Err(Failure::validation(vec![FieldError::new(
+                "$",
+                "the body must be a JSON object",
+            )]));
+        }
+        // Structure first, with the path of the offending field.
+        let value: T = serde_path_to_error::deserialize(&json).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            Failure::validation(vec![field_error_from_serde(&path, &inner)])
+        })?;
+        // Then the declared validators (lengths, ranges, patterns) of the schema.
+        T::parse_from_json(Some(json.clone()))
+            .map_err(|e| Failure::validation(vec![field_error_from_openapi(&e.into_message())]))?;
+        Ok(Self { value, json })
+    }
+}
+
+/// serde reports a missing or unknown field at the parent's path, naming it in the text.
+fn field_error_from_serde(path: &str, message: &str) -> FieldError {
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let join = |name: String| {
+        if path == "." || path.is_empty() {
+            name
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if let Some(name) = named("missing field `") {
+        return FieldError::new(join(name), "is required");
+    }
+    if message.starts_with("unknown field `") {
+        // Here the path already ends with the unknown field's name.
+        return FieldError::new(path.to_owned(), "is not a known field");
+    }
+    let field = if path == "." || path.is_empty() {
+        "$".to_owned()
+    } else {
+        path.to_owned()
+    };
+    FieldError::new(field, message.to_owned())
+}
+
+/// poem-openapi validator failures read "field `x` verification failed. maxLength(10)".
+fn field_error_from_openapi(message: &str) -> FieldError {
+    if let Some(rest) = message.split("field `").nth(1)
+        && let Some((name, tail)) = rest.split_once('`')
+    {
+        let tail = tail.split(" (occurred while").next().unwrap_or(tail);
+        let rule = tail
+            .trim()
+            .trim_start_matches("verification failed.")
+            .trim();
+        return FieldError::new(name, describe_rule(rule));
+    }
+    FieldError::new("$", message.to_owned())
+}
+
+impl<'a, T: Type + ParseFromJSON + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: <Self as Payload>::CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match request.content_type() {
+            Some(ct) if Self::check_content_type(ct) => {
+                <Self as ParsePayload>::from_request(request, body).await
+            }
+            Some(ct) => Err(ContentTypeError::NotSupported {
+                content_type: ct.to_owned(),
+            }
+            .into()),
+            None => Err(ContentTypeError::ExpectContentType.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_name_the_field() {
+        assert_eq!(
+            field_error_from_serde(".", "missing field `title`"),
+            FieldError::new("title", "is required")
+        );
+        assert_eq!(
+            field_error_from_serde(
+                "commits[0].shaa",
+                "unknown field `shaa`, expected one of `sha`"
+            ),
+            FieldError::new("commits[0].shaa", "is not a known field")
+        );
+        assert_eq!(
+            field_error_from_serde("is_fix", "invalid type: string \"x\", expected a boolean"),
+            FieldError::new("is_fix", "invalid type: string \"x\", expected a boolean")
+        );
+    }
+
+    #[test]
+    fn openapi_messages_name_the_field() {
+        assert_eq!(
+            field_error_from_openapi(
+                "failed to parse \"NewDeployment\": field `title` verification failed. maxLength(500)"
+            ),
+            FieldError::new("title", "must be at most 500 characters long")
+        );
+    }
+}

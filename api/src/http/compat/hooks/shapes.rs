@@ -1,0 +1,156 @@
+//! The JSON shapes of deploy-hook triggers: Cloudflare's (`{success, errors, messages,
+//! result}`) and Flightcontrol's (`{success, deploymentId}`), and their error body.
+
+use chrono::{DateTime, Utc};
+use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use uuid::Uuid;
+
+use crate::{core, http::error::Failure};
+
+/// One error of a trigger, as Cloudflare lists them.
+#[derive(Debug, Clone, Object)]
+pub struct HookErrorItem {
+    pub code: u16,
+    pub message: String,
+}
+
+/// A trigger error: problem details (RFC 9457) that Cloudflare-style (`success`, `errors`)
+/// and Flightcontrol-style (`success`, `error`) clients read too. Never names the secret.
+#[derive(Debug, Clone, Object)]
+pub struct HookProblem {
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Always false.
+    pub success: bool,
+    /// The same as `detail`.
+    pub error: String,
+    pub errors: Vec<HookErrorItem>,
+    pub messages: Vec<String>,
+}
+
+pub fn hook_problem(status: StatusCode, kind: &str, detail: &str) -> Json<Box<HookProblem>> {
+    Json(Box::new(HookProblem {
+        kind: kind.to_owned(),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+        success: false,
+        error: detail.to_owned(),
+        errors: vec![HookErrorItem {
+            code: status.as_u16(),
+            message: detail.to_owned(),
+        }],
+        messages: Vec::new(),
+    }))
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum HookError {
+    /// A query or path parameter is invalid (e.g. `commit` without `branch` on GET).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Box<HookProblem>>),
+    /// No such hook: unknown and deleted secrets answer exactly alike.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Box<HookProblem>>),
+    /// Over the hook's or the organization's trigger rate; nothing was recorded.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Box<HookProblem>>,
+        /// Seconds to wait before the next trigger is accepted.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
+    /// Something failed on our side; the cause is logged.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Box<HookProblem>>),
+    /// The database is unreachable.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Box<HookProblem>>),
+}
+
+impl From<Failure> for HookError {
+    /// In the hooks' shape; a 404 never says more than "not found", whatever was wrong.
+    fn from(failure: Failure) -> Self {
+        let status = failure.status;
+        let body = hook_problem(status, &failure.kind, &failure.detail);
+        match status {
+            StatusCode::BAD_REQUEST => Self::BadRequest(body),
+            StatusCode::NOT_FOUND => {
+                Self::NotFound(hook_problem(status, "not-found", "deploy hook not found"))
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                Self::TooManyRequests(body, failure.retry_after.unwrap_or(1).max(1))
+            }
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
+            _ => Self::Internal(body),
+        }
+    }
+}
+
+impl From<core::Error> for HookError {
+    fn from(err: core::Error) -> Self {
+        Failure::from(err).into()
+    }
+}
+
+/// The deployment a trigger recorded or matched (Cloudflare's `result`).
+#[derive(Debug, Clone, Object)]
+pub struct TriggerResult {
+    /// True when a repeat trigger matched an earlier deployment; nothing new was recorded.
+    pub already_exists: bool,
+    pub deployment_id: Uuid,
+    pub created_on: DateTime<Utc>,
+    /// Canonical status of the deployment: queued, in_progress, success, failure…
+    pub status: String,
+}
+
+/// Cloudflare-style answer: `{success, errors, messages, result}`; the result's fields are
+/// repeated at the top level for clients that read them flat.
+#[derive(Debug, Clone, Object)]
+pub struct CloudflareTrigger {
+    pub success: bool,
+    pub errors: Vec<HookErrorItem>,
+    pub messages: Vec<String>,
+    pub result: TriggerResult,
+    #[oai(flatten)]
+    pub flat: TriggerResult,
+}
+
+/// Flightcontrol-style answer.
+#[derive(Debug, Clone, Object)]
+pub struct FlightcontrolTrigger {
+    pub success: bool,
+    #[oai(rename = "deploymentId")]
+    pub deployment_id: Uuid,
+    /// True when a repeat trigger matched an earlier deployment.
+    #[oai(rename = "alreadyExists")]
+    pub already_exists: bool,
+}
+
+#[derive(ApiResponse)]
+pub enum CloudflareResponse {
+    /// Recorded, or matched an earlier deployment (`already_exists: true`).
+    #[oai(status = 200)]
+    Ok(
+        Json<CloudflareTrigger>,
+        /// `no-store`: the URL holds a secret; no cache should keep the answer.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum FlightcontrolResponse {
+    /// Recorded, or matched an earlier deployment (`alreadyExists: true`).
+    #[oai(status = 200)]
+    Ok(
+        Json<FlightcontrolTrigger>,
+        /// `no-store`: the URL holds a secret; no cache should keep the answer.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}

@@ -1,0 +1,129 @@
+//! Everything HTTP: the poem application, its state, the error envelope, request bodies,
+//! authentication extractors, pagination, the public origin, telemetry, the canonical API
+//! (`routes`) and the vendor-shaped surfaces (`compat`). Handlers translate a request into
+//! one `core` call and its answer back; they never open a transaction.
+
+pub mod body;
+pub mod compat;
+pub mod error;
+pub mod extract;
+pub mod origin;
+pub mod pagination;
+pub mod routes;
+pub mod shapes;
+pub mod state;
+pub mod telemetry;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{
+    OpenApiService, Tags,
+    types::{ParseFromJSON, ToJSON},
+};
+use uuid::Uuid;
+
+use crate::core::{self, idempotency::Replayable};
+use body::BodyLimit;
+use compat::{github::GithubApi, hooks::HooksApi, iftrue::IftrueApi};
+use routes::{
+    admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
+    incidents::IncidentsApi, metrics::MetricsApi, statuses::StatusesApi,
+};
+use state::AppState;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Deployment records
+    Deployments,
+    /// Managed deploy hooks (admin)
+    DeployHooks,
+    /// Deploy-hook trigger URLs (the secret in the path is the credential)
+    Hooks,
+    /// Incidents, attributed to deployments or repositories
+    Incidents,
+    /// DORA metrics
+    Metrics,
+    /// iftrue-compatible endpoints
+    Iftrue,
+    /// GitHub-compatible deployments API (`/api/v3`)
+    Github,
+    /// Admin repairs and the audit log
+    Admin,
+    /// Probes
+    Health,
+}
+
+pub type Apis = (
+    HealthApi,
+    DeploymentsApi,
+    StatusesApi,
+    IncidentsApi,
+    MetricsApi,
+    IftrueApi,
+    GithubApi,
+    AdminApi,
+    DeployHooksApi,
+    HooksApi,
+);
+
+/// The OpenAPI service: the source of `openapi.yaml`.
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            HealthApi,
+            DeploymentsApi,
+            StatusesApi,
+            IncidentsApi,
+            MetricsApi,
+            IftrueApi,
+            GithubApi,
+            AdminApi,
+            DeployHooksApi,
+            HooksApi,
+        ),
+        "dora-tracker",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Records deployment events and computes the DORA metrics. Authenticate with \
+         `Authorization: Bearer <JWT>` (mint one with `dora-tracker token issue`). Errors are \
+         `application/problem+json`.",
+    )
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = openapi_service();
+    let ui = api.swagger_ui();
+    let spec_json = api.spec_endpoint();
+    let spec_yaml = api.spec_endpoint_yaml();
+    Route::new()
+        .nest("/docs", ui)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .at("/metrics", routes::prometheus::scrape)
+        .nest("/", api)
+        .around(body::reject_large_bodies)
+        .around(compat::github::github_errors)
+        .around(error::render_errors)
+        .around(telemetry::access_log)
+        // Outermost, so every layer above sees them.
+        .data(BodyLimit(state.http.max_body_bytes))
+        .data(state)
+}
+
+/// Ids are uuids; anything else is simply not found.
+pub fn parse_id(id: &str, what: &'static str) -> Result<Uuid, core::Error> {
+    Uuid::parse_str(id).map_err(|_| core::Error::NotFound(what))
+}
+
+/// Every response body the spec knows can be stored with an idempotency key.
+impl<T: ToJSON + ParseFromJSON> Replayable for T {
+    fn to_stored(&self) -> String {
+        self.to_json_string()
+    }
+
+    fn from_stored(text: &str) -> Result<Self, String> {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        T::parse_from_json(Some(json)).map_err(|e| e.into_message())
+    }
+}

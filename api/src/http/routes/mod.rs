@@ -1,0 +1,10 @@
+//! The canonical HTTP API: one `#[OpenApi]` struct per resource.
+
+pub mod admin;
+pub mod deploy_hooks;
+pub mod deployments;
+pub mod health;
+pub mod incidents;
+pub mod metrics;
+pub mod prometheus;
+pub mod statuses;

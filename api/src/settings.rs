@@ -1,0 +1,658 @@
+//! Command line and settings. Every setting of `serve` is an environment variable and a flag,
+//! named once in [`names`]. [`Settings::from_serve_args`] checks every value before anything
+//! connects, migrates, writes a file or binds, and an error names the variable and the flag.
+//! Secrets are held in [`Secret`], which never prints.
+
+use std::{
+    fmt,
+    net::{SocketAddr, ToSocketAddrs},
+    num::NonZeroU32,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+pub use crate::domain::Secret;
+use crate::{
+    core::hooks::HookLimitSettings,
+    store::db::{DbOptions, Synchronous},
+};
+
+/// The environment variable and flag of each setting: the only place their names are spelled.
+pub mod names {
+    /// A setting's environment variable and its flag (without the leading dashes).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Name {
+        pub env: &'static str,
+        pub flag: &'static str,
+    }
+
+    impl std::fmt::Display for Name {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{} (--{})", self.env, self.flag)
+        }
+    }
+
+    macro_rules! names {
+        ($($id:ident = $env:literal, $flag:literal;)*) => {
+            $(pub const $id: Name = Name { env: $env, flag: $flag };)*
+            /// Every setting, for documentation checks.
+            pub const ALL: &[Name] = &[$($id),*];
+        };
+    }
+
+    names! {
+        DATABASE_URL = "DATABASE_URL", "database-url";
+        DB_MAX_CONNECTIONS = "DORA_DB_MAX_CONNECTIONS", "db-max-connections";
+        SQLITE_SYNCHRONOUS = "DORA_SQLITE_SYNCHRONOUS", "sqlite-synchronous";
+        JWT_SECRET = "DORA_JWT_SECRET", "jwt-secret";
+        JWT_ISSUER = "DORA_JWT_ISSUER", "jwt-issuer";
+        JWT_AUDIENCE = "DORA_JWT_AUDIENCE", "jwt-audience";
+        LISTEN = "DORA_LISTEN", "listen";
+        LOG = "RUST_LOG", "log";
+        PUBLIC_URL = "DORA_PUBLIC_URL", "public-url";
+        TRUST_FORWARDED_HEADERS = "DORA_TRUST_FORWARDED_HEADERS", "trust-forwarded-headers";
+        MAX_BODY_BYTES = "DORA_MAX_BODY_BYTES", "max-body-bytes";
+        METRICS_TOKEN = "DORA_METRICS_TOKEN", "metrics-token";
+        METRICS_REFRESH_SECONDS = "DORA_METRICS_REFRESH_SECONDS", "metrics-refresh-seconds";
+        METRICS_WINDOWS = "DORA_METRICS_WINDOWS", "metrics-windows";
+        IDEMPOTENCY_TTL_HOURS = "DORA_IDEMPOTENCY_TTL_HOURS", "idempotency-ttl-hours";
+        HOOK_RATE_PER_MINUTE = "DORA_HOOK_RATE_PER_MINUTE", "hook-rate-per-minute";
+        HOOK_BURST = "DORA_HOOK_BURST", "hook-burst";
+        HOOK_ORG_RATE_PER_MINUTE = "DORA_HOOK_ORG_RATE_PER_MINUTE", "hook-org-rate-per-minute";
+        HOOK_ORG_BURST = "DORA_HOOK_ORG_BURST", "hook-org-burst";
+        HOOK_DEDUPE_SECONDS = "DORA_HOOK_DEDUPE_SECONDS", "hook-dedupe-seconds";
+    }
+}
+
+use names::Name;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dora-tracker",
+    version,
+    about = "Records deployments and serves DORA metrics"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default when no command is given).
+    Serve(Box<ServeArgs>),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Mint tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a signed token (and only the token) on stdout.
+    Issue(TokenIssueArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
+    #[arg(
+        long = names::DATABASE_URL.flag,
+        env = names::DATABASE_URL.env,
+        default_value = "sqlite://dora-tracker.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: Secret,
+    /// Largest number of pooled database connections.
+    #[arg(long = names::DB_MAX_CONNECTIONS.flag, env = names::DB_MAX_CONNECTIONS.env, default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// SQLite `synchronous` pragma: full (default, nothing acknowledged is lost on power
+    /// failure) or normal (faster; a power cut may lose the last commits).
+    #[arg(long = names::SQLITE_SYNCHRONOUS.flag, env = names::SQLITE_SYNCHRONOUS.env, default_value = "full")]
+    pub sqlite_synchronous: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JwtArgs {
+    /// HS256 signing secret, at least 32 bytes. Unset: generated on first start and kept
+    /// next to the SQLite database (`<db file>.jwt-secret`, mode 0600).
+    #[arg(long = names::JWT_SECRET.flag, env = names::JWT_SECRET.env, hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// Required `iss` claim.
+    #[arg(long = names::JWT_ISSUER.flag, env = names::JWT_ISSUER.env, default_value = "dora-tracker")]
+    pub jwt_issuer: String,
+    /// Required `aud` claim.
+    #[arg(long = names::JWT_AUDIENCE.flag, env = names::JWT_AUDIENCE.env, default_value = "dora-tracker")]
+    pub jwt_audience: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Address to listen on: `host:port` (a name such as `localhost:8080`, or an IP address).
+    #[arg(long = names::LISTEN.flag, env = names::LISTEN.env, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long = names::LOG.flag, env = names::LOG.env, default_value = "info")]
+    pub rust_log: String,
+    /// The externally visible base URL (e.g. `https://dora.example.com`), used in the URLs the
+    /// service hands out (GitHub `url` fields, hook URLs). Unset: the request's `Host`.
+    #[arg(long = names::PUBLIC_URL.flag, env = names::PUBLIC_URL.env)]
+    pub public_url: Option<String>,
+    /// Honour `X-Forwarded-Host` and `X-Forwarded-Proto` (only behind a proxy that sets them).
+    #[arg(long = names::TRUST_FORWARDED_HEADERS.flag, env = names::TRUST_FORWARDED_HEADERS.env, default_value = "false")]
+    pub trust_forwarded_headers: String,
+    /// Largest accepted request body in bytes; larger ones answer 413.
+    #[arg(long = names::MAX_BODY_BYTES.flag, env = names::MAX_BODY_BYTES.env, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Bearer token required to scrape `/metrics`; unset: `/metrics` is open.
+    #[arg(long = names::METRICS_TOKEN.flag, env = names::METRICS_TOKEN.env, hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+    /// Seconds between recomputations of the DORA values served on `/metrics`.
+    #[arg(long = names::METRICS_REFRESH_SECONDS.flag, env = names::METRICS_REFRESH_SECONDS.env, default_value_t = 30)]
+    pub metrics_refresh_seconds: u64,
+    /// Windows of the DORA values on `/metrics`: comma-separated days, e.g. `7d,30d,90d`.
+    #[arg(long = names::METRICS_WINDOWS.flag, env = names::METRICS_WINDOWS.env, default_value = "30d")]
+    pub metrics_windows: String,
+    /// How long `Idempotency-Key`s are remembered, in hours.
+    #[arg(long = names::IDEMPOTENCY_TTL_HOURS.flag, env = names::IDEMPOTENCY_TTL_HOURS.env, default_value_t = 24)]
+    pub idempotency_ttl_hours: u32,
+    #[command(flatten)]
+    pub hooks: HookArgs,
+}
+
+/// Deploy-hook trigger limits. Rate limits are kept in memory, so with several instances
+/// behind a load balancer each instance applies them on its own.
+#[derive(Debug, Clone, Args)]
+pub struct HookArgs {
+    /// Triggers per minute allowed for one deploy hook (sustained rate).
+    #[arg(long = names::HOOK_RATE_PER_MINUTE.flag, env = names::HOOK_RATE_PER_MINUTE.env, default_value_t = 10)]
+    pub hook_rate_per_minute: u32,
+    /// Triggers one deploy hook may send at once before the per-minute rate applies.
+    #[arg(long = names::HOOK_BURST.flag, env = names::HOOK_BURST.env, default_value_t = 10)]
+    pub hook_burst: u32,
+    /// Triggers per minute allowed for all deploy hooks of one organization together.
+    #[arg(long = names::HOOK_ORG_RATE_PER_MINUTE.flag, env = names::HOOK_ORG_RATE_PER_MINUTE.env, default_value_t = 60)]
+    pub hook_org_rate_per_minute: u32,
+    /// Triggers all hooks of one organization may send at once.
+    #[arg(long = names::HOOK_ORG_BURST.flag, env = names::HOOK_ORG_BURST.env, default_value_t = 60)]
+    pub hook_org_burst: u32,
+    /// A repeat trigger of one hook for the same commit within this many seconds returns
+    /// the earlier deployment (`already_exists: true`); 0 keeps only the queued/in-progress
+    /// rule.
+    #[arg(long = names::HOOK_DEDUPE_SECONDS.flag, env = names::HOOK_DEDUPE_SECONDS.env, default_value_t = 60)]
+    pub hook_dedupe_seconds: u32,
+}
+
+impl ServeArgs {
+    /// `serve` with no flags: defaults and the environment (for `dora-tracker` alone).
+    pub fn from_env() -> Self {
+        match Cli::parse_from(["dora-tracker", "serve"]).command {
+            Some(Command::Serve(args)) => *args,
+            _ => unreachable!("`serve` parses to Command::Serve"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenIssueArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Organization slug (the tenant); created if it does not exist.
+    #[arg(long)]
+    pub org: String,
+    /// Space- or comma-separated scopes: ingest, read, admin.
+    #[arg(long, default_value = "ingest read")]
+    pub scope: String,
+    /// Lifetime, e.g. 90d, 12h, 30m, 2w.
+    #[arg(long, default_value = "90d")]
+    pub ttl: String,
+    /// `sub` claim (who the token is for).
+    #[arg(long, default_value = "cli")]
+    pub sub: String,
+}
+
+/// A setting with a wrong value: names the setting and says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl fmt::Display, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the JWT signing secret comes from.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// The configured secret; `None`: the one kept in `secret_file` (made on first start).
+    pub secret: Option<Secret>,
+    pub secret_file: PathBuf,
+    pub issuer: String,
+    pub audience: String,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    /// Base of the URLs the service hands out (no trailing slash).
+    pub public_url: Option<String>,
+    pub trust_forwarded_headers: bool,
+}
+
+/// Settings of the DORA values on `/metrics`.
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    pub token: Option<Secret>,
+    pub refresh: Duration,
+    /// Window lengths in days.
+    pub windows: Vec<i64>,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DbOptions,
+    pub jwt: JwtSettings,
+    /// The address as given (for messages) and what it resolved to.
+    pub listen: (String, SocketAddr),
+    pub log: String,
+    pub http: HttpSettings,
+    pub metrics: MetricsSettings,
+    pub idempotency_ttl: chrono::Duration,
+    pub hooks: HookLimitSettings,
+}
+
+impl Settings {
+    /// Checks every value of `serve`; nothing is connected, written or bound here.
+    pub fn from_serve_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let database = database_options(&args.db)?;
+        let jwt = jwt_settings(&args.jwt, &database)?;
+        let listen = parse_listen(&args.listen)?;
+        tracing_subscriber::EnvFilter::try_new(&args.rust_log)
+            .map_err(|e| ConfigError::new(names::LOG, e.to_string()))?;
+        if args.max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                names::MAX_BODY_BYTES,
+                "must be at least 1024",
+            ));
+        }
+        let public_url = args
+            .public_url
+            .as_deref()
+            .map(parse_public_url)
+            .transpose()?;
+        let trust_forwarded_headers = parse_bool(
+            names::TRUST_FORWARDED_HEADERS,
+            &args.trust_forwarded_headers,
+        )?;
+        if args
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            return Err(ConfigError::new(
+                names::METRICS_TOKEN,
+                "must be at least 16 characters",
+            ));
+        }
+        let windows = parse_windows(&args.metrics_windows)
+            .map_err(|e| ConfigError::new(names::METRICS_WINDOWS, e))?;
+        if args.metrics_refresh_seconds == 0 {
+            return Err(ConfigError::new(
+                names::METRICS_REFRESH_SECONDS,
+                "must be at least 1",
+            ));
+        }
+        if args.idempotency_ttl_hours == 0 {
+            return Err(ConfigError::new(
+                names::IDEMPOTENCY_TTL_HOURS,
+                "must be at least 1",
+            ));
+        }
+        Ok(Self {
+            database,
+            jwt,
+            listen,
+            log: args.rust_log,
+            http: HttpSettings {
+                max_body_bytes: args.max_body_bytes,
+                public_url,
+                trust_forwarded_headers,
+            },
+            metrics: MetricsSettings {
+                token: args.metrics_token,
+                refresh: Duration::from_secs(args.metrics_refresh_seconds),
+                windows,
+            },
+            idempotency_ttl: chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
+            hooks: hook_limits(&args.hooks)?,
+        })
+    }
+}
+
+/// The database settings of any command.
+pub fn database_options(args: &DbArgs) -> Result<DbOptions, ConfigError> {
+    let url = args.database_url.expose();
+    let synchronous = match args.sqlite_synchronous.to_ascii_lowercase().as_str() {
+        "full" => Synchronous::Full,
+        "normal" => Synchronous::Normal,
+        other => {
+            return Err(ConfigError::new(
+                names::SQLITE_SYNCHRONOUS,
+                format!("`{other}` is not one of full, normal"),
+            ));
+        }
+    };
+    if args.db_max_connections == 0 {
+        return Err(ConfigError::new(
+            names::DB_MAX_CONNECTIONS,
+            "must be at least 1",
+        ));
+    }
+    if let Some(path) = sqlite_path(url) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(ConfigError::new(
+                names::DATABASE_URL,
+                format!(
+                    "the directory {} of the SQLite file does not exist",
+                    dir.display()
+                ),
+            ));
+        }
+    } else if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        return Err(ConfigError::new(
+            names::DATABASE_URL,
+            "must start with sqlite:// or postgres://",
+        ));
+    }
+    Ok(DbOptions {
+        url: args.database_url.clone(),
+        max_connections: args.db_max_connections,
+        synchronous,
+    })
+}
+
+/// The JWT settings of any command that signs or verifies tokens.
+pub fn jwt_settings(args: &JwtArgs, database: &DbOptions) -> Result<JwtSettings, ConfigError> {
+    if let Some(secret) = &args.jwt_secret {
+        crate::auth::check_secret(secret.expose().as_bytes())
+            .map_err(|e| ConfigError::new(names::JWT_SECRET, e))?;
+    }
+    if args.jwt_issuer.trim().is_empty() {
+        return Err(ConfigError::new(names::JWT_ISSUER, "must not be empty"));
+    }
+    if args.jwt_audience.trim().is_empty() {
+        return Err(ConfigError::new(names::JWT_AUDIENCE, "must not be empty"));
+    }
+    Ok(JwtSettings {
+        secret: args.jwt_secret.clone(),
+        secret_file: secret_file(database.url.expose()),
+        issuer: args.jwt_issuer.clone(),
+        audience: args.jwt_audience.clone(),
+    })
+}
+
+/// `host:port`, where host is a name or an IP address; the first address it resolves to.
+pub fn parse_listen(value: &str) -> Result<(String, SocketAddr), ConfigError> {
+    let bad = |why: String| ConfigError::new(names::LISTEN, why);
+    let resolved = value
+        .to_socket_addrs()
+        .map_err(|e| {
+            bad(format!(
+                "`{value}` is not a host:port such as 127.0.0.1:8080 ({e})"
+            ))
+        })?
+        .next()
+        .ok_or_else(|| bad(format!("`{value}` resolves to no address")))?;
+    Ok((value.to_owned(), resolved))
+}
+
+fn parse_public_url(value: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError::new(names::PUBLIC_URL, format!("`{value}`: {why}"));
+    let url =
+        Url::parse(value).map_err(|_| bad("is not a URL such as https://dora.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("must be an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.password().is_some() {
+        return Err(bad("must not have credentials, a query or a fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn parse_bool(name: Name, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(ConfigError::new(
+            name,
+            format!("`{value}` is not true or false"),
+        )),
+    }
+}
+
+fn hook_limits(args: &HookArgs) -> Result<HookLimitSettings, ConfigError> {
+    let nonzero = |name: Name, value: u32| {
+        NonZeroU32::new(value).ok_or_else(|| ConfigError::new(name, "must be at least 1"))
+    };
+    Ok(HookLimitSettings {
+        per_hook_per_minute: nonzero(names::HOOK_RATE_PER_MINUTE, args.hook_rate_per_minute)?,
+        per_hook_burst: nonzero(names::HOOK_BURST, args.hook_burst)?,
+        per_organization_per_minute: nonzero(
+            names::HOOK_ORG_RATE_PER_MINUTE,
+            args.hook_org_rate_per_minute,
+        )?,
+        per_organization_burst: nonzero(names::HOOK_ORG_BURST, args.hook_org_burst)?,
+        dedupe_window: chrono::Duration::seconds(i64::from(args.hook_dedupe_seconds)),
+    })
+}
+
+/// Parses `DORA_METRICS_WINDOWS`: comma-separated day counts such as `7d,30d,90d`.
+pub fn parse_windows(value: &str) -> Result<Vec<i64>, String> {
+    let mut days = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let n: i64 = part
+            .strip_suffix('d')
+            .unwrap_or(part)
+            .parse()
+            .map_err(|_| format!("`{part}` is not a window such as 30d"))?;
+        if !(1..=dora_metrics::MAX_WINDOW_DAYS).contains(&n) {
+            return Err(format!(
+                "`{part}`: a window is 1 to {} days",
+                dora_metrics::MAX_WINDOW_DAYS
+            ));
+        }
+        if !days.contains(&n) {
+            days.push(n);
+        }
+    }
+    if days.is_empty() {
+        return Err("at least one window is needed".to_owned());
+    }
+    Ok(days)
+}
+
+/// Parses `90d`, `12h`, `30m`, `45s`, `2w`.
+pub fn parse_ttl(value: &str) -> Result<Duration, ConfigError> {
+    let bad = || {
+        ConfigError::new(
+            "--ttl",
+            format!("`{value}` is not a duration such as 90d, 12h or 30m"),
+        )
+    };
+    let value = value.trim();
+    let split = value.len().checked_sub(1).ok_or_else(bad)?;
+    if !value.is_char_boundary(split) {
+        return Err(bad());
+    }
+    let (digits, unit) = value.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
+        "w" => n.checked_mul(7 * 86_400).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if seconds == 0 || seconds > 10 * 366 * 86_400 {
+        return Err(ConfigError::new("--ttl", "must be between 1s and 10 years"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// The file of a `sqlite:` URL, unless it is in memory.
+fn sqlite_path(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:" && !rest.contains("mode=memory"))
+        .then(|| PathBuf::from(path))
+}
+
+/// Where a generated JWT secret is kept: next to the SQLite file, else the working directory.
+pub fn secret_file(database_url: &str) -> PathBuf {
+    match sqlite_path(database_url) {
+        Some(path) => {
+            let mut name = path.into_os_string();
+            name.push(".jwt-secret");
+            PathBuf::from(name)
+        }
+        None => Path::new("dora-tracker.jwt-secret").to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["dora-tracker", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Some(Command::Serve(args)) => *args,
+            _ => panic!("serve parses to Command::Serve"),
+        }
+    }
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(
+            parse_ttl("90d").ok(),
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        assert_eq!(parse_ttl("30m").ok(), Some(Duration::from_secs(1800)));
+        for bad in ["", "d", "0d", "5y", "9é"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_next_to_sqlite_file() {
+        assert_eq!(
+            secret_file("sqlite://data/dora.db?mode=rwc"),
+            PathBuf::from("data/dora.db.jwt-secret")
+        );
+        assert_eq!(
+            secret_file("postgres://postgres@localhost/dora"),
+            PathBuf::from("dora-tracker.jwt-secret")
+        );
+    }
+
+    #[test]
+    fn windows_parse() {
+        assert_eq!(parse_windows("30d"), Ok(vec![30]));
+        assert_eq!(parse_windows("7d, 30d,90,30d"), Ok(vec![7, 30, 90]));
+        for bad in ["", "0d", "1000d", "month"] {
+            assert!(parse_windows(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let settings = Settings::from_serve_args(serve_args(&[])).expect("defaults are valid");
+        assert_eq!(settings.listen.1, "127.0.0.1:8080".parse().expect("addr"));
+        assert!(settings.http.public_url.is_none());
+        assert!(!settings.http.trust_forwarded_headers);
+        assert_eq!(settings.metrics.windows, vec![30]);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_setting() {
+        let cases: &[(&[&str], Name)] = &[
+            (&["--listen", "nope"], names::LISTEN),
+            (&["--metrics-windows", "month"], names::METRICS_WINDOWS),
+            (&["--database-url", "garbage"], names::DATABASE_URL),
+            (
+                &["--database-url", "sqlite:///no/such/dir/x.db?mode=rwc"],
+                names::DATABASE_URL,
+            ),
+            (&["--jwt-secret", "short"], names::JWT_SECRET),
+            (&["--metrics-token", "short"], names::METRICS_TOKEN),
+            (&["--max-body-bytes", "10"], names::MAX_BODY_BYTES),
+            (&["--public-url", "ftp://x"], names::PUBLIC_URL),
+            (
+                &["--trust-forwarded-headers", "maybe"],
+                names::TRUST_FORWARDED_HEADERS,
+            ),
+            (&["--hook-burst", "0"], names::HOOK_BURST),
+            (&["--sqlite-synchronous", "off"], names::SQLITE_SYNCHRONOUS),
+            (&["--log", "[[["], names::LOG),
+        ];
+        for (argv, name) in cases {
+            let err = Settings::from_serve_args(serve_args(argv)).expect_err("refused");
+            assert_eq!(err.setting, name.to_string(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames_listen() {
+        let settings =
+            Settings::from_serve_args(serve_args(&["--listen", "localhost:0"])).expect("valid");
+        assert!(settings.listen.1.ip().is_loopback());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let args = serve_args(&["--jwt-secret", "0123456789abcdef0123456789abcdef-secret"]);
+        let printed = format!("{args:?}");
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        let settings = Settings::from_serve_args(args).expect("valid");
+        assert!(!format!("{settings:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash() {
+        let settings =
+            Settings::from_serve_args(serve_args(&["--public-url", "https://dora.example.com/"]))
+                .expect("valid");
+        assert_eq!(
+            settings.http.public_url.as_deref(),
+            Some("https://dora.example.com")
+        );
+    }
+}
