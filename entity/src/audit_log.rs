@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One admin change: who, when, and the entity before and after (JSON text).
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_log")]
 pub struct Model {
@@ -15,9 +16,8 @@ pub struct Model {
     pub before: Option<String>,
     pub after: Option<String>,
     pub created_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

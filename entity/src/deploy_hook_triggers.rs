@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A deployment recorded by a deploy hook, keyed for the repeat-trigger dedupe rule.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deploy_hook_triggers")]
 pub struct Model {
@@ -10,9 +11,10 @@ pub struct Model {
     /// Environment, PR number, branch and commit of the trigger.
     pub dedupe_key: String,
     pub created_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "deployment_id", to = "id", on_delete = "Cascade")]
+    pub deployment: BelongsTo<super::deployments::Entity>,
+    #[sea_orm(belongs_to, from = "deploy_hook_id", to = "id", on_delete = "Cascade")]
+    pub deploy_hook: BelongsTo<super::deploy_hooks::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

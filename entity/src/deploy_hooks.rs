@@ -2,6 +2,7 @@ use sea_orm::entity::prelude::*;
 
 /// A managed deploy hook: its secret URL records a deployment of one repository, branch
 /// and environment.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deploy_hooks")]
 pub struct Model {
@@ -20,9 +21,19 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub last_triggered_at: Option<DateTimeUtc>,
     pub last_deployment_id: Option<Uuid>,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
+    #[sea_orm(belongs_to, from = "repository_id", to = "id", on_delete = "Cascade")]
+    pub repository: BelongsTo<super::repositories::Entity>,
+    #[sea_orm(
+        belongs_to,
+        from = "last_deployment_id",
+        to = "id",
+        on_delete = "SetNull"
+    )]
+    pub last_deployment: BelongsTo<Option<super::deployments::Entity>>,
+    #[sea_orm(has_many)]
+    pub triggers: HasMany<super::deploy_hook_triggers::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

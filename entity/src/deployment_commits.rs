@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A change a deployment shipped; the source of lead-time samples.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deployment_commits")]
 pub struct Model {
@@ -12,9 +13,8 @@ pub struct Model {
     /// Another deployment of the same stream (repository, environment) lists this sha too.
     /// Possibly set when it need not be; never unset when it should be.
     pub shared: bool,
+    #[sea_orm(belongs_to, from = "deployment_id", to = "id", on_delete = "Cascade")]
+    pub deployment: BelongsTo<super::deployments::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

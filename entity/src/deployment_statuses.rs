@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One entry of a deployment's append-only status history (GitHub's deployment statuses).
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deployment_statuses")]
 pub struct Model {
@@ -18,9 +19,10 @@ pub struct Model {
     /// The `sub` of the token that posted it.
     pub creator: Option<String>,
     pub created_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "deployment_id", to = "id", on_delete = "Cascade")]
+    pub deployment: BelongsTo<super::deployments::Entity>,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

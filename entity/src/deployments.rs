@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One deployment of one repository to one environment.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deployments")]
 pub struct Model {
@@ -36,9 +37,27 @@ pub struct Model {
     pub deployed_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
+    #[sea_orm(belongs_to, from = "repository_id", to = "id", on_delete = "Cascade")]
+    pub repository: BelongsTo<super::repositories::Entity>,
+    #[sea_orm(belongs_to, from = "pusher_id", to = "id", on_delete = "SetNull")]
+    pub pusher: BelongsTo<Option<super::members::Entity>>,
+    #[sea_orm(has_many)]
+    pub commits: HasMany<super::deployment_commits::Entity>,
+    #[sea_orm(has_many)]
+    pub statuses: HasMany<super::deployment_statuses::Entity>,
+    /// Set for deployments created through the GitHub-compatible API.
+    #[sea_orm(has_one)]
+    pub github_deployment: HasOne<super::github_deployments::Entity>,
+    /// Set for deployments recorded by a deploy hook.
+    #[sea_orm(has_one)]
+    pub deploy_hook_trigger: HasOne<super::deploy_hook_triggers::Entity>,
+    /// The hooks whose last deployment this is.
+    #[sea_orm(has_many)]
+    pub deploy_hooks: HasMany<super::deploy_hooks::Entity>,
+    #[sea_orm(has_many)]
+    pub incidents: HasMany<super::incidents::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

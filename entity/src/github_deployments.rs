@@ -3,6 +3,7 @@ use sea_orm::entity::prelude::*;
 /// GitHub deployment fields with no column in `deployments`, for deployments created
 /// through the GitHub-compatible API. (`ref` is `deployments.branch`, `sha` is
 /// `deployments.commit_id`, `production_environment` is `deployments.is_production`.)
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "github_deployments")]
 pub struct Model {
@@ -16,28 +17,8 @@ pub struct Model {
     pub original_environment: String,
     /// The `sub` of the token that created it.
     pub creator: Option<String>,
-}
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::deployments::Entity",
-        from = "Column::DeploymentId",
-        to = "super::deployments::Column::Id"
-    )]
-    Deployment,
-}
-
-impl Related<super::deployments::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Deployment.def()
-    }
-}
-
-impl Related<Entity> for super::deployments::Entity {
-    fn to() -> RelationDef {
-        Relation::Deployment.def().rev()
-    }
+    #[sea_orm(belongs_to, from = "deployment_id", to = "id", on_delete = "Cascade")]
+    pub deployment: BelongsTo<super::deployments::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

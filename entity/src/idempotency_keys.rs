@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A create request's `Idempotency-Key`, with the response it produced.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "idempotency_keys")]
 pub struct Model {
@@ -15,9 +16,8 @@ pub struct Model {
     pub response_body: Option<String>,
     pub response_location: Option<String>,
     pub created_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

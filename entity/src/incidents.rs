@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// An incident: something went wrong in an environment, possibly caused by a deployment.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "incidents")]
 pub struct Model {
@@ -19,9 +20,12 @@ pub struct Model {
     pub resolved_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
+    #[sea_orm(belongs_to, from = "repository_id", to = "id", on_delete = "Cascade")]
+    pub repository: BelongsTo<Option<super::repositories::Entity>>,
+    #[sea_orm(belongs_to, from = "deployment_id", to = "id", on_delete = "SetNull")]
+    pub deployment: BelongsTo<Option<super::deployments::Entity>>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

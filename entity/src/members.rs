@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// Who pushed a deployment: `member_id` of a request, unique per organization.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "members")]
 pub struct Model {
@@ -9,9 +10,11 @@ pub struct Model {
     pub organization_id: Uuid,
     pub external_id: String,
     pub created_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
+    /// The deployments this member pushed.
+    #[sea_orm(has_many)]
+    pub deployments: HasMany<super::deployments::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

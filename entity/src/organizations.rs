@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A tenant: every other row belongs to exactly one organization.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "organizations")]
 pub struct Model {
@@ -9,9 +10,22 @@ pub struct Model {
     #[sea_orm(unique)]
     pub slug: String,
     pub created_at: DateTimeUtc,
+    #[sea_orm(has_many)]
+    pub repositories: HasMany<super::repositories::Entity>,
+    #[sea_orm(has_many)]
+    pub members: HasMany<super::members::Entity>,
+    #[sea_orm(has_many)]
+    pub deployments: HasMany<super::deployments::Entity>,
+    #[sea_orm(has_many)]
+    pub deployment_statuses: HasMany<super::deployment_statuses::Entity>,
+    #[sea_orm(has_many)]
+    pub incidents: HasMany<super::incidents::Entity>,
+    #[sea_orm(has_many)]
+    pub deploy_hooks: HasMany<super::deploy_hooks::Entity>,
+    #[sea_orm(has_many)]
+    pub idempotency_keys: HasMany<super::idempotency_keys::Entity>,
+    #[sea_orm(has_many)]
+    pub audit_log: HasMany<super::audit_log::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A source repository, created on first use and keyed by its normalized URL.
+#[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "repositories")]
 pub struct Model {
@@ -15,9 +16,14 @@ pub struct Model {
     pub name: String,
     pub team: Option<String>,
     pub created_at: DateTimeUtc,
+    #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
+    pub organization: BelongsTo<super::organizations::Entity>,
+    #[sea_orm(has_many)]
+    pub deployments: HasMany<super::deployments::Entity>,
+    #[sea_orm(has_many)]
+    pub incidents: HasMany<super::incidents::Entity>,
+    #[sea_orm(has_many)]
+    pub deploy_hooks: HasMany<super::deploy_hooks::Entity>,
 }
-
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

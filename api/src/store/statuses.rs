@@ -197,7 +197,7 @@ async fn inactivate_prior<C: ConnectionTrait>(
     let prior = deployments::Entity::find()
         .join(
             JoinType::LeftJoin,
-            github_deployments::Relation::Deployment.def().rev(),
+            github_deployments::Relation::Deployments.def().rev(),
         )
         .filter(D::OrganizationId.eq(deployment.organization_id))
         .filter(D::RepositoryId.eq(deployment.repository_id))
