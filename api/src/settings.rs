@@ -17,6 +17,7 @@ use url::Url;
 pub use crate::domain::Secret;
 use crate::{
     core::hooks::HookLimitSettings,
+    http::HttpSettings,
     store::db::{DbOptions, Synchronous},
 };
 
@@ -246,15 +247,6 @@ pub struct JwtSettings {
     pub secret_file: PathBuf,
     pub issuer: String,
     pub audience: String,
-}
-
-/// Settings of the HTTP layer.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub max_body_bytes: usize,
-    /// Base of the URLs the service hands out (no trailing slash).
-    pub public_url: Option<String>,
-    pub trust_forwarded_headers: bool,
 }
 
 /// Settings of the DORA values on `/metrics`.

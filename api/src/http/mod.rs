@@ -111,6 +111,15 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    /// Base of the URLs the service hands out (no trailing slash).
+    pub public_url: Option<String>,
+    pub trust_forwarded_headers: bool,
+}
+
 /// Ids are uuids; anything else is simply not found.
 pub fn parse_id(id: &str, what: &'static str) -> Result<Uuid, core::Error> {
     Uuid::parse_str(id).map_err(|_| core::Error::NotFound(what))

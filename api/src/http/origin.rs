@@ -6,7 +6,7 @@
 
 use poem::Request;
 
-use crate::settings::HttpSettings;
+use crate::http::HttpSettings;
 
 /// `scheme://host[:port][/prefix]`, without a trailing slash; `None` when the request names
 /// no usable host.

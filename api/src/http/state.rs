@@ -4,7 +4,7 @@ use crate::{
     auth::JwtKeys,
     core::{Core, snapshot::DoraSnapshot},
     domain::Secret,
-    settings::HttpSettings,
+    http::HttpSettings,
 };
 
 use super::telemetry::ServiceMetrics;

@@ -29,7 +29,7 @@ use crate::{
         check_text, normalize_sha, validate_environment,
     },
     http::{ApiTags, body::JsonBody, extract::GithubAuth, origin, state::AppState},
-    settings::HttpSettings,
+    http::HttpSettings,
     store::github::{GithubRecord, ListFilter},
 };
 pub use error::{GithubError, github_errors};

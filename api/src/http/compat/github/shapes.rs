@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::GithubState, http::origin, settings::HttpSettings, store::github::GithubRecord,
+    domain::GithubState, http::origin, http::HttpSettings, store::github::GithubRecord,
 };
 
 /// GitHub's `simple-user`, for `creator`. Ids are derived from the login (stable).
