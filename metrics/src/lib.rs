@@ -22,6 +22,7 @@
 //! - [`tiers`]: the benchmark tables ([`Benchmark`], [`Tier`]).
 //! - [`summary`]: the outputs ([`DoraSummary`] and one struct per metric).
 //! - [`compute`](mod@compute): the engine.
+//! - [`outcomes`]: what the engine decides about each deployment, as values ([`derive()`]).
 //!
 //! # Streams and order
 //!
@@ -73,6 +74,7 @@
 pub mod compute;
 pub mod exposition;
 pub mod facts;
+pub mod outcomes;
 pub mod percentile;
 pub mod summary;
 pub mod tiers;
@@ -80,6 +82,10 @@ pub mod window;
 
 pub use compute::{compute, compute_each};
 pub use facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
+pub use outcomes::{
+    AttributedBy, CommitLeadTime, CommitOutcome, DeploymentOutcome, DeploymentRef, FailureCause,
+    Neighbours, OutcomeRow, Recovery, Remediation, derive,
+};
 pub use percentile::percentile;
 pub use summary::{
     ChangeFailureRate, DeploymentFrequency, DoraSummary, LeadTime, RecoveryTime, ReworkRate,
