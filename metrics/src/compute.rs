@@ -12,8 +12,8 @@
 //! The walk is where the definitions live: it judges each finished deployment of the windows
 //! (`Walked`: change failure and why, recovery and how) and each commit of a successful one
 //! ([`CommitLeadTime`]), and hands the verdicts to a visitor. [`compute`] counts them, through
-//! the [`OutcomeRow`] of each deployment; [`derive`](crate::derive()) keeps them as
-//! [`DeploymentOutcome`](crate::DeploymentOutcome)s.
+//! the [`OutcomeRow`] of each deployment (the rows [`summarize`](crate::summarize) counts);
+//! [`derive`](crate::derive()) keeps them as [`DeploymentOutcome`](crate::DeploymentOutcome)s.
 //!
 //! O(n log n) in the number of deployments plus O(commits + incidents·log n).
 
@@ -125,6 +125,11 @@ impl Tally {
                 None => self.unrecovered += 1,
             }
         }
+    }
+
+    /// Counts lead-time samples of the window's deployments.
+    pub(crate) fn add_lead_times(&mut self, seconds: &[f64]) {
+        self.lead_times.extend_from_slice(seconds);
     }
 
     pub(crate) fn finish(self, incidents: &[IncidentFact], benchmark: Benchmark) -> DoraSummary {

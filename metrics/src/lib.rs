@@ -22,7 +22,8 @@
 //! - [`tiers`]: the benchmark tables ([`Benchmark`], [`Tier`]).
 //! - [`summary`]: the outputs ([`DoraSummary`] and one struct per metric).
 //! - [`compute`](mod@compute): the engine.
-//! - [`outcomes`]: what the engine decides about each deployment, as values ([`derive()`]).
+//! - [`outcomes`]: what the engine decides about each deployment, as values ([`derive()`]),
+//!   and the summary of stored outcome rows ([`summarize()`]).
 //!
 //! # Streams and order
 //!
@@ -84,7 +85,7 @@ pub use compute::{compute, compute_each};
 pub use facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
 pub use outcomes::{
     AttributedBy, CommitLeadTime, CommitOutcome, DeploymentOutcome, DeploymentRef, FailureCause,
-    Neighbours, OutcomeRow, Recovery, Remediation, derive,
+    Neighbours, OutcomeRow, Recovery, Remediation, derive, summarize,
 };
 pub use percentile::percentile;
 pub use summary::{

@@ -6,14 +6,19 @@
 //! lead-time verdict of each of its commits, whether it is rework, and its stream neighbours.
 //! It runs the very walk [`compute`](crate::compute()) counts (one copy of the definitions).
 //!
-//! [`OutcomeRow`] is the compact part of an outcome that a store could keep per deployment.
+//! [`OutcomeRow`] is the compact part of an outcome that a store could keep per deployment;
+//! [`summarize`] turns the rows of a window, its lead-time samples and its incidents into the
+//! same [`DoraSummary`] as `compute`, so a store-backed query can read rows from an index
+//! range instead of facts.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::compute::{Recovered, Visit, Walked, walk};
-use crate::facts::{CommitFact, DeploymentFact, Facts, Outcome};
+use crate::compute::{Recovered, Tally, Visit, Walked, walk};
+use crate::facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
+use crate::summary::DoraSummary;
+use crate::tiers::Benchmark;
 use crate::window::Window;
 
 #[cfg(test)]
@@ -328,6 +333,30 @@ pub fn derive(facts: &Facts<'_>, window: &Window) -> Vec<DeploymentOutcome> {
         key(a).cmp(&key(b))
     });
     outcomes
+}
+
+/// The summary of `window` from per-deployment outcomes: exactly what
+/// [`compute`](crate::compute()) answers for the facts the outcomes were derived from.
+///
+/// - `rows`: the [`OutcomeRow`] of every finished deployment deployed in the window (rows
+///   deployed outside it and pending rows are ignored; order does not matter);
+/// - `lead_time_seconds`: the lead-time samples of those deployments' commits
+///   ([`CommitLeadTime::Sample`]), which cannot be checked against the window: pass only the
+///   window's;
+/// - `incidents`: at least the incidents that started in the window (time to restore).
+pub fn summarize(
+    window: &Window,
+    rows: &[OutcomeRow],
+    lead_time_seconds: &[f64],
+    incidents: &[IncidentFact],
+    benchmark: Benchmark,
+) -> DoraSummary {
+    let mut tally = Tally::new(window);
+    for row in rows.iter().filter(|row| window.contains(row.deployed_at)) {
+        tally.add(row);
+    }
+    tally.add_lead_times(lead_time_seconds);
+    tally.finish(incidents, benchmark)
 }
 
 /// The visitor of [`derive`]: keeps every verdict.

@@ -36,25 +36,8 @@ proptest! {
     ) {
         let full = run(&history.deployments, &history.incidents, &window, benchmark);
 
-        let mut deployments = window_deployments(&history.deployments, &window);
-        deployments.extend(first_later_successes(&history.deployments, &window));
-        if condensed {
-            deployments.extend(condensed_earlier_history(&history.deployments, &window));
-        } else {
-            deployments.extend(earlier_successes(&history.deployments, &window));
-        }
-        let mut incidents = needed_incidents(&history, &window);
-        // Any input order.
-        let rotate = |len: usize| if len == 0 { 0 } else { (seed as usize) % len };
-        let by = rotate(deployments.len());
-        deployments.rotate_left(by);
-        let by = rotate(incidents.len());
-        incidents.rotate_left(by);
-        if seed % 2 == 0 {
-            deployments.reverse();
-        }
-
-        let subset = run(&deployments, &incidents, &window, benchmark);
+        let subset = sufficient_subset(&history, &window, condensed, seed);
+        let subset = run(&subset.deployments, &subset.incidents, &window, benchmark);
         prop_assert_eq!(full, subset);
     }
 }

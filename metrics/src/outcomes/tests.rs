@@ -336,3 +336,56 @@ fn outcomes_serialize_in_snake_case() {
     assert_eq!(second["recovery"], serde_json::Value::Null);
     assert_eq!(second["rework"], true);
 }
+
+#[test]
+fn summarize_counts_rows_like_compute() {
+    let deployments = [
+        dep(1, day(-2), Success).commit("a", day(-3)),
+        dep(2, day(1), Success)
+            .commit("a", day(0))
+            .commit("b", day(0)),
+        dep(3, day(2), Success).hotfix(),
+        dep(4, day(3), Failure),
+        dep(5, day(4), Pending),
+        dep(6, day(31), Success),
+    ];
+    let incidents = [
+        incident(1, day(5), Some(day(5) + hours(2))),
+        incident(2, day(6), None),
+        incident(3, day(-5), Some(day(1))),
+    ];
+    let facts = Facts {
+        deployments: &deployments,
+        incidents: &incidents,
+    };
+    let outcomes = derive(&facts, &window());
+    let rows: Vec<OutcomeRow> = outcomes.iter().map(DeploymentOutcome::row).collect();
+    let samples: Vec<f64> = outcomes
+        .iter()
+        .flat_map(DeploymentOutcome::lead_time_samples)
+        .collect();
+    assert_eq!(samples, [DAY]);
+    let expected = crate::compute(&facts, &window(), Benchmark::Y2023);
+    assert_eq!(
+        summarize(&window(), &rows, &samples, &incidents, Benchmark::Y2023),
+        expected
+    );
+    assert_eq!(expected.change_failure_rate.failures, 3);
+    assert_eq!(expected.failed_deployment_recovery_time.unrecovered, 1);
+
+    // Rows outside the window and pending rows count nothing.
+    let mut more = rows.clone();
+    more.push(OutcomeRow {
+        deployed_at: day(30),
+        ..rows[0]
+    });
+    more.push(OutcomeRow {
+        outcome: Pending,
+        change_failure: true,
+        ..rows[0]
+    });
+    assert_eq!(
+        summarize(&window(), &more, &samples, &incidents, Benchmark::Y2023),
+        expected
+    );
+}

@@ -450,6 +450,39 @@ pub fn needed_incidents(history: &History, window: &Window) -> Vec<IncidentFact>
         .collect()
 }
 
+/// The sufficient subset of `history` for `window`, in an input order chosen by `seed`: the
+/// window's deployments, the first later success of each stream, earlier history as real
+/// trimmed deployments or `condensed` into one synthetic success per stream, and the needed
+/// incidents.
+pub fn sufficient_subset(
+    history: &History,
+    window: &Window,
+    condensed: bool,
+    seed: u64,
+) -> History {
+    let mut deployments = window_deployments(&history.deployments, window);
+    deployments.extend(first_later_successes(&history.deployments, window));
+    if condensed {
+        deployments.extend(condensed_earlier_history(&history.deployments, window));
+    } else {
+        deployments.extend(earlier_successes(&history.deployments, window));
+    }
+    let mut incidents = needed_incidents(history, window);
+    // Any input order.
+    let rotate = |len: usize| if len == 0 { 0 } else { (seed as usize) % len };
+    let by = rotate(deployments.len());
+    deployments.rotate_left(by);
+    let by = rotate(incidents.len());
+    incidents.rotate_left(by);
+    if seed.is_multiple_of(2) {
+        deployments.reverse();
+    }
+    History {
+        deployments,
+        incidents,
+    }
+}
+
 pub fn run(
     deployments: &[DeploymentFact],
     incidents: &[IncidentFact],

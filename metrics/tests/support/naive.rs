@@ -8,7 +8,7 @@ use dora_metrics::{
 };
 use std::collections::BTreeSet;
 
-fn inside(window: &Window, t: DateTime<Utc>) -> bool {
+pub fn inside(window: &Window, t: DateTime<Utc>) -> bool {
     window.from <= t && t < window.to
 }
 
@@ -25,11 +25,14 @@ fn before(a: &DeploymentFact, b: &DeploymentFact) -> bool {
     a.deployed_at < b.deployed_at || (a.deployed_at == b.deployed_at && a.number < b.number)
 }
 
-fn finished(d: &DeploymentFact) -> bool {
+pub fn finished(d: &DeploymentFact) -> bool {
     d.outcome == Outcome::Success || d.outcome == Outcome::Failure
 }
 
-fn next_success<'a>(all: &'a [DeploymentFact], d: &DeploymentFact) -> Option<&'a DeploymentFact> {
+pub fn next_success<'a>(
+    all: &'a [DeploymentFact],
+    d: &DeploymentFact,
+) -> Option<&'a DeploymentFact> {
     let mut best: Option<&DeploymentFact> = None;
     for e in all {
         if same_stream(d, e)
@@ -65,7 +68,7 @@ fn attributed_to<'a>(
     best
 }
 
-fn incidents_of<'a>(
+pub fn incidents_of<'a>(
     all: &[DeploymentFact],
     incidents: &'a [IncidentFact],
     d: &DeploymentFact,
@@ -76,7 +79,11 @@ fn incidents_of<'a>(
         .collect()
 }
 
-fn change_failure(all: &[DeploymentFact], incidents: &[IncidentFact], d: &DeploymentFact) -> bool {
+pub fn change_failure(
+    all: &[DeploymentFact],
+    incidents: &[IncidentFact],
+    d: &DeploymentFact,
+) -> bool {
     if !finished(d) {
         return false;
     }
@@ -89,6 +96,49 @@ fn change_failure(all: &[DeploymentFact], incidents: &[IncidentFact], d: &Deploy
         return true;
     }
     !incidents_of(all, incidents, d).is_empty()
+}
+
+/// The lead-time samples of successful deployment `d`: its commits not shipped before in its
+/// stream, each sha once, negative samples dropped.
+pub fn lead_time_samples(all: &[DeploymentFact], d: &DeploymentFact) -> Vec<f64> {
+    let mut lead = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for commit in &d.commits {
+        if seen.contains(&commit.sha.as_str()) {
+            continue;
+        }
+        seen.push(&commit.sha);
+        let shipped_before = all.iter().any(|e| {
+            same_stream(d, e)
+                && e.outcome == Outcome::Success
+                && before(e, d)
+                && e.commits.iter().any(|c| c.sha == commit.sha)
+        });
+        if !shipped_before {
+            let sample = seconds(commit.committed_at, d.deployed_at);
+            if sample >= 0.0 {
+                lead.push(sample);
+            }
+        }
+    }
+    lead
+}
+
+/// The recovery sample of change failure `d`, `None` while it is not recovered.
+pub fn recovery_seconds(
+    all: &[DeploymentFact],
+    incidents: &[IncidentFact],
+    d: &DeploymentFact,
+) -> Option<f64> {
+    let attributed = incidents_of(all, incidents, d);
+    let recovered_at = if attributed.is_empty() {
+        next_success(all, d).map(|next| next.deployed_at)
+    } else if attributed.iter().any(|i| i.resolved_at.is_none()) {
+        None
+    } else {
+        attributed.iter().map(|i| i.resolved_at.unwrap()).max()
+    };
+    recovered_at.map(|at| seconds(d.deployed_at, at))
 }
 
 pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
@@ -215,25 +265,7 @@ pub fn summary(
     // Lead time.
     let mut lead = Vec::new();
     for d in &successes {
-        let mut seen: Vec<&str> = Vec::new();
-        for commit in &d.commits {
-            if seen.contains(&commit.sha.as_str()) {
-                continue;
-            }
-            seen.push(&commit.sha);
-            let shipped_before = all.iter().any(|e| {
-                same_stream(d, e)
-                    && e.outcome == Outcome::Success
-                    && before(e, d)
-                    && e.commits.iter().any(|c| c.sha == commit.sha)
-            });
-            if !shipped_before {
-                let sample = seconds(commit.committed_at, d.deployed_at);
-                if sample >= 0.0 {
-                    lead.push(sample);
-                }
-            }
-        }
+        lead.extend(lead_time_samples(all, d));
     }
     let lead_median = percentile(&lead, 0.5);
 
@@ -251,16 +283,8 @@ pub fn summary(
             continue;
         }
         failures += 1;
-        let attributed = incidents_of(all, incidents, d);
-        let recovered_at = if attributed.is_empty() {
-            next_success(all, d).map(|next| next.deployed_at)
-        } else if attributed.iter().any(|i| i.resolved_at.is_none()) {
-            None
-        } else {
-            attributed.iter().map(|i| i.resolved_at.unwrap()).max()
-        };
-        match recovered_at {
-            Some(at) => recovery.push(seconds(d.deployed_at, at)),
+        match recovery_seconds(all, incidents, d) {
+            Some(sample) => recovery.push(sample),
             None => unrecovered += 1,
         }
     }
