@@ -671,15 +671,20 @@ fn recovery_time(mut samples: Vec<f64>, unrecovered: u64, benchmark: Benchmark) 
     }
 }
 
+/// How long an incident lasted, `None` while open. As defined; the API refuses an incident
+/// resolved before it started.
+pub(crate) fn restore_seconds(incident: &IncidentFact) -> Option<f64> {
+    incident
+        .resolved_at
+        .map(|resolved_at| seconds_between(incident.started_at, resolved_at))
+}
+
 fn time_to_restore(incidents: &[IncidentFact], window: &Window) -> TimeToRestore {
     let mut samples = Vec::new();
     let mut open = 0;
     for incident in incidents.iter().filter(|i| window.contains(i.started_at)) {
-        match incident.resolved_at {
-            // As defined; the API refuses an incident resolved before it started.
-            Some(resolved_at) => {
-                samples.push(seconds_between(incident.started_at, resolved_at));
-            }
+        match restore_seconds(incident) {
+            Some(seconds) => samples.push(seconds),
             None => open += 1,
         }
     }

@@ -24,6 +24,7 @@
 //! - [`compute`](mod@compute): the engine.
 //! - [`outcomes`]: what the engine decides about each deployment, as values ([`derive()`]),
 //!   and the summary of stored outcome rows ([`summarize()`]).
+//! - [`explain`](mod@explain): the facts each metric is made of, with reasons ([`explain()`]).
 //!
 //! # Streams and order
 //!
@@ -73,6 +74,7 @@
 //!   `started_at`.
 
 pub mod compute;
+pub mod explain;
 pub mod exposition;
 pub mod facts;
 pub mod outcomes;
@@ -82,6 +84,10 @@ pub mod tiers;
 pub mod window;
 
 pub use compute::{compute, compute_each};
+pub use explain::{
+    ChangeFailureItem, CommitItem, ExplainItem, FrequencyItem, IncidentItem, Metric,
+    ParseMetricError, RecoveryItem, ReworkItem, explain, explain_outcomes,
+};
 pub use facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
 pub use outcomes::{
     AttributedBy, CommitLeadTime, CommitOutcome, DeploymentOutcome, DeploymentRef, FailureCause,
