@@ -55,7 +55,7 @@ pub fn compute(facts: &Facts<'_>, window: &Window, benchmark: Benchmark) -> Dora
 /// not 365 times).
 ///
 /// `facts` must be sufficient for every window (facts sufficient for a window are sufficient
-/// for any window inside it, such as its [`Window::buckets`]). Windows that overlap or
+/// for any window inside it, such as its [`Window::calendar_buckets`]). Windows that overlap or
 /// are out of order are computed one by one.
 pub fn compute_each(
     facts: &Facts<'_>,

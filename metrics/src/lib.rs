@@ -17,7 +17,8 @@
 //! # Modules
 //!
 //! - [`facts`]: the inputs ([`DeploymentFact`], [`IncidentFact`], [`Facts`]).
-//! - [`window`]: the half-open window `[from, to)` and its buckets.
+//! - [`window`]: the half-open window `[from, to)` and its buckets (calendar-aligned series
+//!   buckets: [`Window::calendar_buckets`]).
 //! - [`percentile`](mod@percentile): linear-interpolated percentiles.
 //! - [`tiers`]: the benchmark tables ([`Benchmark`], [`Tier`]).
 //! - [`summary`]: the outputs ([`DoraSummary`] and one struct per metric).
@@ -99,4 +100,4 @@ pub use summary::{
     TimeToRestore,
 };
 pub use tiers::{Benchmark, ParseBenchmarkError, Tier};
-pub use window::{Interval, MAX_WINDOW_DAYS, ParseIntervalError, Window, WindowError};
+pub use window::{Bucket, Interval, MAX_WINDOW_DAYS, ParseIntervalError, Window, WindowError};
