@@ -1,8 +1,8 @@
 //! Per-deployment derived outcomes (DESIGN.md §12): what the DORA definitions decide about
 //! each finished deployment, kept as values rather than only counted.
 //!
-//! [`derive()`] gives, for every finished deployment of a window, a [`DeploymentOutcome`]: whether
-//! it is a change failure and every cause that applies, how and when it recovered, the
+//! [`derive()`] gives, for every finished deployment of a window, a [`DeploymentOutcome`]:
+//! whether it is a change failure and every cause that applies, how and when it recovered, the
 //! lead-time verdict of each of its commits, whether it is rework, and its stream neighbours.
 //! It runs the very walk [`compute`](crate::compute()) counts (one copy of the definitions).
 //!
@@ -10,6 +10,21 @@
 //! [`summarize`] turns the rows of a window, its lead-time samples and its incidents into the
 //! same [`DoraSummary`] as `compute`, so a store-backed query can read rows from an index
 //! range instead of facts.
+//!
+//! # What an outcome depends on
+//!
+//! For a store that keeps outcomes up to date (DESIGN.md §12), the outcome of D changes when:
+//! - D itself changes (outcome, time, flags, commits);
+//! - the next successful deployment of its stream changes (which one it is, its remediation
+//!   flags, its `deployed_at`): a write to a success S touches the outcomes of the deployments
+//!   between the success before S and S, wherever S moves from and to;
+//! - the incidents attributed to it change: by id, or by repository and time, which goes to the
+//!   latest success before the incident started, so a success written in between takes the
+//!   later incidents of its predecessor;
+//! - for lead time, the earlier successes of its stream that list the same shas change: a
+//!   success written before others can turn their first-shipped commits into
+//!   [`CommitLeadTime::ShippedEarlier`], and back when it moves or fails;
+//! - a deployment of any outcome is written next to it in stream order ([`Neighbours`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
