@@ -6,17 +6,27 @@
 //!   sorted once by `(deployed_at, number)` (then `id`, so the order is total);
 //! - for every position the next successful deployment is precomputed by a backward scan;
 //! - incidents are attributed with a binary search over the stream's successful deployments;
-//! - the walk keeps a set of the shas the stream has shipped so far, which decides lead time.
+//! - the walk keeps a map of the shas the stream has shipped so far (and by which deployment),
+//!   which decides lead time.
+//!
+//! The walk is where the definitions live: it judges each finished deployment of the windows
+//! (`Walked`: change failure and why, recovery and how) and each commit of a successful one
+//! ([`CommitLeadTime`]), and hands the verdicts to a visitor. [`compute`] counts them, through
+//! the [`OutcomeRow`] of each deployment (the rows [`summarize`](crate::summarize) counts);
+//! [`derive`](crate::derive()) keeps them as [`DeploymentOutcome`](crate::DeploymentOutcome)s.
 //!
 //! O(n log n) in the number of deployments plus O(commits + incidents·log n).
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::ops::Range;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::facts::{DeploymentFact, Facts, IncidentFact, Outcome};
+use crate::facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
+use crate::outcomes::{AttributedBy, CommitLeadTime, OutcomeRow};
 use crate::percentile::{median_and_p90, percentile_of};
 use crate::summary::{
     ChangeFailureRate, DeploymentFrequency, DoraSummary, LeadTime, RecoveryTime, ReworkRate,
@@ -26,7 +36,7 @@ use crate::tiers::{self, Benchmark};
 use crate::window::{WholeBuckets, Window, seconds_between};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Computes every metric of `window` from `facts`, graded against `benchmark`.
 ///
@@ -35,7 +45,7 @@ mod tests;
 /// matter.
 pub fn compute(facts: &Facts<'_>, window: &Window, benchmark: Benchmark) -> DoraSummary {
     let mut tallies = [Tally::new(window)];
-    walk(facts, &mut tallies);
+    walk(facts, &[*window], &mut tallies[..]);
     let [tally] = tallies;
     tally.finish(facts.incidents, benchmark)
 }
@@ -45,8 +55,8 @@ pub fn compute(facts: &Facts<'_>, window: &Window, benchmark: Benchmark) -> Dora
 /// not 365 times).
 ///
 /// `facts` must be sufficient for every window (facts sufficient for a window are sufficient
-/// for any window inside it, such as its [`Window::buckets`]). Windows that overlap or are out
-/// of order are computed one by one.
+/// for any window inside it, such as its [`Window::calendar_buckets`]). Windows that overlap or
+/// are out of order are computed one by one.
 pub fn compute_each(
     facts: &Facts<'_>,
     windows: &[Window],
@@ -63,7 +73,7 @@ pub fn compute_each(
             .collect();
     }
     let mut tallies: Vec<Tally> = windows.iter().map(Tally::new).collect();
-    walk(facts, &mut tallies);
+    walk(facts, windows, &mut tallies[..]);
     tallies
         .into_iter()
         .map(|tally| tally.finish(facts.incidents, benchmark))
@@ -71,7 +81,7 @@ pub fn compute_each(
 }
 
 /// What one window has counted so far.
-struct Tally {
+pub(crate) struct Tally {
     window: Window,
     frequency: FrequencyTally,
     lead_times: Vec<f64>,
@@ -83,7 +93,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(window: &Window) -> Tally {
+    pub(crate) fn new(window: &Window) -> Tally {
         Tally {
             window: *window,
             frequency: FrequencyTally::new(window),
@@ -96,7 +106,33 @@ impl Tally {
         }
     }
 
-    fn finish(self, incidents: &[IncidentFact], benchmark: Benchmark) -> DoraSummary {
+    /// Counts one deployment of the window. Rows of pending deployments count nothing.
+    pub(crate) fn add(&mut self, row: &OutcomeRow) {
+        if !row.outcome.is_finished() {
+            return;
+        }
+        if row.outcome == Outcome::Success {
+            self.frequency.add(row.deployed_at);
+            if row.rework {
+                self.rework += 1;
+            }
+        }
+        self.finished += 1;
+        if row.change_failure {
+            self.failures += 1;
+            match row.recovery_seconds {
+                Some(seconds) => self.recovery_times.push(seconds),
+                None => self.unrecovered += 1,
+            }
+        }
+    }
+
+    /// Counts lead-time samples of the window's deployments.
+    pub(crate) fn add_lead_times(&mut self, seconds: &[f64]) {
+        self.lead_times.extend_from_slice(seconds);
+    }
+
+    pub(crate) fn finish(self, incidents: &[IncidentFact], benchmark: Benchmark) -> DoraSummary {
         let Tally {
             window,
             frequency,
@@ -130,10 +166,146 @@ impl Tally {
     }
 }
 
-/// Walks every stream once, in stream order, and counts each deployment in the tally whose
-/// window holds it. `tallies` are sorted and their windows disjoint.
-fn walk(facts: &Facts<'_>, tallies: &mut [Tally]) {
-    let Some(end) = tallies.last().map(|tally| tally.window.to) else {
+/// The tallies of [`compute_each`], one per window (slot).
+impl Visit for [Tally] {
+    fn deployment(&mut self, slot: usize, walked: &Walked<'_>) {
+        if let Some(tally) = self.get_mut(slot) {
+            tally.add(&walked.row());
+        }
+    }
+
+    fn commit(&mut self, slot: usize, _commit: &CommitFact, lead_time: CommitLeadTime) {
+        if let (Some(tally), Some(seconds)) = (self.get_mut(slot), lead_time.sample()) {
+            tally.lead_times.push(seconds);
+        }
+    }
+}
+
+/// Receives the verdicts of a [`walk`], deployment by deployment. `slot` is the index of the
+/// window that holds the deployment.
+pub(crate) trait Visit {
+    /// A finished deployment deployed in window `slot`. For a successful one, [`Visit::commit`]
+    /// follows for each of its commits, in listing order, before the next deployment.
+    fn deployment(&mut self, slot: usize, walked: &Walked<'_>);
+
+    /// A commit of the successful deployment last passed to [`Visit::deployment`].
+    fn commit(&mut self, slot: usize, commit: &CommitFact, lead_time: CommitLeadTime);
+}
+
+/// One finished deployment of a window, with everything DESIGN.md §5 decides about it. The
+/// one place where change failure and recovery are defined.
+pub(crate) struct Walked<'a> {
+    pub(crate) deployment: &'a DeploymentFact,
+    /// The deployments just before and after it in stream order, of any outcome.
+    pub(crate) previous: Option<&'a DeploymentFact>,
+    pub(crate) next: Option<&'a DeploymentFact>,
+    /// The first successful deployment after it in stream order.
+    pub(crate) next_success: Option<&'a DeploymentFact>,
+    /// The incidents attributed to it, ordered by `(started_at, id)`.
+    pub(crate) incidents: &'a [Attributed<'a>],
+    attribution: Option<&'a Attribution<'a>>,
+}
+
+/// How a change failure recovered, or why it has not.
+pub(crate) enum Recovered<'a> {
+    /// Every attributed incident is resolved; `incident` was resolved last, at `at`.
+    Incident {
+        incident: &'a IncidentFact,
+        at: DateTime<Utc>,
+        seconds: f64,
+    },
+    /// No incident is attributed: recovered when the next successful deployment was deployed.
+    NextSuccess {
+        deployment: &'a DeploymentFact,
+        seconds: f64,
+    },
+    /// An attributed incident is still open.
+    IncidentsOpen,
+    /// No incident is attributed and no successful deployment follows (yet).
+    NoLaterSuccess,
+}
+
+impl Recovered<'_> {
+    /// The recovery-time sample, `None` while not recovered.
+    pub(crate) fn seconds(&self) -> Option<f64> {
+        match self {
+            Recovered::Incident { seconds, .. } | Recovered::NextSuccess { seconds, .. } => {
+                Some(*seconds)
+            }
+            Recovered::IncidentsOpen | Recovered::NoLaterSuccess => None,
+        }
+    }
+}
+
+impl<'a> Walked<'a> {
+    /// (a) its status is failure.
+    pub(crate) fn failed_status(&self) -> bool {
+        self.deployment.outcome == Outcome::Failure
+    }
+
+    /// (b) it succeeded and the next successful deployment of its stream is a remediation:
+    /// that deployment.
+    pub(crate) fn remediated_by(&self) -> Option<&'a DeploymentFact> {
+        if self.deployment.outcome != Outcome::Success {
+            return None;
+        }
+        self.next_success
+            .filter(|next| DeploymentFact::is_remediation(next))
+    }
+
+    /// A change failure: (a), (b), or (c) an incident is attributed to it.
+    pub(crate) fn change_failure(&self) -> bool {
+        self.failed_status() || self.remediated_by().is_some() || self.attribution.is_some()
+    }
+
+    /// For a change failure: recovered when the last attributed incident was resolved, or
+    /// without incidents when the next successful deployment was deployed. `None` otherwise.
+    pub(crate) fn recovery(&self) -> Option<Recovered<'a>> {
+        if !self.change_failure() {
+            return None;
+        }
+        // As defined (DESIGN.md §5), even when negative: an incident named by id and resolved
+        // before the deployment. Only lead time drops negative samples.
+        let since_deployed = |at| seconds_between(self.deployment.deployed_at, at);
+        Some(match (self.attribution, self.next_success) {
+            (Some(attribution), _) => match attribution.recovered() {
+                Some((incident, at)) => Recovered::Incident {
+                    incident,
+                    at,
+                    seconds: since_deployed(at),
+                },
+                None => Recovered::IncidentsOpen,
+            },
+            (None, Some(next)) => Recovered::NextSuccess {
+                deployment: next,
+                seconds: since_deployed(next.deployed_at),
+            },
+            (None, None) => Recovered::NoLaterSuccess,
+        })
+    }
+
+    /// Rework: a successful hotfix or rollback.
+    pub(crate) fn rework(&self) -> bool {
+        self.deployment.outcome == Outcome::Success && self.deployment.is_rework()
+    }
+
+    /// What the summary counts of this deployment, apart from lead time.
+    pub(crate) fn row(&self) -> OutcomeRow {
+        let recovery = self.recovery();
+        OutcomeRow {
+            deployed_at: self.deployment.deployed_at,
+            outcome: self.deployment.outcome,
+            change_failure: self.change_failure(),
+            recovery_seconds: recovery.as_ref().and_then(Recovered::seconds),
+            rework: self.rework(),
+        }
+    }
+}
+
+/// Walks every stream once, in stream order, and reports each finished deployment deployed in
+/// one of `windows` (sorted and disjoint) to `visitor`, with the slot of its window.
+pub(crate) fn walk<V: Visit + ?Sized>(facts: &Facts<'_>, windows: &[Window], visitor: &mut V) {
+    let Some(end) = windows.last().map(|window| window.to) else {
         return;
     };
     let deployments = facts.deployments;
@@ -141,8 +313,9 @@ fn walk(facts: &Facts<'_>, tallies: &mut [Tally]) {
     let attributions = attribute(deployments, facts.incidents, &streams);
 
     for stream in streams.values() {
-        // Shas shipped by the successful deployments walked so far: the stream's history.
-        let mut shipped = HashSet::new();
+        // Shas shipped by the successful deployments walked so far (the stream's history), each
+        // with the deployment that shipped it first.
+        let mut shipped: HashMap<&str, &DeploymentFact> = HashMap::new();
         for (position, &index) in stream.order.iter().enumerate() {
             let Some(deployment) = deployments.get(index) else {
                 continue;
@@ -153,64 +326,66 @@ fn walk(facts: &Facts<'_>, tallies: &mut [Tally]) {
                 break;
             }
             let at = deployment.deployed_at;
-            let slot = tallies.partition_point(|tally| tally.window.to <= at);
-            let mut tally = tallies
-                .get_mut(slot)
-                .filter(|tally| tally.window.contains(at));
+            let slot = windows.partition_point(|window| window.to <= at);
+            let in_window = windows.get(slot).is_some_and(|window| window.contains(at));
 
-            if deployment.outcome == Outcome::Success {
-                for commit in &deployment.commits {
-                    // `insert` is false for a sha shipped before, including earlier in this very
-                    // deployment: a sha listed twice counts once.
-                    if shipped.insert(commit.sha.as_str())
-                        && let Some(tally) = tally.as_deref_mut()
-                    {
-                        let lead_time = seconds_between(commit.committed_at, at);
+            if in_window && deployment.outcome.is_finished() {
+                let attribution = attributions.by_deployment.get(&index);
+                let walked = Walked {
+                    deployment,
+                    previous: position
+                        .checked_sub(1)
+                        .and_then(|previous| stream.order.get(previous))
+                        .and_then(|&previous| deployments.get(previous)),
+                    next: stream
+                        .order
+                        .get(position + 1)
+                        .and_then(|&next| deployments.get(next)),
+                    next_success: stream
+                        .next_success
+                        .get(position)
+                        .copied()
+                        .flatten()
+                        .and_then(|next| deployments.get(next)),
+                    incidents: attribution
+                        .and_then(|attribution| attributions.pairs.get(attribution.range.clone()))
+                        .unwrap_or_default(),
+                    attribution,
+                };
+                visitor.deployment(slot, &walked);
+            }
+
+            if deployment.outcome != Outcome::Success {
+                continue;
+            }
+            for commit in &deployment.commits {
+                let first = match shipped.entry(commit.sha.as_str()) {
+                    Entry::Vacant(entry) => {
+                        entry.insert(deployment);
+                        None
+                    }
+                    Entry::Occupied(entry) => Some(*entry.get()),
+                };
+                if !in_window {
+                    continue;
+                }
+                let lead_time = match first {
+                    None => {
+                        let seconds = seconds_between(commit.committed_at, at);
                         // A commit dated after its deployment is clock skew: dropped.
-                        if lead_time >= 0.0 {
-                            tally.lead_times.push(lead_time);
+                        if seconds >= 0.0 {
+                            CommitLeadTime::Sample { seconds }
+                        } else {
+                            CommitLeadTime::CommittedAfterDeployment { seconds }
                         }
                     }
-                }
-            }
-            let Some(tally) = tally else {
-                continue;
-            };
-            if !deployment.outcome.is_finished() {
-                continue;
-            }
-
-            if deployment.outcome == Outcome::Success {
-                tally.frequency.add(at);
-                if deployment.is_rework() {
-                    tally.rework += 1;
-                }
-            }
-
-            tally.finished += 1;
-            let next_success = stream
-                .next_success
-                .get(position)
-                .copied()
-                .flatten()
-                .and_then(|next| deployments.get(next));
-            let incidents = attributions.get(&index);
-            let change_failure = deployment.outcome == Outcome::Failure
-                || next_success.is_some_and(DeploymentFact::is_remediation)
-                || incidents.is_some();
-            if !change_failure {
-                continue;
-            }
-            tally.failures += 1;
-            let recovered_at = match incidents {
-                Some(incidents) => incidents.recovered_at(),
-                None => next_success.map(|next| next.deployed_at),
-            };
-            match recovered_at {
-                // As defined (DESIGN.md §5), even when negative: an incident named by id
-                // and resolved before the deployment. Only lead time drops negative samples.
-                Some(recovered) => tally.recovery_times.push(seconds_between(at, recovered)),
-                None => tally.unrecovered += 1,
+                    // A sha listed twice counts once, with the first listing's `committed_at`.
+                    Some(earlier) if std::ptr::eq(earlier, deployment) => {
+                        CommitLeadTime::ListedTwice
+                    }
+                    Some(earlier) => CommitLeadTime::ShippedEarlier { by: earlier.id },
+                };
+                visitor.commit(slot, commit, lead_time);
             }
         }
     }
@@ -272,37 +447,49 @@ fn streams(deployments: &[DeploymentFact]) -> HashMap<StreamKey<'_>, Stream> {
         .collect()
 }
 
-/// What the incidents attributed to one deployment say about its recovery.
-#[derive(Debug, Clone, Copy, Default)]
-struct Attribution {
-    unresolved: bool,
-    last_resolved_at: Option<DateTime<Utc>>,
+/// One incident attributed to one deployment.
+pub(crate) struct Attributed<'a> {
+    /// Index of the deployment.
+    deployment: usize,
+    pub(crate) incident: &'a IncidentFact,
+    pub(crate) by: AttributedBy,
 }
 
-impl Attribution {
-    fn add(&mut self, incident: &IncidentFact) {
-        match incident.resolved_at {
-            None => self.unresolved = true,
-            Some(at) => self.last_resolved_at = self.last_resolved_at.max(Some(at)),
-        }
-    }
+/// What the incidents attributed to one deployment say about its recovery.
+struct Attribution<'a> {
+    /// Its incidents in [`Attributions::pairs`].
+    range: Range<usize>,
+    unresolved: bool,
+    /// The incident resolved last (the first in `(started_at, id)` order among equal times).
+    last_resolved: Option<(&'a IncidentFact, DateTime<Utc>)>,
+}
 
-    /// When the last attributed incident was resolved; `None` while any is open.
-    fn recovered_at(&self) -> Option<DateTime<Utc>> {
+impl<'a> Attribution<'a> {
+    /// The incident resolved last and when; `None` while any is open.
+    fn recovered(&self) -> Option<(&'a IncidentFact, DateTime<Utc>)> {
         if self.unresolved {
             None
         } else {
-            self.last_resolved_at
+            self.last_resolved
         }
     }
 }
 
-/// Incidents per deployment index: by explicit deployment id, else by repository and time.
-fn attribute(
+/// Every attributed incident, grouped by deployment.
+struct Attributions<'a> {
+    /// Sorted by deployment index, then by the incident's `(started_at, id)`.
+    pairs: Vec<Attributed<'a>>,
+    /// Deployment index → its incidents.
+    by_deployment: HashMap<usize, Attribution<'a>>,
+}
+
+/// Attributes incidents to deployment indices: by explicit deployment id, else by repository
+/// and time.
+fn attribute<'a>(
     deployments: &[DeploymentFact],
-    incidents: &[IncidentFact],
+    incidents: &'a [IncidentFact],
     streams: &HashMap<StreamKey<'_>, Stream>,
-) -> HashMap<usize, Attribution> {
+) -> Attributions<'a> {
     let mut by_id: HashMap<Uuid, usize> = HashMap::new();
     if incidents
         .iter()
@@ -312,21 +499,60 @@ fn attribute(
             by_id.entry(deployment.id).or_insert(index);
         }
     }
-    let mut attributions: HashMap<usize, Attribution> = HashMap::new();
-    for incident in incidents {
-        let target = match (incident.deployment, incident.repository) {
-            // Explicit attribution wins, even when the deployment is not among the facts.
-            (Some(id), _) => by_id.get(&id).copied(),
-            (None, Some(repository)) => streams
-                .get(&(repository, incident.environment.as_str()))
-                .and_then(|stream| latest_success_before(stream, deployments, incident.started_at)),
-            (None, None) => None,
-        };
-        if let Some(index) = target {
-            attributions.entry(index).or_default().add(incident);
+    let mut pairs: Vec<Attributed<'a>> = incidents
+        .iter()
+        .filter_map(|incident| {
+            let (target, by) = match (incident.deployment, incident.repository) {
+                // Explicit attribution wins, even when the deployment is not among the facts.
+                (Some(id), _) => (by_id.get(&id).copied(), AttributedBy::Id),
+                (None, Some(repository)) => (
+                    streams
+                        .get(&(repository, incident.environment.as_str()))
+                        .and_then(|stream| {
+                            latest_success_before(stream, deployments, incident.started_at)
+                        }),
+                    AttributedBy::RepositoryAndTime,
+                ),
+                (None, None) => (None, AttributedBy::Id),
+            };
+            target.map(|deployment| Attributed {
+                deployment,
+                incident,
+                by,
+            })
+        })
+        .collect();
+    // Stable: incidents with equal ids (which the store never produces) keep the input order.
+    pairs.sort_by(|a, b| {
+        (a.deployment, a.incident.started_at, a.incident.id).cmp(&(
+            b.deployment,
+            b.incident.started_at,
+            b.incident.id,
+        ))
+    });
+    let mut by_deployment: HashMap<usize, Attribution<'a>> = HashMap::new();
+    for (position, pair) in pairs.iter().enumerate() {
+        let attribution = by_deployment
+            .entry(pair.deployment)
+            .or_insert_with(|| Attribution {
+                range: position..position,
+                unresolved: false,
+                last_resolved: None,
+            });
+        attribution.range.end = position + 1;
+        match pair.incident.resolved_at {
+            None => attribution.unresolved = true,
+            Some(at) => {
+                if attribution.last_resolved.is_none_or(|(_, last)| at > last) {
+                    attribution.last_resolved = Some((pair.incident, at));
+                }
+            }
         }
     }
-    attributions
+    Attributions {
+        pairs,
+        by_deployment,
+    }
 }
 
 /// The last successful deployment (in stream order, so the highest `number` among equal times)
@@ -445,15 +671,20 @@ fn recovery_time(mut samples: Vec<f64>, unrecovered: u64, benchmark: Benchmark) 
     }
 }
 
+/// How long an incident lasted, `None` while open. As defined; the API refuses an incident
+/// resolved before it started.
+pub(crate) fn restore_seconds(incident: &IncidentFact) -> Option<f64> {
+    incident
+        .resolved_at
+        .map(|resolved_at| seconds_between(incident.started_at, resolved_at))
+}
+
 fn time_to_restore(incidents: &[IncidentFact], window: &Window) -> TimeToRestore {
     let mut samples = Vec::new();
     let mut open = 0;
     for incident in incidents.iter().filter(|i| window.contains(i.started_at)) {
-        match incident.resolved_at {
-            // As defined; the API refuses an incident resolved before it started.
-            Some(resolved_at) => {
-                samples.push(seconds_between(incident.started_at, resolved_at));
-            }
+        match restore_seconds(incident) {
+            Some(seconds) => samples.push(seconds),
             None => open += 1,
         }
     }

@@ -1,7 +1,8 @@
 //! The DORA domain of dora-tracker: pure functions from deployment and incident facts to the
 //! DORA metrics and their tiers. No database, no HTTP, no clock: `now` is always a parameter.
 //!
-//! The definitions are those of DESIGN.md §5. The entry point is [`compute()`]:
+//! The definitions are those of DESIGN.md §5. The entry point is [`compute()`] (and
+//! [`compute_each()`] for the buckets of a series):
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -14,14 +15,63 @@
 //! assert_eq!(summary.change_lead_time.median_seconds, None);
 //! ```
 //!
+//! The same walk over the facts also answers, per deployment, *why*:
+//!
+//! - [`derive()`] gives the [`DeploymentOutcome`] of every finished deployment of a window:
+//!   change failure and all its [`FailureCause`]s, its [`Recovery`], each commit's
+//!   [`CommitLeadTime`] (a sample, or why not), rework, and its stream [`Neighbours`];
+//! - [`summarize()`] computes the [`DoraSummary`] of a window from compact per-deployment
+//!   [`OutcomeRow`]s plus lead-time samples and incidents, for a store that keeps outcomes
+//!   (DESIGN.md §12); `summarize` of what `derive` gives equals `compute`, exactly;
+//! - [`explain()`] lists the facts one [`Metric`] of a window is made of, each with its
+//!   reason ([`ExplainItem`]), adding up exactly to the summary (DESIGN.md §6, §11).
+//!
+//! ```
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//! use dora_metrics::{
+//!     CommitFact, DeploymentFact, ExplainItem, Facts, Metric, Outcome, Window, explain,
+//! };
+//! use uuid::Uuid;
+//!
+//! let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
+//! let deployed_at = now - TimeDelta::days(1);
+//! let deployment = DeploymentFact {
+//!     id: Uuid::from_u128(1),
+//!     number: 1,
+//!     repository: Uuid::from_u128(2),
+//!     environment: "production".into(),
+//!     deployed_at,
+//!     outcome: Outcome::Success,
+//!     is_fix: false,
+//!     is_hotfix: false,
+//!     is_rollback: false,
+//!     commits: vec![CommitFact {
+//!         sha: "abc".into(),
+//!         committed_at: deployed_at - TimeDelta::hours(2),
+//!     }],
+//! };
+//! let facts = Facts { deployments: &[deployment], incidents: &[] };
+//! let window = Window::last_days(30, now).unwrap();
+//! let items = explain(&facts, &window, Metric::ChangeLeadTime);
+//! let [ExplainItem::Commit(commit)] = items.as_slice() else { panic!("{items:?}") };
+//! assert_eq!(commit.lead_time.sample(), Some(7200.0));
+//! ```
+//!
+//! Series buckets come from [`Window::calendar_buckets`] (UTC days, ISO weeks, calendar
+//! months; partial ends flagged).
+//!
 //! # Modules
 //!
 //! - [`facts`]: the inputs ([`DeploymentFact`], [`IncidentFact`], [`Facts`]).
-//! - [`window`]: the half-open window `[from, to)` and its buckets.
+//! - [`window`]: the half-open window `[from, to)` and its buckets (calendar-aligned series
+//!   buckets: [`Window::calendar_buckets`]).
 //! - [`percentile`](mod@percentile): linear-interpolated percentiles.
 //! - [`tiers`]: the benchmark tables ([`Benchmark`], [`Tier`]).
 //! - [`summary`]: the outputs ([`DoraSummary`] and one struct per metric).
 //! - [`compute`](mod@compute): the engine.
+//! - [`outcomes`]: what the engine decides about each deployment, as values ([`derive()`]),
+//!   and the summary of stored outcome rows ([`summarize()`]).
+//! - [`explain`](mod@explain): the facts each metric is made of, with reasons ([`explain()`]).
 //!
 //! # Streams and order
 //!
@@ -57,9 +107,13 @@
 //! incident whose `deployment` is the id of a window deployment, whatever its `started_at`.
 //!
 //! Any set of facts between this one and the full history gives the same result (the property
-//! tests check both ends). In particular later deployments beyond the first later success,
-//! earlier deployments that did not succeed, and incidents that started before `from` and name
-//! no window deployment are harmless but unnecessary.
+//! tests check both ends, for [`compute()`] and for [`derive()`], which [`explain()`] is built
+//! on), except for what sufficient facts cannot know: a [`DeploymentOutcome`]'s
+//! `previous`/`next` neighbours just outside the window, and which earlier deployment first
+//! shipped a sha ([`CommitLeadTime::ShippedEarlier`] may name a synthetic or a trimmed one).
+//! In particular later deployments beyond the first later success, earlier deployments that
+//! did not succeed, and incidents that started before `from` and name no window deployment are
+//! harmless but unnecessary.
 //!
 //! Two consequences worth knowing when building queries:
 //! - an incident that names a `deployment` id is attributed only to that deployment; if that
@@ -71,19 +125,29 @@
 //!   `started_at`.
 
 pub mod compute;
+pub mod explain;
 pub mod exposition;
 pub mod facts;
+pub mod outcomes;
 pub mod percentile;
 pub mod summary;
 pub mod tiers;
 pub mod window;
 
 pub use compute::{compute, compute_each};
+pub use explain::{
+    ChangeFailureItem, CommitItem, ExplainItem, FrequencyItem, IncidentItem, Metric,
+    ParseMetricError, RecoveryItem, ReworkItem, explain, explain_outcomes,
+};
 pub use facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
+pub use outcomes::{
+    AttributedBy, CommitLeadTime, CommitOutcome, DeploymentOutcome, DeploymentRef, FailureCause,
+    Neighbours, OutcomeRow, Recovery, Remediation, derive, summarize,
+};
 pub use percentile::percentile;
 pub use summary::{
     ChangeFailureRate, DeploymentFrequency, DoraSummary, LeadTime, RecoveryTime, ReworkRate,
     TimeToRestore,
 };
 pub use tiers::{Benchmark, ParseBenchmarkError, Tier};
-pub use window::{Interval, MAX_WINDOW_DAYS, ParseIntervalError, Window, WindowError};
+pub use window::{Bucket, Interval, MAX_WINDOW_DAYS, ParseIntervalError, Window, WindowError};

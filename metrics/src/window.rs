@@ -1,11 +1,14 @@
 //! The half-open time window `[from, to)` a metrics query covers, and how it is cut into buckets:
-//! chart buckets (every span, a partial one at the start included) and the deployment-frequency
-//! buckets (only spans lying wholly in the window).
+//! series buckets aligned to the calendar in UTC ([`Window::calendar_buckets`]), the older
+//! fixed-span chart buckets counted back from `to` ([`Window::buckets`]), and the
+//! deployment-frequency buckets (7- and 30-day spans lying wholly in the window).
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{
+    DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, Utc,
+};
 use serde::Serialize;
 
 /// The longest window a query may ask for (two years and a day, so that "the last two years"
@@ -100,6 +103,9 @@ impl Window {
     ///
     /// Unlike the deployment-frequency buckets, a partial span left at the start is included,
     /// clipped to `from`, so the buckets cover the window exactly.
+    ///
+    /// Superseded by [`Window::calendar_buckets`]: DESIGN.md §6 aligns series buckets to the
+    /// calendar. Kept while the HTTP layer still calls it.
     pub fn buckets(&self, interval: Interval) -> Vec<Window> {
         let span = interval.span();
         let mut buckets = Vec::new();
@@ -117,9 +123,65 @@ impl Window {
         buckets.reverse();
         buckets
     }
+
+    /// The window cut at the calendar boundaries of `interval` in UTC, oldest first, for
+    /// series (DESIGN.md §6): days from midnight, ISO weeks from Monday 00:00, calendar months
+    /// from the 1st at 00:00 ([`Interval::Month`] is a calendar month here, not 30 days).
+    ///
+    /// The buckets cover the window exactly. A first bucket starting after its day, week or
+    /// month began, or a last one ending before it ends, is clipped to the window and
+    /// [`partial`](Bucket::partial); every other bucket is a whole calendar unit. A window built
+    /// by hand that is empty has no buckets; one spanning millennia has as many as it says.
+    pub fn calendar_buckets(&self, interval: Interval) -> Vec<Bucket> {
+        let mut buckets = Vec::new();
+        let mut from = self.from;
+        while from < self.to {
+            let (start, end) = calendar_unit(from, interval);
+            // The unit holding `from` ends after it, so every step advances.
+            let to = end.map_or(self.to, |end| end.min(self.to));
+            buckets.push(Bucket {
+                window: Window { from, to },
+                partial: start != Some(from) || end != Some(to),
+            });
+            from = to;
+        }
+        buckets
+    }
 }
 
-/// The span of a bucket.
+/// One bucket of a calendar-aligned series ([`Window::calendar_buckets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Bucket {
+    pub window: Window,
+    /// The window cuts this day, week or month short (only the first and the last bucket can
+    /// be): its numbers cover part of the unit, so it carries no tier (DESIGN.md §6).
+    pub partial: bool,
+}
+
+/// The calendar unit of `interval` (UTC day, ISO week, calendar month) holding `t`: its start and
+/// end, each `None` where it falls outside chrono's range of dates.
+fn calendar_unit(
+    t: DateTime<Utc>,
+    interval: Interval,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let date = t.date_naive();
+    let start = match interval {
+        Interval::Day => Some(date),
+        Interval::Week => {
+            date.checked_sub_days(Days::new(u64::from(date.weekday().num_days_from_monday())))
+        }
+        Interval::Month => date.with_day(1),
+    };
+    let end = start.and_then(|start| match interval {
+        Interval::Day => start.checked_add_days(Days::new(1)),
+        Interval::Week => start.checked_add_days(Days::new(7)),
+        Interval::Month => start.checked_add_months(Months::new(1)),
+    });
+    let midnight = |date: NaiveDate| date.and_time(NaiveTime::MIN).and_utc();
+    (start.map(midnight), end.map(midnight))
+}
+
+/// The span of a bucket: a day, a week or a month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Interval {
@@ -127,12 +189,13 @@ pub enum Interval {
     Day,
     /// 7 days.
     Week,
-    /// 30 days (DORA's "month").
+    /// A calendar month in [`Window::calendar_buckets`]; 30 days (DORA's "month") in
+    /// [`Interval::days`] and [`Window::buckets`].
     Month,
 }
 
 impl Interval {
-    /// Length of one bucket in days.
+    /// Length of one [`Window::buckets`] span in days (a month is 30).
     pub fn days(self) -> i64 {
         match self {
             Interval::Day => 1,
@@ -407,6 +470,179 @@ mod tests {
             .buckets(Interval::Week)
             .is_empty()
         );
+    }
+
+    fn at_minute(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    /// The buckets as (from, to, partial).
+    fn calendar(
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        interval: Interval,
+    ) -> Vec<(DateTime<Utc>, DateTime<Utc>, bool)> {
+        Window::new(from, to)
+            .unwrap()
+            .calendar_buckets(interval)
+            .into_iter()
+            .map(|bucket| (bucket.window.from, bucket.window.to, bucket.partial))
+            .collect()
+    }
+
+    #[test]
+    fn calendar_weeks_from_a_tuesday_evening() {
+        // 2025-03-04 is a Tuesday; 2025-03-27 a Thursday.
+        let from = at_minute(2025, 3, 4, 18, 22);
+        let to = at(2025, 3, 27, 9);
+        assert_eq!(
+            calendar(from, to, Interval::Week),
+            [
+                (from, at(2025, 3, 10, 0), true),
+                (at(2025, 3, 10, 0), at(2025, 3, 17, 0), false),
+                (at(2025, 3, 17, 0), at(2025, 3, 24, 0), false),
+                (at(2025, 3, 24, 0), to, true),
+            ]
+        );
+        assert_eq!(at(2025, 3, 10, 0).weekday(), chrono::Weekday::Mon);
+    }
+
+    #[test]
+    fn calendar_days_split_at_midnight() {
+        let from = at_minute(2025, 3, 4, 18, 22);
+        let to = at(2025, 3, 6, 9);
+        assert_eq!(
+            calendar(from, to, Interval::Day),
+            [
+                (from, at(2025, 3, 5, 0), true),
+                (at(2025, 3, 5, 0), at(2025, 3, 6, 0), false),
+                (at(2025, 3, 6, 0), to, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn calendar_months_across_a_leap_february() {
+        let from = at(2024, 1, 15, 0);
+        let to = at(2024, 4, 10, 0);
+        let buckets = calendar(from, to, Interval::Month);
+        assert_eq!(
+            buckets,
+            [
+                (from, at(2024, 2, 1, 0), true),
+                (at(2024, 2, 1, 0), at(2024, 3, 1, 0), false),
+                (at(2024, 3, 1, 0), at(2024, 4, 1, 0), false),
+                (at(2024, 4, 1, 0), to, true),
+            ]
+        );
+        assert_eq!(buckets[1].1 - buckets[1].0, days(29));
+        assert_eq!(buckets[2].1 - buckets[2].0, days(31));
+        // Not a leap year: 28 days.
+        let february = calendar(at(2025, 2, 1, 0), at(2025, 3, 1, 0), Interval::Month);
+        assert_eq!(february, [(at(2025, 2, 1, 0), at(2025, 3, 1, 0), false)]);
+    }
+
+    #[test]
+    fn calendar_buckets_on_boundaries_are_whole() {
+        // Midnight to midnight: whole days.
+        let days_only = calendar(at(2025, 3, 1, 0), at(2025, 3, 8, 0), Interval::Day);
+        assert_eq!(days_only.len(), 7);
+        assert!(
+            days_only
+                .iter()
+                .all(|&(from, to, partial)| !partial && to - from == days(1))
+        );
+        // Monday to Monday, across a year: 2024-12-30 starts ISO week 1 of 2025.
+        let weeks = calendar(at(2024, 12, 23, 0), at(2025, 1, 13, 0), Interval::Week);
+        assert_eq!(
+            weeks,
+            [
+                (at(2024, 12, 23, 0), at(2024, 12, 30, 0), false),
+                (at(2024, 12, 30, 0), at(2025, 1, 6, 0), false),
+                (at(2025, 1, 6, 0), at(2025, 1, 13, 0), false),
+            ]
+        );
+        let months = calendar(at(2024, 11, 1, 0), at(2025, 2, 1, 0), Interval::Month);
+        assert_eq!(months.len(), 3);
+        assert!(months.iter().all(|&(_, _, partial)| !partial));
+        // Day boundaries that are not week boundaries: partial weeks at both ends.
+        let thursday_to_thursday = calendar(at(2025, 3, 6, 0), at(2025, 3, 20, 0), Interval::Week);
+        assert_eq!(
+            thursday_to_thursday
+                .iter()
+                .map(|&(_, _, partial)| partial)
+                .collect::<Vec<_>>(),
+            [true, false, true]
+        );
+    }
+
+    #[test]
+    fn calendar_buckets_of_short_and_empty_windows() {
+        // Inside one day: one bucket, partial.
+        let from = at_minute(2025, 3, 4, 18, 22);
+        let to = at_minute(2025, 3, 4, 19, 0);
+        for interval in [Interval::Day, Interval::Week, Interval::Month] {
+            assert_eq!(
+                calendar(from, to, interval),
+                [(from, to, true)],
+                "{interval}"
+            );
+        }
+        // Starting on a boundary, ending inside: only the last is partial.
+        let from = at(2025, 3, 3, 0);
+        let to = at_minute(2025, 3, 12, 7, 30);
+        assert_eq!(
+            calendar(from, to, Interval::Week),
+            [
+                (from, at(2025, 3, 10, 0), false),
+                (at(2025, 3, 10, 0), to, true),
+            ]
+        );
+        // A nanosecond after midnight is not midnight.
+        let from = at(2025, 3, 5, 0) + TimeDelta::nanoseconds(1);
+        let buckets = calendar(from, at(2025, 3, 7, 0), Interval::Day);
+        assert_eq!(buckets[0], (from, at(2025, 3, 6, 0), true));
+        assert!(!buckets[1].2);
+        let t = at(2025, 1, 1, 0);
+        assert!(
+            Window { from: t, to: t }
+                .calendar_buckets(Interval::Day)
+                .is_empty()
+        );
+        assert!(
+            Window {
+                from: t,
+                to: t - days(3)
+            }
+            .calendar_buckets(Interval::Month)
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn calendar_buckets_at_the_ends_of_time() {
+        // Units that begin or end outside chrono's dates are clipped; the buckets still tile.
+        let first = DateTime::<Utc>::MIN_UTC;
+        let last = DateTime::<Utc>::MAX_UTC;
+        for interval in [Interval::Day, Interval::Week, Interval::Month] {
+            for window in [
+                Window {
+                    from: first,
+                    to: first + days(40),
+                },
+                Window {
+                    from: last - days(40),
+                    to: last,
+                },
+            ] {
+                let buckets = window.calendar_buckets(interval);
+                assert_eq!(buckets.first().unwrap().window.from, window.from);
+                assert_eq!(buckets.last().unwrap().window.to, window.to);
+                for pair in buckets.windows(2) {
+                    assert_eq!(pair[0].window.to, pair[1].window.from);
+                }
+            }
+        }
     }
 
     /// Frequency buckets: (window length, span days, expected count).

@@ -13,32 +13,32 @@ use crate::window::Window;
 
 use Outcome::{Failure, Pending, Success};
 
-const REPO: Uuid = Uuid::from_u128(0xA);
-const OTHER_REPO: Uuid = Uuid::from_u128(0xB);
-const PROD: &str = "production";
-const HOUR: f64 = 3_600.0;
-const DAY: f64 = 86_400.0;
+pub(crate) const REPO: Uuid = Uuid::from_u128(0xA);
+pub(crate) const OTHER_REPO: Uuid = Uuid::from_u128(0xB);
+pub(crate) const PROD: &str = "production";
+pub(crate) const HOUR: f64 = 3_600.0;
+pub(crate) const DAY: f64 = 86_400.0;
 
 /// 2025-01-01T00:00Z plus `days` days.
-fn day(days: i64) -> DateTime<Utc> {
+pub(crate) fn day(days: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap() + TimeDelta::days(days)
 }
 
-fn hours(h: i64) -> TimeDelta {
+pub(crate) fn hours(h: i64) -> TimeDelta {
     TimeDelta::hours(h)
 }
 
-fn secs(s: i64) -> TimeDelta {
+pub(crate) fn secs(s: i64) -> TimeDelta {
     TimeDelta::seconds(s)
 }
 
 /// The default window of the tests: `[day 0, day 30)`.
-fn window() -> Window {
+pub(crate) fn window() -> Window {
     Window::new(day(0), day(30)).unwrap()
 }
 
 /// Deployment number `n` (id derived from it) of `REPO`/production.
-fn dep(n: i64, deployed_at: DateTime<Utc>, outcome: Outcome) -> DeploymentFact {
+pub(crate) fn dep(n: i64, deployed_at: DateTime<Utc>, outcome: Outcome) -> DeploymentFact {
     DeploymentFact {
         id: id(n),
         number: n,
@@ -54,11 +54,11 @@ fn dep(n: i64, deployed_at: DateTime<Utc>, outcome: Outcome) -> DeploymentFact {
 }
 
 /// Ids run opposite to numbers, so that a tie broken by id instead of number shows.
-fn id(n: i64) -> Uuid {
+pub(crate) fn id(n: i64) -> Uuid {
     Uuid::from_u128(0xFFFF_FFFF - n as u128)
 }
 
-trait Build {
+pub(crate) trait Build {
     fn fix(self) -> Self;
     fn hotfix(self) -> Self;
     fn rollback(self) -> Self;
@@ -98,7 +98,7 @@ impl Build for DeploymentFact {
 }
 
 /// An incident of `REPO`/production, attributed by repository and time.
-fn incident(
+pub(crate) fn incident(
     n: u128,
     started_at: DateTime<Utc>,
     resolved_at: Option<DateTime<Utc>>,
@@ -114,7 +114,7 @@ fn incident(
 }
 
 /// An incident naming deployment `n` explicitly.
-fn incident_on(
+pub(crate) fn incident_on(
     n: i64,
     started_at: DateTime<Utc>,
     resolved_at: Option<DateTime<Utc>>,
