@@ -9,15 +9,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 profile="${DORA_PROFILE:-debug}"
-target="${CARGO_TARGET_DIR:-$root/target}"
 
 cd "$root"
 if [ "$profile" = release ]; then
-  cargo build --release --locked -p api --bin dora-tracker
+  bin="$("$root/ci/build-binary.sh" --release)"
 else
-  cargo build --locked -p api --bin dora-tracker
+  bin="$("$root/ci/build-binary.sh")"
 fi
-bin="$target/$profile/dora-tracker"
 
 if [ ! -d "$here/node_modules/@octokit/rest" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)

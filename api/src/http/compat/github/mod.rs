@@ -28,8 +28,8 @@ use crate::{
         Errors, NewDeployment, NewStatus, RawStatus, RepositoryRef, Status, TriggeredBy,
         check_text, normalize_sha, validate_environment,
     },
-    http::{ApiTags, body::JsonBody, extract::GithubAuth, origin, state::AppState},
     http::HttpSettings,
+    http::{ApiTags, body::JsonBody, extract::GithubAuth, origin, state::AppState},
     store::github::{GithubRecord, ListFilter},
 };
 pub use error::{GithubError, github_errors};

@@ -8,9 +8,7 @@ use poem_openapi::{ApiResponse, Object, payload::Json};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::{
-    domain::GithubState, http::origin, http::HttpSettings, store::github::GithubRecord,
-};
+use crate::{domain::GithubState, http::HttpSettings, http::origin, store::github::GithubRecord};
 
 /// GitHub's `simple-user`, for `creator`. Ids are derived from the login (stable).
 #[derive(Debug, Clone, Object, Deserialize)]
