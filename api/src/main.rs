@@ -10,7 +10,7 @@ use api::{
         Cli, Command, ConfigError, DbArgs, ServeArgs, Settings, TokenCommand, TokenIssueArgs,
         database_options, jwt_settings, names, parse_ttl,
     },
-    store::{Db, organizations::ensure_organization},
+    store::Db,
 };
 use clap::Parser;
 
@@ -74,11 +74,9 @@ async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
     db.migrate()
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;
-    let txn = db.begin_write().await.map_err(|e| e.to_string())?;
-    ensure_organization(&txn, &args.org, chrono::Utc::now())
+    api::core::tenants::ensure(&db, &args.org)
         .await
         .map_err(|e| e.to_string())?;
-    txn.commit().await.map_err(|e| e.to_string())?;
     db.close().await;
     let token = keys
         .issue(&args.org, &scopes, &args.sub, ttl)

@@ -33,6 +33,15 @@ fn or_name_taken(e: sea_orm::DbErr) -> Error {
     }
 }
 
+fn fields(repository_id: Uuid, input: HookInput) -> HookFields {
+    HookFields {
+        repository_id,
+        name: input.name,
+        branch: input.branch,
+        environment: input.environment,
+    }
+}
+
 /// Creates a hook; answers it with its secret (shown this once).
 pub async fn create(
     core: &Core,
@@ -52,12 +61,7 @@ pub async fn create(
     {
         return Err(name_taken());
     }
-    let fields = HookFields {
-        repository_id: repository.id,
-        name: input.name,
-        branch: input.branch,
-        environment: input.environment,
-    };
+    let fields = fields(repository.id, input);
     let hook = store::deploy_hooks::insert(&txn, org, &fields, &hash_secret(&secret), now)
         .await
         .map_err(or_name_taken)?;
@@ -119,13 +123,7 @@ pub async fn replace(
     {
         return Err(name_taken());
     }
-    let fields = HookFields {
-        repository_id: repository.id,
-        name: input.name,
-        branch: input.branch,
-        environment: input.environment,
-    };
-    store::deploy_hooks::replace(&txn, current, &fields, now)
+    store::deploy_hooks::replace(&txn, current, &fields(repository.id, input), now)
         .await
         .map_err(or_name_taken)?;
     let record = one(&txn, org, id).await?;

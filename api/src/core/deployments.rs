@@ -91,50 +91,24 @@ pub async fn get(core: &Core, principal: &Principal, id: Uuid) -> Result<Deploym
         .ok_or(Error::NotFound("deployment"))
 }
 
-/// What a listing asks for.
-#[derive(Debug, Default, Clone)]
-pub struct ListQuery {
-    /// A repository URL in any spelling, or its id.
-    pub repository: Option<String>,
-    pub environment: Option<String>,
-    pub branch: Option<String>,
-    pub status: Option<Status>,
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    pub until: Option<chrono::DateTime<chrono::Utc>>,
-    /// Only deployments numbered below this (the previous page's cursor).
-    pub before_number: Option<i64>,
-}
-
-/// Newest first, at most `limit`, and whether more follow (scope `read`). A repository the
-/// organization has no deployments of lists nothing.
+/// Newest first, at most `limit`, and whether more follow (scope `read`). `repository` (a
+/// URL in any spelling, or an id) fills the filter's repository; one the organization has
+/// no deployments of lists nothing.
 pub async fn list(
     core: &Core,
     principal: &Principal,
-    query: ListQuery,
+    repository: Option<&str>,
+    mut filter: ListFilter,
     limit: u64,
 ) -> Result<(Vec<DeploymentRecord>, bool), Error> {
     principal.require(Scope::Read)?;
     let org = principal.organization_id;
-    let conn = core.db.read();
-    let repository_id = match query.repository.as_deref() {
-        None => None,
-        Some(reference) => {
-            match store::organizations::resolve_repository(conn, org, reference).await? {
-                Some(r) => Some(r.id),
-                None => return Ok((Vec::new(), false)),
-            }
-        }
-    };
-    let filter = ListFilter {
-        repository_id,
-        environment: query.environment,
-        branch: query.branch,
-        status: query.status,
-        since: query.since,
-        until: query.until,
-        before_number: query.before_number,
-    };
-    Ok(store::deployments::list(conn, org, &filter, limit).await?)
+    match super::repository_filter(core, org, repository).await? {
+        Some(None) => return Ok((Vec::new(), false)),
+        Some(Some(id)) => filter.repository_id = Some(id),
+        None => {}
+    }
+    Ok(store::deployments::list(core.db.read(), org, &filter, limit).await?)
 }
 
 /// Moves an unfinished deployment forward (scope `ingest`): status and timing only. The

@@ -120,49 +120,23 @@ pub async fn create(
     Ok(incident)
 }
 
-/// What a listing asks for.
-#[derive(Debug, Default, Clone)]
-pub struct ListQuery {
-    /// A repository URL in any spelling, or its id.
-    pub repository: Option<String>,
-    pub environment: Option<String>,
-    pub deployment_id: Option<Uuid>,
-    pub open: Option<bool>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    /// After this (started_at, id): the previous page's cursor.
-    pub after: Option<(DateTime<Utc>, Uuid)>,
-}
-
-/// Latest start first, at most `limit`, and whether more follow (scope `read`).
+/// Latest start first, at most `limit`, and whether more follow (scope `read`). `repository`
+/// fills the filter's repository as for deployments.
 pub async fn list(
     core: &Core,
     principal: &Principal,
-    query: ListQuery,
+    repository: Option<&str>,
+    mut filter: store::incidents::ListFilter,
     limit: u64,
 ) -> Result<(Vec<incidents::Model>, bool), Error> {
     principal.require(Scope::Read)?;
     let org = principal.organization_id;
-    let conn = core.db.read();
-    let repository_id = match query.repository.as_deref() {
-        None => None,
-        Some(reference) => {
-            match store::organizations::resolve_repository(conn, org, reference).await? {
-                Some(r) => Some(r.id),
-                None => return Ok((Vec::new(), false)),
-            }
-        }
-    };
-    let filter = store::incidents::ListFilter {
-        repository_id,
-        environment: query.environment,
-        deployment_id: query.deployment_id,
-        open: query.open,
-        since: query.since,
-        until: query.until,
-        after: query.after,
-    };
-    Ok(store::incidents::list(conn, org, &filter, limit).await?)
+    match super::repository_filter(core, org, repository).await? {
+        Some(None) => return Ok((Vec::new(), false)),
+        Some(Some(id)) => filter.repository_id = Some(id),
+        None => {}
+    }
+    Ok(store::incidents::list(core.db.read(), org, &filter, limit).await?)
 }
 
 /// One incident (scope `read`).

@@ -53,6 +53,23 @@ impl Core {
     }
 }
 
+/// The repository a listing filter names (its URL in any spelling, or its id): `None` for
+/// no filter, `Some(None)` when the organization has no such repository (the listing is
+/// empty), else `Some(Some(id))`.
+pub(crate) async fn repository_filter(
+    core: &Core,
+    organization_id: uuid::Uuid,
+    reference: Option<&str>,
+) -> Result<Option<Option<uuid::Uuid>>, Error> {
+    let Some(reference) = reference else {
+        return Ok(None);
+    };
+    let found =
+        crate::store::organizations::resolve_repository(core.db.read(), organization_id, reference)
+            .await?;
+    Ok(Some(found.map(|r| r.id)))
+}
+
 /// Now, to the microsecond the databases keep.
 pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
     crate::domain::truncate_micros(chrono::Utc::now())

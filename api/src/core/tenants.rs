@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{Core, Error, now};
 use crate::{
     auth::{Principal, Verified},
-    store,
+    store::{self, Db},
 };
 
 /// Organization slug → id, per instance.
@@ -36,6 +36,14 @@ impl Tenants {
         self.ids.write().await.insert(slug.to_owned(), id);
         Ok(id)
     }
+}
+
+/// Creates the organization `slug` unless it exists (`dora-tracker token issue`).
+pub async fn ensure(db: &Db, slug: &str) -> Result<Uuid, Error> {
+    let txn = db.begin_write().await?;
+    let id = store::organizations::ensure_organization(&txn, slug, now()).await?;
+    txn.commit().await?;
+    Ok(id)
 }
 
 /// The principal a verified token acts as.

@@ -67,23 +67,7 @@ pub type Apis = (
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            HealthApi,
-            DeploymentsApi,
-            StatusesApi,
-            IncidentsApi,
-            MetricsApi,
-            IftrueApi,
-            GithubApi,
-            AdminApi,
-            DeployHooksApi,
-            HooksApi,
-        ),
-        "dora-tracker",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    OpenApiService::new(Apis::default(), "dora-tracker", env!("CARGO_PKG_VERSION")).description(
         "Records deployment events and computes the DORA metrics. Authenticate with \
          `Authorization: Bearer <JWT>` (mint one with `dora-tracker token issue`). Errors are \
          `application/problem+json`.",

@@ -25,6 +25,7 @@ fn render(record: &DeploymentRecord) -> Deployment {
     deployment
 }
 
+#[derive(Default)]
 pub struct IftrueApi;
 
 #[OpenApi(tag = "ApiTags::Iftrue")]

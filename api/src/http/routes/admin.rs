@@ -104,6 +104,7 @@ fn snapshot(record: &crate::store::deployments::DeploymentRecord) -> serde_json:
         .unwrap_or_default()
 }
 
+#[derive(Default)]
 pub struct AdminApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]

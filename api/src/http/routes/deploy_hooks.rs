@@ -142,6 +142,7 @@ pub enum CreateHookResponse {
     ),
 }
 
+#[derive(Default)]
 pub struct DeployHooksApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::DeployHooks")]

@@ -9,7 +9,7 @@ use poem_openapi::{
 use serde::Deserialize;
 
 use crate::{
-    core::{self, deployments::ListQuery},
+    core,
     domain::{DeploymentChange, Status},
     http::{
         ApiTags,
@@ -22,6 +22,7 @@ use crate::{
         },
         state::AppState,
     },
+    store::deployments::ListFilter,
 };
 
 /// A status and timing transition, e.g. in_progress → success with finished_at. Only forward
@@ -36,6 +37,7 @@ pub struct DeploymentPatch {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+#[derive(Default)]
 pub struct DeploymentsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Deployments")]
@@ -103,8 +105,8 @@ impl DeploymentsApi {
                     .map_err(|e| core::Error::invalid_parameter("status", e.to_string()))
             })
             .transpose()?;
-        let query = ListQuery {
-            repository: repository.0,
+        let filter = ListFilter {
+            repository_id: None,
             environment: environment.0,
             branch: branch.0,
             status,
@@ -112,9 +114,14 @@ impl DeploymentsApi {
             until: until.0,
             before_number: pagination::number_cursor(cursor.0.as_deref())?,
         };
-        let (records, more) =
-            core::deployments::list(&state.core, &auth.0, query, pagination::limit(limit.0))
-                .await?;
+        let (records, more) = core::deployments::list(
+            &state.core,
+            &auth.0,
+            repository.0.as_deref(),
+            filter,
+            pagination::limit(limit.0),
+        )
+        .await?;
         Ok(Json(DeploymentPage {
             next_cursor: pagination::next_cursor(&records, more, |r| {
                 r.deployment.number.to_string()

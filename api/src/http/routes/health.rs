@@ -20,6 +20,7 @@ pub enum ReadyResponse {
     NotReady(Json<Health>),
 }
 
+#[derive(Default)]
 pub struct HealthApi;
 
 #[OpenApi(tag = "ApiTags::Health")]

@@ -15,12 +15,13 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    core::{self, incidents::ListQuery},
+    core,
     domain::{IncidentInput, RawIncident},
     http::{
         ApiTags, body::JsonBody, error::ApiError, extract::BearerAuth, pagination, parse_id,
         state::AppState,
     },
+    store::incidents::ListFilter,
 };
 
 /// A new incident.
@@ -114,6 +115,7 @@ pub enum CreateIncidentResponse {
     Created(Json<Incident>, #[oai(header = "Location")] String),
 }
 
+#[derive(Default)]
 pub struct IncidentsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Incidents")]
@@ -176,8 +178,8 @@ impl IncidentsApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<IncidentPage>, ApiError> {
-        let query = ListQuery {
-            repository: repository.0,
+        let filter = ListFilter {
+            repository_id: None,
             environment: environment.0,
             deployment_id: deployment_id.0,
             open: open.0,
@@ -185,8 +187,14 @@ impl IncidentsApi {
             until: until.0,
             after: pagination::time_cursor(cursor.0.as_deref())?,
         };
-        let (rows, more) =
-            core::incidents::list(&state.core, &auth.0, query, pagination::limit(limit.0)).await?;
+        let (rows, more) = core::incidents::list(
+            &state.core,
+            &auth.0,
+            repository.0.as_deref(),
+            filter,
+            pagination::limit(limit.0),
+        )
+        .await?;
         Ok(Json(IncidentPage {
             next_cursor: pagination::next_cursor(&rows, more, |i| {
                 pagination::encode_time_cursor(i.started_at, i.id)

@@ -93,6 +93,7 @@ pub enum CreateStatusResponse {
     Created(Json<DeploymentStatus>, #[oai(header = "Location")] String),
 }
 
+#[derive(Default)]
 pub struct StatusesApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Deployments")]

@@ -247,6 +247,7 @@ pub enum ListStatusesResponse {
     ),
 }
 
+#[derive(Default)]
 pub struct GithubApi;
 
 #[OpenApi(prefix_path = "/api/v3/repos", tag = "ApiTags::Github")]

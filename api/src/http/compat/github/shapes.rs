@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::deployment_statuses;
 use poem::Request;
-use poem_openapi::{ApiResponse, Object, payload::Json};
+use poem_openapi::Object;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -286,46 +286,4 @@ pub struct CreateStatusIn {
     pub environment_url: Option<String>,
     /// Default true.
     pub auto_inactive: Option<bool>,
-}
-
-#[derive(ApiResponse)]
-pub enum CreateDeploymentResponse {
-    /// Created.
-    #[oai(status = 201)]
-    Created(
-        Json<GithubDeployment>,
-        #[oai(header = "Location")] String,
-        #[oai(header = "Idempotent-Replayed")] Option<String>,
-    ),
-}
-
-#[derive(ApiResponse)]
-pub enum ListDeploymentsResponse {
-    #[oai(status = 200)]
-    Ok(
-        Json<Vec<GithubDeployment>>,
-        #[oai(header = "Link")] Option<String>,
-    ),
-}
-
-#[derive(ApiResponse)]
-pub enum DeleteResponse {
-    /// Deleted.
-    #[oai(status = 204)]
-    NoContent,
-}
-
-#[derive(ApiResponse)]
-pub enum CreateStatusResponse {
-    #[oai(status = 201)]
-    Created(Json<GithubStatus>, #[oai(header = "Location")] String),
-}
-
-#[derive(ApiResponse)]
-pub enum ListStatusesResponse {
-    #[oai(status = 200)]
-    Ok(
-        Json<Vec<GithubStatus>>,
-        #[oai(header = "Link")] Option<String>,
-    ),
 }

@@ -163,6 +163,7 @@ fn flightcontrol(outcome: Outcome) -> FlightcontrolResponse {
     )
 }
 
+#[derive(Default)]
 pub struct HooksApi;
 
 #[OpenApi(tag = "ApiTags::Hooks")]

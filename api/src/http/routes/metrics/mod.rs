@@ -20,6 +20,7 @@ use out::{
     SeriesBucket, rfc3339,
 };
 
+#[derive(Default)]
 pub struct MetricsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Metrics")]
