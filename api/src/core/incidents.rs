@@ -29,6 +29,37 @@ pub async fn create(
     principal.require(Scope::Ingest)?;
     let org = principal.organization_id;
     let now = now();
+    let (repository_id, environment, is_production) = attribution(core, org, &input).await?;
+    let txn = core.db.begin_write().await?;
+    let incident = store::incidents::insert(
+        &txn,
+        incidents::Model {
+            id: Uuid::now_v7(),
+            organization_id: org,
+            repository_id,
+            environment,
+            is_production,
+            deployment_id: input.deployment_id,
+            title: input.title,
+            severity: input.severity,
+            started_at: input.started_at,
+            resolved_at: input.resolved_at,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(incident)
+}
+
+/// Where a new incident belongs: (repository, environment, whether it is a production
+/// incident), from the deployment it names, else from its repository and environment.
+async fn attribution(
+    core: &Core,
+    org: Uuid,
+    input: &IncidentInput,
+) -> Result<(Option<Uuid>, String, bool), Error> {
     let conn = core.db.read();
     let repository = match input.repository_url.as_deref() {
         None => None,
@@ -53,7 +84,7 @@ pub async fn create(
                 })?,
         ),
     };
-    let (repository_id, environment, is_production) = match &deployment {
+    Ok(match &deployment {
         Some(d) => {
             if repository.as_ref().is_some_and(|r| r.id != d.repository_id) {
                 return Err(Error::field(
@@ -96,28 +127,7 @@ pub async fn create(
                 .await?;
             (repository_id, environment, is_production)
         }
-    };
-    let txn = core.db.begin_write().await?;
-    let incident = store::incidents::insert(
-        &txn,
-        incidents::Model {
-            id: Uuid::now_v7(),
-            organization_id: org,
-            repository_id,
-            environment,
-            is_production,
-            deployment_id: input.deployment_id,
-            title: input.title,
-            severity: input.severity,
-            started_at: input.started_at,
-            resolved_at: input.resolved_at,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(incident)
+    })
 }
 
 /// Latest start first, at most `limit`, and whether more follow (scope `read`). `repository`
