@@ -141,8 +141,7 @@ run_backend() {
   start_server "$db_url" "$log" || return 1
   hook_secret="$(python3 "$here/seed.py" "$url" "$token")" || return 1
   # Every /hooks/{secret} request uses the seeded hook, so the trigger parameters are tested.
-  # No crash cache: it would land in the work tree and replay requests of an earlier run.
-  printf '[cache]\nenabled = false\n\n[parameters]\n"path.secret" = "%s"\n' "$hook_secret" \
+  { cat "$here/config.toml"; printf '"path.secret" = "%s"\n' "$hook_secret"; } \
     >"$tmp/schemathesis.toml"
   echo "== schemathesis on $backend ($url, seed $seed, at most ${max_time}s)"
   started=$SECONDS
