@@ -102,8 +102,10 @@ start_server() {
   export DORA_HOOK_RATE_PER_MINUTE=1000000 DORA_HOOK_BURST=1000000
   export DORA_HOOK_ORG_RATE_PER_MINUTE=1000000 DORA_HOOK_ORG_BURST=1000000
   # Migrate first so `token issue` and the server see the same schema.
-  "$bin" migrate >"$log" 2>&1
-  token="$("$bin" token issue --org acme --scope "ingest read admin" --sub schemathesis --ttl 2h)"
+  # (`set -e` does not apply inside a function called with `||`: check each step.)
+  "$bin" migrate >"$log" 2>&1 || { cat "$log" >&2; echo "schemathesis: migrate failed" >&2; return 1; }
+  token="$("$bin" token issue --org acme --scope "ingest read admin" --sub schemathesis --ttl 2h)" ||
+    return 1
   "$bin" serve </dev/null 2>>"$log" &
   server_pid=$!
   url=""
@@ -133,7 +135,8 @@ run_backend() {
     sqlite) db_url="sqlite://$tmp/dora-$backend.db?mode=rwc" ;;
     postgres)
       pg_db="dora_schemathesis_$$_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
-      psql "$pg_base/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$pg_db\"" >/dev/null
+      psql "$pg_base/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$pg_db\"" >/dev/null ||
+        { echo "schemathesis: cannot create database $pg_db on $pg_base" >&2; pg_db=""; return 1; }
       db_url="$pg_base/$pg_db"
       ;;
     *) echo "schemathesis: unknown backend $backend" >&2; return 2 ;;
