@@ -535,3 +535,34 @@ async fn flag_siblings<C: ConnectionTrait>(
         .map(|row| row.try_get::<String>("", "sha"))
         .collect()
 }
+
+/// The first successful production deployment of the repository that shipped `sha` (a full
+/// sha or a prefix of one): as its deployed commit, or in its commits.
+pub async fn first_shipping<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    repository_id: Uuid,
+    sha: &str,
+) -> Result<Option<deployments::Model>, DbErr> {
+    // `sha` is hexadecimal only: no LIKE wildcards in it.
+    let prefix = format!("{}%", sha.to_ascii_lowercase());
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push("SELECT d.id AS id FROM deployments d WHERE d.organization_id = ")
+        .bind(organization_id)
+        .push(" AND d.repository_id = ")
+        .bind(repository_id)
+        .push(" AND d.is_production = ")
+        .bind(true)
+        .push(" AND ")
+        .push(&super::facts::success("d"))
+        .push(" AND (d.commit_id LIKE ")
+        .bind(prefix.clone())
+        .push(" OR EXISTS (SELECT 1 FROM deployment_commits c WHERE c.deployment_id = d.id AND c.sha LIKE ")
+        .bind(prefix)
+        .push(")) ORDER BY d.deployed_at, d.number LIMIT 1");
+    let Some(row) = conn.query_one_raw(sql.statement()).await? else {
+        return Ok(None);
+    };
+    let id: Uuid = row.try_get("", "id")?;
+    find(conn, organization_id, id).await
+}
