@@ -64,8 +64,6 @@ pub struct Outcome {
     pub result: DeliveryResult,
     /// Why, in a sentence (answered to the source, shown in its delivery log).
     pub detail: String,
-    /// The event was the source's `ping`.
-    pub ping: bool,
 }
 
 impl Outcome {
@@ -73,7 +71,6 @@ impl Outcome {
         Self {
             result,
             detail: detail.into(),
-            ping: false,
         }
     }
 }
@@ -81,7 +78,8 @@ impl Outcome {
 /// Longest event name and delivery id kept.
 const MAX_HEADER_CHARS: usize = 200;
 
-fn unauthorized() -> Error {
+/// The one answer to every delivery that cannot be verified.
+pub fn unauthorized() -> Error {
     Error::Unauthorized(
         "unknown integration, or a missing or wrong signature; nothing was recorded".to_owned(),
     )
@@ -161,8 +159,7 @@ async fn record_event(
             format!("delivery {delivery_id} was received before; nothing changed"),
         ));
     }
-    let ping = matches!(event, SourceEvent::Ping);
-    let mut outcome = match event.repository() {
+    let outcome = match event.repository() {
         Some(repository) if !integration.options.allows_repository(&repository.name) => {
             Outcome::new(
                 DeliveryResult::Ignored,
@@ -174,7 +171,6 @@ async fn record_event(
         }
         _ => apply(&txn, core, integration, event, now).await?,
     };
-    outcome.ping = ping;
     if let Some(delivery_id) = &delivery_id {
         store::integrations::set_delivery_result(&txn, integration_id, delivery_id, outcome.result)
             .await?;

@@ -26,7 +26,7 @@ pub use status::{
     GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
 };
 pub use webhook::{
-    Attribution, GithubFields, SourceDeployment, SourceEvent, SourceIssue, SourcePush, SourceRun,
+    Attribution, MAX_TITLE_CHARS, GithubFields, SourceDeployment, SourceEvent, SourceIssue, SourcePush, SourceRun,
     SourceState, SourceStatus, attribution, branch_of_ref, clean_environment, clean_sha,
     clean_text, clean_url, is_zero_sha, payload_time,
 };
