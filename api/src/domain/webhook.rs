@@ -285,11 +285,11 @@ pub fn attribution(body: &str) -> Option<Attribution> {
                 }
             }
             "deployment" => {
-                let ok = !value.is_empty()
-                    && value.len() <= 64
-                    && value
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                // Our id (a uuid), or a number (ours, or the source's deployment id).
+                let ok = uuid::Uuid::parse_str(value).is_ok()
+                    || (!value.is_empty()
+                        && value.len() <= 20
+                        && value.bytes().all(|b| b.is_ascii_digit()));
                 if ok {
                     return Some(Attribution::Deployment(value.to_owned()));
                 }
