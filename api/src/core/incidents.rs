@@ -168,9 +168,7 @@ pub(crate) async fn upsert_sourced<C: sea_orm::ConnectionTrait>(
     )
     .await?;
     // A resolution before the start (clocks of the source) is the start.
-    let resolved_at = incident
-        .resolved_at
-        .map(|r| r.max(incident.started_at));
+    let resolved_at = incident.resolved_at.map(|r| r.max(incident.started_at));
     let model = incidents::Model {
         id: current.as_ref().map_or_else(Uuid::now_v7, |c| c.id),
         organization_id: org,

@@ -49,8 +49,7 @@ impl SecretKey {
     /// 64 hexadecimal digits, or 32 bytes in base64 (standard or URL-safe, padded or not).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let bytes = if text.len() == 2 * KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit())
-        {
+        let bytes = if text.len() == 2 * KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex::decode(text).map_err(|e| e.to_string())?
         } else {
             let unpadded = text.trim_end_matches('=');
@@ -96,9 +95,7 @@ pub enum SecretError {
     Malformed,
     #[error("the sealed value has an unknown format version {0}")]
     UnknownVersion(u8),
-    #[error(
-        "the value was sealed under another DORA_SECRET_KEY (key id {0}); restore that key"
-    )]
+    #[error("the value was sealed under another DORA_SECRET_KEY (key id {0}); restore that key")]
     OtherKey(String),
     #[error("the sealed value does not authenticate (altered, or sealed for another record)")]
     Unauthentic,
@@ -256,7 +253,10 @@ mod tests {
         let secret = Secret::new("s3cret-value");
         let sealed = seal(&key(), &secret, "integration:1").expect("seals");
         assert!(!sealed.contains("s3cret"));
-        assert_ne!(sealed, seal(&key(), &secret, "integration:1").expect("seals"));
+        assert_ne!(
+            sealed,
+            seal(&key(), &secret, "integration:1").expect("seals")
+        );
         assert_eq!(open(&key(), &sealed, "integration:1"), Ok(secret));
         assert_eq!(
             open(&key(), &sealed, "integration:2"),
@@ -284,7 +284,9 @@ mod tests {
     #[test]
     fn keys_parse_and_never_print() {
         assert!(SecretKey::parse(&B64.encode([7u8; 32])).is_ok());
-        assert!(SecretKey::parse(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).is_ok());
+        assert!(
+            SecretKey::parse(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).is_ok()
+        );
         assert!(SecretKey::parse("short").is_err());
         assert!(SecretKey::parse(&"ab".repeat(31)).is_err());
         assert_eq!(format!("{:?}", key()), "SecretKey([redacted])");

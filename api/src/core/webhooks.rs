@@ -588,7 +588,9 @@ impl Context<'_> {
         shas.push(push.after.clone());
         let waiting = store::pushes::waiting_for(txn, repository.id, &shas).await?;
         for id in &waiting {
-            if let Some(deployment) = store::deployments::find_for_update(txn, self.org, *id).await? {
+            if let Some(deployment) =
+                store::deployments::find_for_update(txn, self.org, *id).await?
+            {
                 store::deployments::attach_inferred(txn, &deployment, true, self.now).await?;
             }
         }
@@ -604,7 +606,11 @@ impl Context<'_> {
 
     /// An issue event: an incident while the issue is one (labelled, or of the source's
     /// incident type), resolved while it is closed, withdrawn when it stops being one.
-    async fn issue<C: ConnectionTrait>(&self, txn: &C, issue: SourceIssue) -> Result<Outcome, Error> {
+    async fn issue<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        issue: SourceIssue,
+    ) -> Result<Outcome, Error> {
         let repository = self.repository(txn, &issue.repository).await?;
         let key = self.key(ISSUE, repository.id, &issue.external_id);
         let (row, _) = store::source_objects::claim(txn, &key, self.now).await?;
@@ -615,7 +621,10 @@ impl Context<'_> {
                 "a later version of this issue was recorded; this one changes nothing",
             ));
         }
-        let mut labelled = issue.labels.iter().any(|l| self.options.is_incident_label(l));
+        let mut labelled = issue
+            .labels
+            .iter()
+            .any(|l| self.options.is_incident_label(l));
         if issue
             .label_removed
             .as_deref()

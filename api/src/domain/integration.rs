@@ -249,10 +249,7 @@ fn common(errors: &mut Errors, raw: &RawOptions<'_>) -> IntegrationOptions {
 
 fn refuse(errors: &mut Errors, field: &str, given: bool, kind: IntegrationKind) {
     if given {
-        errors.push(
-            field,
-            format!("is not an option of `{kind}` integrations"),
-        );
+        errors.push(field, format!("is not an option of `{kind}` integrations"));
     }
 }
 
@@ -261,8 +258,12 @@ fn github_options(raw: &RawOptions<'_>) -> Result<IntegrationOptions, Vec<FieldE
     let mut errors = Errors::default();
     let mut options = common(&mut errors, raw);
     if let Some(items) = raw.deployment_workflows {
-        options.deployment_workflows =
-            check_list(&mut errors, "options.deployment_workflows", items, check_glob);
+        options.deployment_workflows = check_list(
+            &mut errors,
+            "options.deployment_workflows",
+            items,
+            check_glob,
+        );
     }
     errors.finish(|| options)
 }
@@ -282,10 +283,7 @@ fn gitlab_options(raw: &RawOptions<'_>) -> Result<IntegrationOptions, Vec<FieldE
 
 impl IntegrationOptions {
     /// Validates `raw` for an integration of `kind` (one function per kind).
-    pub fn parse(
-        kind: IntegrationKind,
-        raw: &RawOptions<'_>,
-    ) -> Result<Self, Vec<FieldError>> {
+    pub fn parse(kind: IntegrationKind, raw: &RawOptions<'_>) -> Result<Self, Vec<FieldError>> {
         match kind {
             IntegrationKind::Github => github_options(raw),
             IntegrationKind::Gitlab => gitlab_options(raw),
@@ -313,9 +311,9 @@ impl IntegrationOptions {
     pub fn allows_repository(&self, name: &str) -> bool {
         match &self.repositories {
             None => true,
-            Some(globs) => globs.iter().any(|g| {
-                Pattern::new(g).is_ok_and(|p| p.matches_with(name, case_insensitive()))
-            }),
+            Some(globs) => globs
+                .iter()
+                .any(|g| Pattern::new(g).is_ok_and(|p| p.matches_with(name, case_insensitive()))),
         }
     }
 
@@ -438,8 +436,7 @@ mod tests {
             ..RawOptions::default()
         };
         assert!(IntegrationOptions::parse(IntegrationKind::Github, &raw).is_ok());
-        let errors =
-            IntegrationOptions::parse(IntegrationKind::Gitlab, &raw).expect_err("refused");
+        let errors = IntegrationOptions::parse(IntegrationKind::Gitlab, &raw).expect_err("refused");
         assert_eq!(errors[0].field, "options.deployment_workflows");
     }
 

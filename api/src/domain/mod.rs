@@ -26,9 +26,9 @@ pub use status::{
     GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
 };
 pub use webhook::{
-    Attribution, MAX_TITLE_CHARS, GithubFields, SourceDeployment, SourceEvent, SourceIssue, SourcePush, SourceRun,
-    SourceState, SourceStatus, attribution, branch_of_ref, clean_environment, clean_sha,
-    clean_text, clean_url, is_zero_sha, payload_time,
+    Attribution, GithubFields, MAX_TITLE_CHARS, SourceDeployment, SourceEvent, SourceIssue,
+    SourcePush, SourceRun, SourceState, SourceStatus, attribution, branch_of_ref,
+    clean_environment, clean_sha, clean_text, clean_url, is_zero_sha, payload_time,
 };
 
 use chrono::{DateTime, Utc};

@@ -320,11 +320,17 @@ mod tests {
 
     #[test]
     fn environments_and_text() {
-        assert_eq!(clean_environment(" Production Env ").as_deref(), Some("production-env"));
+        assert_eq!(
+            clean_environment(" Production Env ").as_deref(),
+            Some("production-env")
+        );
         assert_eq!(clean_environment("   "), None);
         assert_eq!(clean_text("a\u{0}b\nc", 10, false), "a b c");
         assert_eq!(clean_text("abcdef", 3, false), "abc");
-        assert_eq!(branch_of_ref("refs/heads/feature/x").as_deref(), Some("feature/x"));
+        assert_eq!(
+            branch_of_ref("refs/heads/feature/x").as_deref(),
+            Some("feature/x")
+        );
         assert_eq!(branch_of_ref("refs/tags/v1"), None);
         assert!(is_zero_sha(&"0".repeat(40)));
         assert_eq!(clean_url(Some("")), None);

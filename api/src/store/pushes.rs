@@ -296,7 +296,10 @@ pub async fn mark_inferred<C: ConnectionTrait>(
 }
 
 /// The deployment's commits are explicit now: they are never inferred again.
-pub async fn unmark_inferred<C: ConnectionTrait>(txn: &C, deployment_id: Uuid) -> Result<(), DbErr> {
+pub async fn unmark_inferred<C: ConnectionTrait>(
+    txn: &C,
+    deployment_id: Uuid,
+) -> Result<(), DbErr> {
     inferred_commits::Entity::delete_by_id(deployment_id)
         .exec(txn)
         .await?;

@@ -20,28 +20,62 @@ fn deployment_hook(status: &str, at: &str) -> Value {
 #[tokio::test]
 async fn deployment_hooks_record_a_deployment_through_its_statuses() {
     let app = spawn_app().await;
-    let hook = integration(&app, "acme", "gitlab", json!({"production_environments": ["prod"]})).await;
+    let hook = integration(
+        &app,
+        "acme",
+        "gitlab",
+        json!({"production_environments": ["prod"]}),
+    )
+    .await;
     let send = |status: &'static str, at: &'static str, key: &'static str| {
         let (app, hook) = (&app, &hook);
         async move {
             let payload = deployment_hook(status, at);
-            gitlab(app, &hook.id, &hook.secret, "Deployment Hook", key, &payload).await
+            gitlab(
+                app,
+                &hook.id,
+                &hook.secret,
+                "Deployment Hook",
+                key,
+                &payload,
+            )
+            .await
         }
     };
-    assert_eq!(send("created", "2026-10-02 11:00:00 +0200", "k1").await.status(), 200);
+    assert_eq!(
+        send("created", "2026-10-02 11:00:00 +0200", "k1")
+            .await
+            .status(),
+        200
+    );
     let dep = &deployments(&app, "acme").await[0];
     assert_eq!(dep["status"], "queued");
     assert_eq!(dep["triggered_by"], "gitlab_webhook");
     assert_eq!(dep["commit_id"], SHA);
     assert_eq!(dep["repository"], "mike/diaspora");
-    assert_eq!(dep["repository_url"], "https://gitlab.example.com/mike/diaspora");
+    assert_eq!(
+        dep["repository_url"],
+        "https://gitlab.example.com/mike/diaspora"
+    );
     // `environment_tier: production` wins over `production_environments`.
     assert_eq!(dep["is_production"], true);
     assert_eq!(dep["created_at"], "2026-10-02T09:00:00+00:00");
-    assert_eq!(send("running", "2026-10-02 09:01:00 UTC", "k2").await.status(), 200);
-    assert_eq!(send("success", "2026-10-02T09:10:00Z", "k3").await.status(), 200);
+    assert_eq!(
+        send("running", "2026-10-02 09:01:00 UTC", "k2")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("success", "2026-10-02T09:10:00Z", "k3").await.status(),
+        200
+    );
     // Redelivered (same Idempotency-Key), and a late `running` (a new key): nothing changes.
-    let again: Value = send("success", "2026-10-02T09:10:00Z", "k3").await.json().await.unwrap();
+    let again: Value = send("success", "2026-10-02T09:10:00Z", "k3")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["result"], "duplicate");
     send("running", "2026-10-02 09:01:00 UTC", "k4").await;
     let all = deployments(&app, "acme").await;
@@ -55,7 +89,15 @@ async fn deployment_hooks_record_a_deployment_through_its_statuses() {
     staging["deployment_id"] = json!(16);
     staging["environment"] = json!("Staging EU");
     staging["environment_tier"] = json!("staging");
-    gitlab(&app, &hook.id, &hook.secret, "Deployment Hook", "k5", &staging).await;
+    gitlab(
+        &app,
+        &hook.id,
+        &hook.secret,
+        "Deployment Hook",
+        "k5",
+        &staging,
+    )
+    .await;
     let dep = &deployments(&app, "acme").await[0];
     assert_eq!(dep["status"], "canceled");
     assert_eq!(dep["environment"], "staging-eu");
@@ -82,7 +124,15 @@ async fn the_token_must_match() {
         .unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(app.deployment_rows().await, 0);
-    let resp = gitlab(&app, &hook.id, &hook.secret, "Pipeline Hook", "p", &json!({"object_kind": "pipeline"})).await;
+    let resp = gitlab(
+        &app,
+        &hook.id,
+        &hook.secret,
+        "Pipeline Hook",
+        "p",
+        &json!({"object_kind": "pipeline"}),
+    )
+    .await;
     assert_eq!(resp.status(), 202);
 }
 
@@ -91,14 +141,34 @@ async fn pushes_give_gitlab_deployments_their_commits() {
     let app = spawn_app().await;
     let hook = integration(&app, "acme", "gitlab", json!({})).await;
     assert_eq!(
-        gitlab(&app, &hook.id, &hook.secret, "Push Hook", "p1", &fixture("gitlab/push.json")).await.status(),
+        gitlab(
+            &app,
+            &hook.id,
+            &hook.secret,
+            "Push Hook",
+            "p1",
+            &fixture("gitlab/push.json")
+        )
+        .await
+        .status(),
         200
     );
-    gitlab(&app, &hook.id, &hook.secret, "Deployment Hook", "d1", &deployment_hook("success", "2026-10-02T09:10:00Z")).await;
+    gitlab(
+        &app,
+        &hook.id,
+        &hook.secret,
+        "Deployment Hook",
+        "d1",
+        &deployment_hook("success", "2026-10-02T09:10:00Z"),
+    )
+    .await;
     let dep = &deployments(&app, "acme").await[0];
     assert_eq!(
         commit_shas(dep),
-        ["279484c09fbe69ededfced8c1bb6e6d24616b468", "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327"]
+        [
+            "279484c09fbe69ededfced8c1bb6e6d24616b468",
+            "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327"
+        ]
     );
     let first = dep["commits"]
         .as_array()
@@ -140,7 +210,8 @@ async fn incident_issues_open_and_close() {
         .await
         .unwrap();
     assert_eq!(ignored["result"], "ignored");
-    plain["labels"] = json!([{"id": 206, "title": "Incident", "color": "#ff0000", "type": "ProjectLabel"}]);
+    plain["labels"] =
+        json!([{"id": 206, "title": "Incident", "color": "#ff0000", "type": "ProjectLabel"}]);
     plain["object_attributes"]["updated_at"] = json!("2026-10-02 12:05:00 UTC");
     gitlab(&app, &hook.id, &hook.secret, "Issue Hook", "i4", &plain).await;
     assert_eq!(incidents(&app, "acme", "").await.len(), 2);

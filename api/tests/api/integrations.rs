@@ -30,7 +30,10 @@ async fn an_integration_is_created_read_changed_and_deleted() {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     );
-    assert_eq!(body["options"]["production_environments"], json!(["production"]));
+    assert_eq!(
+        body["options"]["production_environments"],
+        json!(["production"])
+    );
     assert_eq!(body["options"]["incident_label"], "incident");
     assert_eq!(body["options"]["repositories"], json!(["acme/*"]));
     assert_eq!(body["deliveries"]["total"], 0);
@@ -40,7 +43,12 @@ async fn an_integration_is_created_read_changed_and_deleted() {
     let read: Value = app.get(&path, &token).await.json().await.unwrap();
     assert!(read.get("secret").is_none(), "{read}");
     assert_eq!(read["webhook_url"], body["webhook_url"]);
-    let list: Value = app.get("/api/v1/integrations", &token).await.json().await.unwrap();
+    let list: Value = app
+        .get("/api/v1/integrations", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert!(!list.to_string().contains(&created.secret));
     let row = integrations::Entity::find()
@@ -62,10 +70,19 @@ async fn an_integration_is_created_read_changed_and_deleted() {
     assert_eq!(resp.status(), 200);
     let changed: Value = resp.json().await.unwrap();
     assert_eq!(changed["name"], "GitHub acme");
-    assert_eq!(changed["options"]["production_environments"], json!(["prod", "live"]));
+    assert_eq!(
+        changed["options"]["production_environments"],
+        json!(["prod", "live"])
+    );
     assert_eq!(changed["options"]["repositories"], Value::Null);
 
-    let resp = app.client.delete(app.url(&path)).bearer_auth(&token).send().await.unwrap();
+    let resp = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(app.get(&path, &token).await.status(), 404);
     // Its URL now answers like an unknown one.
@@ -91,7 +108,12 @@ async fn integrations_need_admin_and_stay_in_their_organization() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
-    let body: Value = app.get("/api/v1/integrations", &other).await.json().await.unwrap();
+    let body: Value = app
+        .get("/api/v1/integrations", &other)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["items"], json!([]));
 }
 
@@ -130,8 +152,12 @@ async fn options_are_validated_for_the_kind() {
     }
     integration(&app, "acme", "github", json!({})).await;
     let (status, p) = problem(
-        app.post_json("/api/v1/integrations", &token, &json!({"kind": "github", "name": "github acme"}))
-            .await,
+        app.post_json(
+            "/api/v1/integrations",
+            &token,
+            &json!({"kind": "github", "name": "github acme"}),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 409, "{p}");
@@ -160,7 +186,10 @@ async fn deliveries_that_cannot_be_verified_record_nothing() {
     for (id, signature) in [
         (hook.id.clone(), None),
         (hook.id.clone(), Some("sha256=00".to_owned())),
-        (hook.id.clone(), Some(github_signature("another secret", &body))),
+        (
+            hook.id.clone(),
+            Some(github_signature("another secret", &body)),
+        ),
         (hook.id.clone(), Some(good.replace("sha256=", "sha1="))),
         (uuid::Uuid::now_v7().to_string(), Some(good.clone())),
         ("not-an-id".to_owned(), Some(good.clone())),
@@ -171,16 +200,30 @@ async fn deliveries_that_cannot_be_verified_record_nothing() {
     // A body altered after signing.
     let mut altered = body.clone();
     altered.push(b' ');
-    let resp = send(hook.id.clone(), Some(good.clone()), altered).await.unwrap();
+    let resp = send(hook.id.clone(), Some(good.clone()), altered)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     // A GitLab token at the GitHub URL, a GitHub integration at the GitLab URL.
-    let resp = gitlab(&app, &hook.id, &hook.secret, "Push Hook", "k", &fixture("gitlab/push.json")).await;
+    let resp = gitlab(
+        &app,
+        &hook.id,
+        &hook.secret,
+        "Push Hook",
+        "k",
+        &fixture("gitlab/push.json"),
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     // Too large (with and without Content-Length).
     let big = vec![b' '; 5000];
-    let resp = send(hook.id.clone(), Some(github_signature(&hook.secret, &big)), big.clone())
-        .await
-        .unwrap();
+    let resp = send(
+        hook.id.clone(),
+        Some(github_signature(&hook.secret, &big)),
+        big.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 413);
     let stream = futures_util::stream::iter(
         big.chunks(1000)
@@ -202,22 +245,39 @@ async fn deliveries_that_cannot_be_verified_record_nothing() {
     bad["deployment"]["created_at"] = json!("yesterday");
     let bad = serde_json::to_vec(&bad).unwrap();
     let (status, p) = problem(
-        send(hook.id.clone(), Some(github_signature(&hook.secret, &bad)), bad)
-            .await
-            .unwrap(),
+        send(
+            hook.id.clone(),
+            Some(github_signature(&hook.secret, &bad)),
+            bad,
+        )
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 400, "{p}");
-    assert!(p["detail"].as_str().unwrap().contains("deployment.created_at"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("deployment.created_at"),
+        "{p}"
+    );
     let not_json = b"{not json".to_vec();
-    let resp = send(hook.id.clone(), Some(github_signature(&hook.secret, &not_json)), not_json)
-        .await
-        .unwrap();
+    let resp = send(
+        hook.id.clone(),
+        Some(github_signature(&hook.secret, &not_json)),
+        not_json,
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 400);
 
     assert_eq!(app.deployment_rows().await, 0);
     let read: Value = app
-        .get(&format!("/api/v1/integrations/{}", hook.id), &admin(&app, "acme"))
+        .get(
+            &format!("/api/v1/integrations/{}", hook.id),
+            &admin(&app, "acme"),
+        )
         .await
         .json()
         .await
@@ -233,7 +293,15 @@ async fn deliveries_that_cannot_be_verified_record_nothing() {
 async fn ping_and_unhandled_events_are_acknowledged_and_counted() {
     let app = spawn_app().await;
     let hook = integration(&app, "acme", "github", json!({})).await;
-    let resp = github(&app, &hook.id, &hook.secret, "ping", "p-1", &fixture("github/ping.json")).await;
+    let resp = github(
+        &app,
+        &hook.id,
+        &hook.secret,
+        "ping",
+        "p-1",
+        &fixture("github/ping.json"),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let star = json!({"action": "created", "starred_at": "2026-10-02T09:00:00Z",
                       "repository": fixture("github/ping.json")["organization"].clone()});
@@ -244,7 +312,10 @@ async fn ping_and_unhandled_events_are_acknowledged_and_counted() {
     assert_eq!(app.deployment_rows().await, 0);
 
     let read: Value = app
-        .get(&format!("/api/v1/integrations/{}", hook.id), &admin(&app, "acme"))
+        .get(
+            &format!("/api/v1/integrations/{}", hook.id),
+            &admin(&app, "acme"),
+        )
         .await
         .json()
         .await
@@ -255,14 +326,24 @@ async fn ping_and_unhandled_events_are_acknowledged_and_counted() {
     assert_eq!(read["deliveries"]["last_event"], "star");
     assert!(read["deliveries"]["last_delivery_at"].is_string());
 
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(
             r#"dora_webhook_deliveries_total{event="other",result="unhandled",source="github"} 1"#
         ),
         "{metrics}"
     );
-    assert!(metrics.contains(r#"dora_webhook_deliveries_total{event="ping",result="ignored",source="github"} 1"#));
+    assert!(metrics.contains(
+        r#"dora_webhook_deliveries_total{event="ping",result="ignored",source="github"} 1"#
+    ));
 }
 
 #[tokio::test]
@@ -286,8 +367,11 @@ async fn a_rotated_secret_keeps_working_for_the_overlap() {
     let rotated = rotate().await;
     let second = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(second, hook.secret);
-    let expires: chrono::DateTime<chrono::Utc> =
-        rotated["previous_secret_expires_at"].as_str().unwrap().parse().unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = rotated["previous_secret_expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let overlap = expires - chrono::Utc::now();
     assert!(overlap > chrono::Duration::hours(23) && overlap <= chrono::Duration::hours(24));
     for (secret, delivery) in [(&hook.secret, "a"), (&second, "b")] {
@@ -296,9 +380,24 @@ async fn a_rotated_secret_keeps_working_for_the_overlap() {
     }
     // A second rotation drops the first secret at once.
     let third = rotate().await["secret"].as_str().unwrap().to_owned();
-    assert_eq!(github(&app, &hook.id, &hook.secret, "ping", "c", &ping).await.status(), 401);
-    assert_eq!(github(&app, &hook.id, &second, "ping", "d", &ping).await.status(), 200);
-    assert_eq!(github(&app, &hook.id, &third, "ping", "e", &ping).await.status(), 200);
+    assert_eq!(
+        github(&app, &hook.id, &hook.secret, "ping", "c", &ping)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        github(&app, &hook.id, &second, "ping", "d", &ping)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        github(&app, &hook.id, &third, "ping", "e", &ping)
+            .await
+            .status(),
+        200
+    );
     // Past the overlap the previous one stops.
     let row = integrations::Entity::find_by_id(uuid::Uuid::parse_str(&hook.id).unwrap())
         .one(app.state.core.db.read())
@@ -306,12 +405,23 @@ async fn a_rotated_secret_keeps_working_for_the_overlap() {
         .unwrap()
         .unwrap();
     let mut active: integrations::ActiveModel = row.into();
-    active.previous_secret_expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    active.previous_secret_expires_at =
+        Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
     let txn = app.state.core.db.begin_write().await.unwrap();
     active.update(&txn).await.unwrap();
     txn.commit().await.unwrap();
-    assert_eq!(github(&app, &hook.id, &second, "ping", "f", &ping).await.status(), 401);
-    assert_eq!(github(&app, &hook.id, &third, "ping", "g", &ping).await.status(), 200);
+    assert_eq!(
+        github(&app, &hook.id, &second, "ping", "f", &ping)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        github(&app, &hook.id, &third, "ping", "g", &ping)
+            .await
+            .status(),
+        200
+    );
     let read: Value = app
         .get(&format!("/api/v1/integrations/{}", hook.id), &token)
         .await
@@ -347,7 +457,13 @@ async fn a_deploy_hook_refuses_github_and_gitlab_webhooks() {
             .unwrap();
         assert_eq!(resp.status(), 400, "{header}");
         let body: Value = resp.json().await.unwrap();
-        assert!(body["detail"].as_str().unwrap().contains("/api/v1/integrations"), "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("/api/v1/integrations"),
+            "{body}"
+        );
     }
     assert_eq!(app.deployment_rows().await, 0);
     // Without those headers it still records.

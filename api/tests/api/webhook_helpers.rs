@@ -109,7 +109,10 @@ pub async fn gitlab(
         .header("X-Gitlab-Event", event)
         .header("X-Gitlab-Token", token)
         .header("X-Gitlab-Event-UUID", uuid::Uuid::new_v4().to_string())
-        .header("X-Gitlab-Webhook-UUID", "3c5c0404-c866-44bc-a5f6-452bb1bfc76e")
+        .header(
+            "X-Gitlab-Webhook-UUID",
+            "3c5c0404-c866-44bc-a5f6-452bb1bfc76e",
+        )
         .header("Idempotency-Key", idempotency_key)
         .json(payload)
         .send()
@@ -207,7 +210,11 @@ pub fn gh_issue(
     issue["created_at"] = json!(created_at);
     issue["updated_at"] = json!(updated_at);
     issue["closed_at"] = json!(closed_at);
-    issue["state"] = json!(if closed_at.is_some() { "closed" } else { "open" });
+    issue["state"] = json!(if closed_at.is_some() {
+        "closed"
+    } else {
+        "open"
+    });
     issue["body"] = json!(body);
     e
 }

@@ -150,5 +150,7 @@ pub async fn deliver(
     state
         .service_metrics
         .webhook_delivery(kind.as_str(), event_label, counted);
-    result.map(WebhookResponse::from).map_err(WebhookError::from)
+    result
+        .map(WebhookResponse::from)
+        .map_err(WebhookError::from)
 }

@@ -28,10 +28,10 @@ use crate::{
         webhooks::{Credential, Delivery},
     },
     domain::{
-        CommitInput, GithubFields, GithubState, IntegrationKind, RepositoryRef, SourceDeployment,
-        SourceEvent, SourceIssue, SourcePush, SourceRun, SourceState, SourceStatus, Status,
-        branch_of_ref, clean_environment, MAX_TITLE_CHARS, clean_sha, clean_text, clean_url, is_zero_sha,
-        payload_time,
+        CommitInput, GithubFields, GithubState, IntegrationKind, MAX_TITLE_CHARS, RepositoryRef,
+        SourceDeployment, SourceEvent, SourceIssue, SourcePush, SourceRun, SourceState,
+        SourceStatus, Status, branch_of_ref, clean_environment, clean_sha, clean_text, clean_url,
+        is_zero_sha, payload_time,
     },
     http::{
         ApiTags,
@@ -70,7 +70,9 @@ fn login(user: Option<&shapes::User>) -> Option<String> {
 /// A flag of a deployment's `payload` (`{"is_hotfix": true}` or `{"hotfix": true}`).
 fn payload_flag(payload: Option<&serde_json::Value>, name: &str) -> bool {
     payload.is_some_and(|p| {
-        p.get(format!("is_{name}")).and_then(serde_json::Value::as_bool) == Some(true)
+        p.get(format!("is_{name}"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
             || p.get(name).and_then(serde_json::Value::as_bool) == Some(true)
     })
 }
@@ -78,13 +80,13 @@ fn payload_flag(payload: Option<&serde_json::Value>, name: &str) -> bool {
 /// GitHub's deployment object as a source deployment. A hotfix, fix or rollback is said by
 /// the deployment's `payload` (`is_hotfix`, `is_fix`, `is_rollback`), its task
 /// (`deploy:hotfix`, `deploy:fix`, `deploy:rollback`) or, for a hotfix, a `hotfix/` ref.
-fn deployment(
-    d: &Deployment,
-    repository: RepositoryRef,
-    run_id: Option<i64>,
-) -> SourceDeployment {
+fn deployment(d: &Deployment, repository: RepositoryRef, run_id: Option<i64>) -> SourceDeployment {
     let task = clean_text(d.task.as_deref().unwrap_or("deploy"), 255, false);
-    let task = if task.is_empty() { "deploy".to_owned() } else { task };
+    let task = if task.is_empty() {
+        "deploy".to_owned()
+    } else {
+        task
+    };
     let branch = clean_text(&d.git_ref, 255, false);
     let environment = d.environment.as_deref().and_then(clean_environment);
     let description = d
@@ -349,9 +351,10 @@ fn on_issues(bytes: &[u8]) -> Result<SourceEvent, core::Error> {
 /// other content type GitHub offers).
 fn json_of(body: &RawBody) -> Result<Vec<u8>, core::Error> {
     let form = body.content_type.as_deref().is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
     });
     if !form {
         return Ok(body.bytes.clone());

@@ -24,9 +24,10 @@ use crate::{
         webhooks::{Credential, Delivery},
     },
     domain::{
-        CommitInput, GithubState, IntegrationKind, RepositoryRef, SourceDeployment, SourceEvent,
-        SourceIssue, SourcePush, SourceState, SourceStatus, branch_of_ref, clean_environment,
-        MAX_TITLE_CHARS, clean_sha, clean_text, clean_url, is_zero_sha, payload_time,
+        CommitInput, GithubState, IntegrationKind, MAX_TITLE_CHARS, RepositoryRef,
+        SourceDeployment, SourceEvent, SourceIssue, SourcePush, SourceState, SourceStatus,
+        branch_of_ref, clean_environment, clean_sha, clean_text, clean_url, is_zero_sha,
+        payload_time,
     },
     http::{
         ApiTags,
