@@ -293,6 +293,24 @@ mod tests {
     }
 
     #[test]
+    fn a_generated_key_is_kept_with_mode_0600_and_read_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("dora.db.secret-key");
+        let made = load_or_create_key(&path).expect("made");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).expect("exists").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = load_or_create_key(&path).expect("read back");
+        let sealed = seal(&made, &Secret::new("x"), "c").expect("seals");
+        assert_eq!(open(&again, &sealed, "c"), Ok(Secret::new("x")));
+        fs::write(&path, "garbage").expect("writable");
+        assert!(load_or_create_key(&path).is_err());
+    }
+
+    #[test]
     fn github_signatures() {
         // The example of GitHub's "Validating webhook deliveries" documentation.
         let secret = Secret::new("It's a Secret to Everybody");

@@ -206,6 +206,7 @@ impl HooksApi {
         method = "post",
         operation_id = "triggerDeployHook"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn trigger_post(
         &self,
         state: poem::web::Data<&AppState>,
@@ -242,6 +243,7 @@ impl HooksApi {
         method = "get",
         operation_id = "triggerDeployHookGet"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn trigger_get(
         &self,
         state: poem::web::Data<&AppState>,
