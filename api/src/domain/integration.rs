@@ -109,8 +109,9 @@ impl FromStr for IncidentSource {
 }
 
 /// The options of an integration, validated for its kind, with defaults filled in. Stored as
-/// JSON.
+/// JSON; an option added later reads as its default from rows stored before it existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IntegrationOptions {
     /// Environments that count as production when the payload does not say (lower-case).
     pub production_environments: Vec<String>,
@@ -405,6 +406,14 @@ mod tests {
         assert!(o.allows_repository("acme/web"));
         assert!(!o.is_deployment_workflow(["deploy"]));
         assert!(o.is_incident_label("Incident"));
+    }
+
+    #[test]
+    fn stored_options_missing_a_field_read_as_its_default() {
+        let o: IntegrationOptions =
+            serde_json::from_str(r#"{"incident_label": "sev"}"#).expect("reads");
+        assert_eq!(o.incident_label, "sev");
+        assert_eq!(o.production_environments, ["production"]);
     }
 
     #[test]
