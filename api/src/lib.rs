@@ -66,10 +66,11 @@ impl Application {
                 source,
             })?;
         let jwt = jwt_keys(&settings.jwt)?;
+        let secret_key = secret_key(&settings.secrets)?;
         let db = Db::connect(&settings.database).await?;
         db.migrate().await.map_err(StartError::Migrate)?;
         let state = AppState {
-            core: Core::new(db, settings.idempotency_ttl, &settings.hooks),
+            core: Core::new(db, settings.idempotency_ttl, &settings.hooks, secret_key),
             jwt,
             http: settings.http,
             metrics_token: settings.metrics.token,
@@ -140,6 +141,18 @@ pub fn jwt_keys(settings: &settings::JwtSettings) -> Result<JwtKeys, ConfigError
         .map_err(|e| ConfigError::new(names::JWT_SECRET, e))
 }
 
+/// The key that seals stored secrets: the configured one, else the one kept in the key file
+/// (made on first start).
+pub fn secret_key(
+    settings: &settings::SecretSettings,
+) -> Result<core::secrets::SecretKey, ConfigError> {
+    match &settings.key {
+        Some(key) => Ok(key.clone()),
+        None => core::secrets::load_or_create_key(&settings.key_file)
+            .map_err(|e| ConfigError::new(names::SECRET_KEY, e)),
+    }
+}
+
 /// Installs the global log subscriber; `filter` uses `RUST_LOG` syntax.
 pub fn init_tracing(filter: &str) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
@@ -161,6 +174,11 @@ async fn purge_idempotency_keys(core: Core) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
             Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+        match core::integrations::purge_delivery_ids(&core).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "old webhook delivery ids forgotten"),
+            Err(e) => tracing::warn!(error = %e, "could not purge webhook delivery ids"),
         }
     }
 }

@@ -16,7 +16,7 @@ use url::Url;
 
 pub use crate::domain::Secret;
 use crate::{
-    core::hooks::HookLimitSettings,
+    core::{hooks::HookLimitSettings, secrets::SecretKey},
     http::HttpSettings,
     store::db::{DbOptions, Synchronous},
 };
@@ -65,6 +65,7 @@ pub mod names {
         HOOK_ORG_RATE_PER_MINUTE = "DORA_HOOK_ORG_RATE_PER_MINUTE", "hook-org-rate-per-minute";
         HOOK_ORG_BURST = "DORA_HOOK_ORG_BURST", "hook-org-burst";
         HOOK_DEDUPE_SECONDS = "DORA_HOOK_DEDUPE_SECONDS", "hook-dedupe-seconds";
+        SECRET_KEY = "DORA_SECRET_KEY", "secret-key";
     }
 }
 
@@ -167,6 +168,18 @@ pub struct ServeArgs {
     pub idempotency_ttl_hours: u32,
     #[command(flatten)]
     pub hooks: HookArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+/// The key that seals stored secrets (integration webhook secrets).
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// 32 bytes (64 hex digits or base64) that seal the integrations' webhook secrets in the
+    /// database. Unset: generated on first start and kept next to the SQLite database
+    /// (`<db file>.secret-key`, mode 0600).
+    #[arg(long = names::SECRET_KEY.flag, env = names::SECRET_KEY.env, hide_env_values = true)]
+    pub secret_key: Option<Secret>,
 }
 
 /// Deploy-hook trigger limits. Rate limits are kept in memory, so with several instances
@@ -270,6 +283,28 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub idempotency_ttl: chrono::Duration,
     pub hooks: HookLimitSettings,
+    pub secrets: SecretSettings,
+}
+
+/// Where the key that seals stored secrets comes from.
+#[derive(Debug, Clone)]
+pub struct SecretSettings {
+    /// The configured key; `None`: the one kept in `key_file` (made on first start).
+    pub key: Option<SecretKey>,
+    pub key_file: PathBuf,
+}
+
+fn secret_settings(args: &SecretArgs, database: &DbOptions) -> Result<SecretSettings, ConfigError> {
+    let key = args
+        .secret_key
+        .as_ref()
+        .map(|k| SecretKey::parse(k.expose()))
+        .transpose()
+        .map_err(|e| ConfigError::new(names::SECRET_KEY, e))?;
+    Ok(SecretSettings {
+        key,
+        key_file: kept_file(database.url.expose(), "secret-key"),
+    })
 }
 
 impl Settings {
@@ -277,6 +312,7 @@ impl Settings {
     pub fn from_serve_args(args: ServeArgs) -> Result<Self, ConfigError> {
         let database = database_options(&args.db)?;
         let jwt = jwt_settings(&args.jwt, &database)?;
+        let secrets = secret_settings(&args.secrets, &database)?;
         let listen = parse_listen(&args.listen)?;
         tracing_subscriber::EnvFilter::try_new(&args.rust_log)
             .map_err(|e| ConfigError::new(names::LOG, e.to_string()))?;
@@ -336,6 +372,7 @@ impl Settings {
             },
             idempotency_ttl: chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
             hooks: hook_limits(&args.hooks)?,
+            secrets,
         })
     }
 }
@@ -528,13 +565,19 @@ fn sqlite_path(database_url: &str) -> Option<PathBuf> {
 
 /// Where a generated JWT secret is kept: next to the SQLite file, else the working directory.
 pub fn secret_file(database_url: &str) -> PathBuf {
+    kept_file(database_url, "jwt-secret")
+}
+
+/// A generated file kept next to the SQLite file (`<db file>.<suffix>`), else in the working
+/// directory (`dora-tracker.<suffix>`).
+fn kept_file(database_url: &str, suffix: &str) -> PathBuf {
     match sqlite_path(database_url) {
         Some(path) => {
             let mut name = path.into_os_string();
-            name.push(".jwt-secret");
+            name.push(format!(".{suffix}"));
             PathBuf::from(name)
         }
-        None => Path::new("dora-tracker.jwt-secret").to_path_buf(),
+        None => Path::new(&format!("dora-tracker.{suffix}")).to_path_buf(),
     }
 }
 
@@ -614,6 +657,7 @@ mod tests {
             (&["--hook-burst", "0"], names::HOOK_BURST),
             (&["--sqlite-synchronous", "off"], names::SQLITE_SYNCHRONOUS),
             (&["--log", "[[["], names::LOG),
+            (&["--secret-key", "not-32-bytes"], names::SECRET_KEY),
         ];
         for (argv, name) in cases {
             let err = Settings::from_serve_args(serve_args(argv)).expect_err("refused");

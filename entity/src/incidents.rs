@@ -20,6 +20,12 @@ pub struct Model {
     pub resolved_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Where it came from: `api`, `github`, `gitlab`, …
+    pub source: String,
+    /// The source's id of it (an issue id), unique per organization and source.
+    pub source_id: Option<String>,
+    /// The source's page for it.
+    pub source_url: Option<String>,
     #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
     pub organization: BelongsTo<super::organizations::Entity>,
     #[sea_orm(belongs_to, from = "repository_id", to = "id", on_delete = "Cascade")]

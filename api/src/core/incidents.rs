@@ -4,13 +4,13 @@
 //! restore).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use entity::incidents;
+use entity::{deployments, incidents};
 use uuid::Uuid;
 
 use super::{Core, Error, now};
 use crate::{
     auth::{Principal, Scope},
-    domain::IncidentInput,
+    domain::{IncidentInput, IncidentSource},
     store,
 };
 
@@ -29,37 +29,6 @@ pub async fn create(
     principal.require(Scope::Ingest)?;
     let org = principal.organization_id;
     let now = now();
-    let (repository_id, environment, is_production) = attribution(core, org, &input).await?;
-    let txn = core.db.begin_write().await?;
-    let incident = store::incidents::insert(
-        &txn,
-        incidents::Model {
-            id: Uuid::now_v7(),
-            organization_id: org,
-            repository_id,
-            environment,
-            is_production,
-            deployment_id: input.deployment_id,
-            title: input.title,
-            severity: input.severity,
-            started_at: input.started_at,
-            resolved_at: input.resolved_at,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(incident)
-}
-
-/// Where a new incident belongs: (repository, environment, whether it is a production
-/// incident), from the deployment it names, else from its repository and environment.
-async fn attribution(
-    core: &Core,
-    org: Uuid,
-    input: &IncidentInput,
-) -> Result<(Option<Uuid>, String, bool), Error> {
     let conn = core.db.read();
     let repository = match input.repository_url.as_deref() {
         None => None,
@@ -84,50 +53,154 @@ async fn attribution(
                 })?,
         ),
     };
-    Ok(match &deployment {
-        Some(d) => {
-            if repository.as_ref().is_some_and(|r| r.id != d.repository_id) {
-                return Err(Error::field(
-                    "repository_url",
-                    "is not the repository of deployment_id",
-                ));
-            }
-            if input
-                .environment
-                .as_deref()
-                .is_some_and(|e| e != d.environment)
-            {
-                return Err(Error::field(
-                    "environment",
-                    format!(
-                        "is not the environment of deployment_id (`{}`)",
-                        d.environment
-                    ),
-                ));
-            }
-            (
-                Some(d.repository_id),
-                d.environment.clone(),
-                d.is_production,
-            )
+    if let Some(d) = &deployment {
+        if repository.as_ref().is_some_and(|r| r.id != d.repository_id) {
+            return Err(Error::field(
+                "repository_url",
+                "is not the repository of deployment_id",
+            ));
         }
-        None => {
-            let environment = input
-                .environment
-                .clone()
-                .unwrap_or_else(|| "production".to_owned());
-            let repository_id = repository.as_ref().map(|r| r.id);
-            let is_production = environment == "production"
-                || store::incidents::environment_is_production(
-                    conn,
-                    org,
-                    repository_id,
-                    &environment,
-                )
-                .await?;
-            (repository_id, environment, is_production)
+        if input
+            .environment
+            .as_deref()
+            .is_some_and(|e| e != d.environment)
+        {
+            return Err(Error::field(
+                "environment",
+                format!(
+                    "is not the environment of deployment_id (`{}`)",
+                    d.environment
+                ),
+            ));
         }
+    }
+    let (repository_id, environment, is_production) = placement(
+        conn,
+        org,
+        repository.as_ref().map(|r| r.id),
+        deployment.as_ref(),
+        input.environment.as_deref(),
+    )
+    .await?;
+    let txn = core.db.begin_write().await?;
+    let incident = store::incidents::insert(
+        &txn,
+        incidents::Model {
+            id: Uuid::now_v7(),
+            organization_id: org,
+            repository_id,
+            environment,
+            is_production,
+            deployment_id: input.deployment_id,
+            title: input.title,
+            severity: input.severity,
+            started_at: input.started_at,
+            resolved_at: input.resolved_at,
+            created_at: now,
+            updated_at: now,
+            source: IncidentSource::Api.as_str().to_owned(),
+            source_id: None,
+            source_url: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(incident)
+}
+
+/// Where an incident counts: with its deployment, that deployment's repository, environment
+/// and `is_production`; otherwise the repository given, the environment given (default
+/// `production`), and production when that environment is `production` or has received a
+/// production deployment (of that repository, when one is named).
+async fn placement<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    org: Uuid,
+    repository_id: Option<Uuid>,
+    deployment: Option<&deployments::Model>,
+    environment: Option<&str>,
+) -> Result<(Option<Uuid>, String, bool), Error> {
+    if let Some(d) = deployment {
+        return Ok((
+            Some(d.repository_id),
+            d.environment.clone(),
+            d.is_production,
+        ));
+    }
+    let environment = environment.unwrap_or("production").to_owned();
+    let is_production = environment == "production"
+        || store::incidents::environment_is_production(conn, org, repository_id, &environment)
+            .await?;
+    Ok((repository_id, environment, is_production))
+}
+
+/// An incident as its source (a GitHub or GitLab issue) shows it now.
+#[derive(Debug, Clone)]
+pub(crate) struct SourcedIncident {
+    pub source: IncidentSource,
+    pub source_id: String,
+    pub source_url: Option<String>,
+    pub title: String,
+    pub severity: Option<String>,
+    pub repository_id: Uuid,
+    /// The deployment it names, if found (then it is that deployment's incident).
+    pub deployment: Option<deployments::Model>,
+    /// Without a deployment: the environment it is in.
+    pub environment: String,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Records the sourced incident in `txn`, or brings `current` (its earlier record) up to
+/// date: one row per source id, attributed like any incident (see [`placement`]).
+pub(crate) async fn upsert_sourced<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    org: Uuid,
+    current: Option<incidents::Model>,
+    incident: SourcedIncident,
+    now: DateTime<Utc>,
+) -> Result<incidents::Model, Error> {
+    let (repository_id, environment, is_production) = placement(
+        txn,
+        org,
+        Some(incident.repository_id),
+        incident.deployment.as_ref(),
+        Some(&incident.environment),
+    )
+    .await?;
+    // A resolution before the start (clocks of the source) is the start.
+    let resolved_at = incident.resolved_at.map(|r| r.max(incident.started_at));
+    let model = incidents::Model {
+        id: current.as_ref().map_or_else(Uuid::now_v7, |c| c.id),
+        organization_id: org,
+        repository_id,
+        environment,
+        is_production,
+        deployment_id: incident.deployment.as_ref().map(|d| d.id),
+        title: incident.title,
+        severity: incident.severity,
+        started_at: incident.started_at,
+        resolved_at,
+        created_at: current.as_ref().map_or(now, |c| c.created_at),
+        updated_at: now,
+        source: incident.source.as_str().to_owned(),
+        source_id: Some(incident.source_id),
+        source_url: incident.source_url,
+    };
+    Ok(match current {
+        Some(_) => store::incidents::replace(txn, model).await?,
+        None => store::incidents::insert(txn, model).await?,
     })
+}
+
+/// Withdraws an incident its source no longer calls one (the label removed, the issue
+/// deleted): it no longer counts anywhere.
+pub(crate) async fn withdraw<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    org: Uuid,
+    id: Uuid,
+) -> Result<(), Error> {
+    store::incidents::delete(txn, org, id).await?;
+    Ok(())
 }
 
 /// Latest start first, at most `limit`, and whether more follow (scope `read`). `repository`

@@ -12,10 +12,13 @@ pub mod github;
 pub mod hooks;
 pub mod idempotency;
 pub mod incidents;
+pub mod integrations;
 pub mod metrics;
+pub mod secrets;
 pub mod snapshot;
 pub mod statuses;
 pub mod tenants;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -35,6 +38,8 @@ pub struct Core {
     pub idempotency_ttl: chrono::Duration,
     /// Deploy-hook rate limiters and dedupe window.
     pub hooks: Arc<hooks::HookLimits>,
+    /// Seals the secrets kept in the database (`DORA_SECRET_KEY`).
+    pub secret_key: secrets::SecretKey,
 }
 
 impl Core {
@@ -42,6 +47,7 @@ impl Core {
         db: Db,
         idempotency_ttl: chrono::Duration,
         hook_limits: &hooks::HookLimitSettings,
+        secret_key: secrets::SecretKey,
     ) -> Self {
         Self {
             db,
@@ -49,6 +55,7 @@ impl Core {
             tenants: tenants::Tenants::default(),
             idempotency_ttl,
             hooks: Arc::new(hooks::HookLimits::new(hook_limits)),
+            secret_key,
         }
     }
 }

@@ -19,6 +19,10 @@ pub enum TriggeredBy {
     DeployHook,
     /// An admin repair.
     Admin,
+    /// A GitHub webhook (`/webhooks/github/{id}`).
+    GithubWebhook,
+    /// A GitLab webhook (`/webhooks/gitlab/{id}`).
+    GitlabWebhook,
 }
 
 impl TriggeredBy {
@@ -28,6 +32,8 @@ impl TriggeredBy {
             TriggeredBy::Github => "github",
             TriggeredBy::DeployHook => "deploy_hook",
             TriggeredBy::Admin => "admin",
+            TriggeredBy::GithubWebhook => "github_webhook",
+            TriggeredBy::GitlabWebhook => "gitlab_webhook",
         }
     }
 }

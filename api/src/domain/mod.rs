@@ -4,9 +4,11 @@
 mod deploy_hook;
 mod deployment;
 mod incident;
+mod integration;
 mod repository;
 mod secret;
 mod status;
+mod webhook;
 
 pub use deploy_hook::{HookInput, MAX_HOOK_NAME_CHARS};
 pub use deployment::{
@@ -14,10 +16,19 @@ pub use deployment::{
     check_timing,
 };
 pub use incident::{IncidentInput, RawIncident};
+pub use integration::{
+    IncidentSource, IntegrationKind, IntegrationOptions, MAX_INTEGRATION_NAME_CHARS,
+    NewIntegration, RawOptions, check_integration_name,
+};
 pub use repository::RepositoryRef;
 pub use secret::Secret;
 pub use status::{
     GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
+};
+pub use webhook::{
+    Attribution, GithubFields, MAX_TITLE_CHARS, SourceDeployment, SourceEvent, SourceIssue,
+    SourcePush, SourceRun, SourceState, SourceStatus, attribution, branch_of_ref,
+    clean_environment, clean_sha, clean_text, clean_url, is_zero_sha, payload_time,
 };
 
 use chrono::{DateTime, Utc};

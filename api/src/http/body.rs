@@ -208,6 +208,77 @@ impl<'a, T: Type + ParseFromJSON + DeserializeOwned> ApiExtractor<'a> for JsonBo
     }
 }
 
+/// The raw bytes of a request body, read up to the body size limit (413 past it, chunked
+/// bodies included), whatever its content type: for webhooks, whose signature is over the
+/// exact bytes and is checked before anything is parsed. The spec shows it as a JSON object.
+pub struct RawBody {
+    pub bytes: Vec<u8>,
+    /// The `Content-Type` it was sent with.
+    pub content_type: Option<String>,
+}
+
+impl RawBody {
+    /// Whether it was sent as JSON.
+    pub fn is_json(&self) -> bool {
+        self.content_type
+            .as_deref()
+            .is_some_and(<JsonBody<serde_json::Value> as Payload>::check_content_type)
+    }
+}
+
+impl<'a> ApiExtractor<'a> for RawBody {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <serde_json::Value as Type>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: <serde_json::Value as Type>::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let limit = request
+            .data::<BodyLimit>()
+            .copied()
+            .unwrap_or(BodyLimit(1024 * 1024))
+            .0;
+        let mut bytes = Vec::new();
+        body.take()?
+            .into_async_read()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    poem::http::StatusCode::BAD_REQUEST,
+                    "unreadable-body",
+                    e.to_string(),
+                )
+            })?;
+        if bytes.len() > limit {
+            return Err(Failure::payload_too_large(limit).into());
+        }
+        Ok(Self {
+            bytes,
+            content_type: request.content_type().map(str::to_owned),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

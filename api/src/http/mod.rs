@@ -23,10 +23,14 @@ use uuid::Uuid;
 
 use crate::core::{self, idempotency::Replayable};
 use body::BodyLimit;
-use compat::{github::GithubApi, hooks::HooksApi, iftrue::IftrueApi};
+use compat::{
+    github::GithubApi, github_webhook::GithubWebhookApi, gitlab::GitlabWebhookApi, hooks::HooksApi,
+    iftrue::IftrueApi,
+};
 use routes::{
     admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
-    incidents::IncidentsApi, metrics::MetricsApi, statuses::StatusesApi,
+    incidents::IncidentsApi, integrations::IntegrationsApi, metrics::MetricsApi,
+    statuses::StatusesApi,
 };
 use state::AppState;
 
@@ -48,6 +52,10 @@ pub enum ApiTags {
     Github,
     /// Admin repairs and the audit log
     Admin,
+    /// Connections to GitHub and GitLab that send webhooks (admin)
+    Integrations,
+    /// Webhook deliveries from GitHub and GitLab (the integration's secret verifies them)
+    Webhooks,
     /// Probes
     Health,
 }
@@ -63,7 +71,12 @@ pub type Apis = (
     AdminApi,
     DeployHooksApi,
     HooksApi,
+    IntegrationApis,
 );
+
+/// Integrations and their webhook sources (a tuple of its own: `Default` is implemented for
+/// tuples of at most 12).
+pub type IntegrationApis = (IntegrationsApi, GithubWebhookApi, GitlabWebhookApi);
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {

@@ -24,6 +24,7 @@ pub struct ServiceMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     pool_connections: IntGaugeVec,
+    webhook_deliveries: IntCounterVec,
 }
 
 impl ServiceMetrics {
@@ -77,14 +78,31 @@ impl ServiceMetrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new(
+                "dora_webhook_deliveries_total",
+                "Webhook deliveries received, by source, event type and result",
+            ),
+            &["source", "event", "result"],
+        )?;
         registry.register(Box::new(build_info))?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
         Ok(Self {
             routes: std::sync::Arc::new(routes),
             registry,
             requests,
             duration,
             pool_connections,
+            webhook_deliveries,
         })
+    }
+
+    /// Counts a webhook delivery. `event` must come from a fixed list (the adapter maps every
+    /// other event type to `other`), so the series stay bounded.
+    pub fn webhook_delivery(&self, source: &str, event: &str, result: &str) {
+        self.webhook_deliveries
+            .with_label_values(&[source, event, result])
+            .inc();
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

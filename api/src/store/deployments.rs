@@ -104,7 +104,11 @@ pub async fn insert<C: ConnectionTrait>(
     }
     .insert(txn)
     .await?;
-    let commits = insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
+    let commits = if new.commits.is_empty() {
+        attach_inferred(txn, &deployment, false, now).await?
+    } else {
+        insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?
+    };
     Ok(DeploymentRecord {
         deployment,
         repository,
@@ -356,8 +360,61 @@ pub async fn replace<C: ConnectionTrait>(
         .filter(deployment_commits::Column::DeploymentId.eq(id))
         .exec(txn)
         .await?;
-    insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
+    if new.commits.is_empty() {
+        attach_inferred(txn, &updated, false, now).await?;
+    } else {
+        super::pushes::unmark_inferred(txn, id).await?;
+        insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
+    }
     Ok(updated)
+}
+
+/// Gives `deployment` (recorded without explicit commits) the commits inferred from the
+/// recorded pushes of its repository (`store::pushes`), replacing those inferred before.
+/// Explicit commits always win: callers only call this for deployments without them.
+/// `had_commits`: the deployment may have commit rows already (they are replaced).
+pub async fn attach_inferred<C: ConnectionTrait>(
+    txn: &C,
+    deployment: &deployments::Model,
+    had_commits: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<deployment_commits::Model>, DbErr> {
+    if deployment.commit_id.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inference = super::pushes::infer(
+        txn,
+        deployment.organization_id,
+        deployment.repository_id,
+        &deployment.environment,
+        &deployment.branch,
+        &deployment.commit_id,
+        deployment.id,
+    )
+    .await?;
+    if had_commits {
+        deployment_commits::Entity::delete_many()
+            .filter(deployment_commits::Column::DeploymentId.eq(deployment.id))
+            .exec(txn)
+            .await?;
+    }
+    super::pushes::mark_inferred(
+        txn,
+        deployment.organization_id,
+        deployment.repository_id,
+        deployment.id,
+        inference.waiting_for.as_deref(),
+        now,
+    )
+    .await?;
+    insert_commits(
+        txn,
+        deployment.id,
+        deployment.repository_id,
+        &deployment.environment,
+        &inference.commits,
+    )
+    .await
 }
 
 /// Inserts the commits of deployment `id` of stream (`repository_id`, `environment`), keeping
@@ -477,4 +534,35 @@ async fn flag_siblings<C: ConnectionTrait>(
         .iter()
         .map(|row| row.try_get::<String>("", "sha"))
         .collect()
+}
+
+/// The first successful production deployment of the repository that shipped `sha` (a full
+/// sha or a prefix of one): as its deployed commit, or in its commits.
+pub async fn first_shipping<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    repository_id: Uuid,
+    sha: &str,
+) -> Result<Option<deployments::Model>, DbErr> {
+    // `sha` is hexadecimal only: no LIKE wildcards in it.
+    let prefix = format!("{}%", sha.to_ascii_lowercase());
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push("SELECT d.id AS id FROM deployments d WHERE d.organization_id = ")
+        .bind(organization_id)
+        .push(" AND d.repository_id = ")
+        .bind(repository_id)
+        .push(" AND d.is_production = ")
+        .bind(true)
+        .push(" AND ")
+        .push(&super::facts::success("d"))
+        .push(" AND (d.commit_id LIKE ")
+        .bind(prefix.clone())
+        .push(" OR EXISTS (SELECT 1 FROM deployment_commits c WHERE c.deployment_id = d.id AND c.sha LIKE ")
+        .bind(prefix)
+        .push(")) ORDER BY d.deployed_at, d.number LIMIT 1");
+    let Some(row) = conn.query_one_raw(sql.statement()).await? else {
+        return Ok(None);
+    };
+    let id: Uuid = row.try_get("", "id")?;
+    find(conn, organization_id, id).await
 }

@@ -15,6 +15,31 @@ pub async fn insert<C: ConnectionTrait>(
     incidents::ActiveModel::from(incident).insert(txn).await
 }
 
+/// Rewrites every field of an incident (its source brought it up to date).
+pub async fn replace<C: ConnectionTrait>(
+    txn: &C,
+    incident: incidents::Model,
+) -> Result<incidents::Model, DbErr> {
+    // Every column changed (the primary key identifies the row).
+    incidents::ActiveModel::from(incident)
+        .reset_all()
+        .update(txn)
+        .await
+}
+
+pub async fn delete<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<(), DbErr> {
+    incidents::Entity::delete_many()
+        .filter(incidents::Column::Id.eq(id))
+        .filter(incidents::Column::OrganizationId.eq(organization_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// The incident `id` of the organization.
 fn by_id(organization_id: Uuid, id: Uuid) -> Select<incidents::Entity> {
     incidents::Entity::find_by_id(id).filter(incidents::Column::OrganizationId.eq(organization_id))
@@ -72,6 +97,8 @@ pub struct ListFilter {
     pub deployment_id: Option<Uuid>,
     /// `Some(true)`: only open incidents; `Some(false)`: only resolved ones.
     pub open: Option<bool>,
+    /// Only incidents from this source (`api`, `github`, …).
+    pub source: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     /// Only incidents after this one in the listing order (the cursor of the previous page).
@@ -95,6 +122,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(deployment_id) = filter.deployment_id {
         query = query.filter(C::DeploymentId.eq(deployment_id));
+    }
+    if let Some(source) = &filter.source {
+        query = query.filter(C::Source.eq(source.as_str()));
     }
     match filter.open {
         Some(true) => query = query.filter(C::ResolvedAt.is_null()),

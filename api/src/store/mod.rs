@@ -9,9 +9,12 @@ pub mod facts;
 pub mod github;
 pub mod idempotency;
 pub mod incidents;
+pub mod integrations;
 pub mod inventory;
 pub mod known;
 pub mod organizations;
+pub mod pushes;
+pub mod source_objects;
 mod sql;
 pub mod statuses;
 

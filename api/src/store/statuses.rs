@@ -26,6 +26,18 @@ pub async fn post<C: ConnectionTrait>(
     new: &NewStatus,
     now: DateTime<Utc>,
 ) -> Result<Posted, DbErr> {
+    post_at(txn, deployment, new, now, now).await
+}
+
+/// [`post`] for a status set at `at` by another system (a webhook source): the history entry
+/// and the timing it sets (started, finished, deployed at) are at `at`.
+pub async fn post_at<C: ConnectionTrait>(
+    txn: &C,
+    deployment: deployments::Model,
+    new: &NewStatus,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Posted, DbErr> {
     let environment = new
         .environment
         .clone()
@@ -46,7 +58,7 @@ pub async fn post<C: ConnectionTrait>(
         new.environment_url.clone(),
         &environment,
         new.creator.clone(),
-        now,
+        at,
     )
     .await?;
     if environment != deployment.environment {
@@ -58,7 +70,7 @@ pub async fn post<C: ConnectionTrait>(
         )
         .await?;
     }
-    let deployment = apply(txn, deployment, new.state, &environment, &earlier, now).await?;
+    let deployment = apply(txn, deployment, new.state, &environment, &earlier, at, now).await?;
     if new.state == GithubState::Success && new.auto_inactive {
         inactivate_prior(txn, &deployment, new.creator.clone(), now).await?;
     }
@@ -103,6 +115,32 @@ pub async fn record_set_status<C: ConnectionTrait>(
     .map(Some)
 }
 
+/// Appends `new` to the history at `at` without moving the deployment (a status older than
+/// the one the deployment shows, delivered late: kept, never regressing the deployment).
+pub async fn append_only<C: ConnectionTrait>(
+    txn: &C,
+    deployment: &deployments::Model,
+    new: &NewStatus,
+    at: DateTime<Utc>,
+) -> Result<deployment_statuses::Model, DbErr> {
+    let environment = new
+        .environment
+        .clone()
+        .unwrap_or_else(|| deployment.environment.clone());
+    append(
+        txn,
+        deployment,
+        new.state,
+        &new.description,
+        new.log_url.clone(),
+        new.environment_url.clone(),
+        &environment,
+        new.creator.clone(),
+        at,
+    )
+    .await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn append<C: ConnectionTrait>(
     txn: &C,
@@ -135,12 +173,14 @@ async fn append<C: ConnectionTrait>(
 /// first `success` finishes it (unless a client gave `finished_at` itself), `failure` and
 /// `error` finish it if nothing did before; `inactive` over a success keeps it finished,
 /// so it still counts as the success it was.
+#[allow(clippy::too_many_arguments)]
 async fn apply<C: ConnectionTrait>(
     txn: &C,
     deployment: deployments::Model,
     state: GithubState,
     environment: &str,
     earlier_states: &[String],
+    at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<deployments::Model, DbErr> {
     let current = deployment.status.parse().unwrap_or(Status::Queued);
@@ -148,7 +188,7 @@ async fn apply<C: ConnectionTrait>(
     let mut started_at = deployment.started_at;
     let mut finished_at = deployment.finished_at;
     match state {
-        GithubState::InProgress if started_at.is_none() => started_at = Some(now),
+        GithubState::InProgress if started_at.is_none() => started_at = Some(at),
         GithubState::Success => {
             let first_success = !earlier_states.iter().any(|s| s == "success");
             // A finish time set by an earlier failure/error status is that attempt's, not
@@ -157,11 +197,11 @@ async fn apply<C: ConnectionTrait>(
                 .iter()
                 .any(|s| s == "failure" || s == "error");
             if first_success && (finished_at.is_none() || set_by_failure) {
-                finished_at = Some(now);
+                finished_at = Some(at);
             }
         }
         GithubState::Failure | GithubState::Error if finished_at.is_none() => {
-            finished_at = Some(now);
+            finished_at = Some(at);
         }
         GithubState::Inactive if next == Status::Inactive && current == Status::Success => {
             finished_at = finished_at.or(Some(deployment.deployed_at));
@@ -227,7 +267,7 @@ async fn inactivate_prior<C: ConnectionTrait>(
             now,
         )
         .await?;
-        apply(txn, old, GithubState::Inactive, &environment, &[], now).await?;
+        apply(txn, old, GithubState::Inactive, &environment, &[], now, now).await?;
     }
     Ok(())
 }

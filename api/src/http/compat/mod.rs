@@ -4,5 +4,7 @@
 //! folder (handlers in `mod.rs`, its JSON in `shapes.rs`, its error shape in `error.rs`).
 
 pub mod github;
+pub mod github_webhook;
+pub mod gitlab;
 pub mod hooks;
 pub mod iftrue;

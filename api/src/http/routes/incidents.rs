@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     core,
-    domain::{IncidentInput, RawIncident},
+    domain::{IncidentInput, IncidentSource, RawIncident},
     http::{
         ApiTags, body::JsonBody, error::ApiError, extract::BearerAuth, pagination, parse_id,
         state::AppState,
@@ -78,6 +78,13 @@ pub struct Incident {
     pub duration_seconds: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where it came from: `api` (`POST /api/v1/incidents`), `github` or `gitlab` (an issue
+    /// delivered by an integration's webhook).
+    pub source: String,
+    /// The source's id of it (the issue's id), null for `api`.
+    pub source_id: Option<String>,
+    /// The source's page of it (the issue), null for `api`.
+    pub source_url: Option<String>,
 }
 
 impl From<incidents::Model> for Incident {
@@ -96,6 +103,9 @@ impl From<incidents::Model> for Incident {
             resolved_at: m.resolved_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            source: m.source,
+            source_id: m.source_id,
+            source_url: m.source_url,
         }
     }
 }
@@ -170,6 +180,8 @@ impl IncidentsApi {
         environment: Query<Option<String>>,
         deployment_id: Query<Option<Uuid>>,
         open: Query<Option<bool>>,
+        /// Only incidents from this source: `api`, `github` or `gitlab`.
+        source: Query<Option<String>>,
         since: Query<Option<DateTime<Utc>>>,
         until: Query<Option<DateTime<Utc>>>,
         /// Page size, 1-200 (default 50).
@@ -183,6 +195,14 @@ impl IncidentsApi {
             environment: environment.0,
             deployment_id: deployment_id.0,
             open: open.0,
+            source: source
+                .0
+                .map(|s| {
+                    s.parse::<IncidentSource>()
+                        .map(|s| s.as_str().to_owned())
+                        .map_err(|e| core::Error::invalid_parameter("source", e))
+                })
+                .transpose()?,
             since: since.0,
             until: until.0,
             after: pagination::time_cursor(cursor.0.as_deref())?,

@@ -5,6 +5,7 @@ pub mod deploy_hooks;
 pub mod deployments;
 pub mod health;
 pub mod incidents;
+pub mod integrations;
 pub mod metrics;
 pub mod prometheus;
 pub mod statuses;

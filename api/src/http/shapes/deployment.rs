@@ -170,7 +170,7 @@ pub struct Deployment {
     /// Canonical: queued, in_progress, success, failure, error, canceled, inactive. (The
     /// iftrue path answers succes, in_progress, fail.)
     pub status: String,
-    /// What recorded it: api, github, deploy_hook, admin.
+    /// What recorded it: api, github, deploy_hook, admin, github_webhook, gitlab_webhook.
     pub triggered_by: String,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,

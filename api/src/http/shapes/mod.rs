@@ -2,3 +2,4 @@
 //! them; neither imports the other).
 
 pub mod deployment;
+pub mod webhook;

@@ -9,6 +9,7 @@
 
 mod shapes;
 
+use poem::Request;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -125,11 +126,36 @@ fn invalid(name: &str, message: &str) -> core::Error {
     }
 }
 
+/// A GitHub or GitLab webhook pointed at a deploy-hook URL: refused before anything else, so
+/// a `ping` or a push records no deployment.
+fn refuse_source_webhooks(req: &Request) -> Result<(), HookError> {
+    let sent = |name: &str| req.headers().contains_key(name);
+    let source = if sent("x-github-event") {
+        "GitHub"
+    } else if sent("x-gitlab-event") {
+        "GitLab"
+    } else {
+        return Ok(());
+    };
+    Err(core::Error::BadRequest {
+        kind: "webhook-to-deploy-hook",
+        detail: format!(
+            "this is a deploy-hook URL, which records a deployment on every call; a {source} \
+             webhook belongs at an integration's URL (POST /api/v1/integrations, then \
+             /webhooks/{}/{{id}}). Nothing was recorded.",
+            source.to_ascii_lowercase()
+        ),
+    }
+    .into())
+}
+
 async fn run(
     state: &AppState,
+    req: &Request,
     secret: &str,
     params: TriggerParams<'_>,
 ) -> Result<Outcome, HookError> {
+    refuse_source_webhooks(req)?;
     Ok(core::hooks::trigger(&state.core, secret, || params.validate()).await?)
 }
 
@@ -180,9 +206,11 @@ impl HooksApi {
         method = "post",
         operation_id = "triggerDeployHook"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn trigger_post(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &Request,
         /// The hook's secret.
         secret: Path<String>,
         /// The deployed commit (7-64 hex digits). Without it the deployment has an empty
@@ -203,7 +231,7 @@ impl HooksApi {
             preview: None,
             branch_required_with_commit: false,
         };
-        run(&state, &secret, params).await.map(cloudflare)
+        run(&state, req, &secret, params).await.map(cloudflare)
     }
 
     /// Trigger a deploy hook (Flightcontrol style)
@@ -215,9 +243,11 @@ impl HooksApi {
         method = "get",
         operation_id = "triggerDeployHookGet"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn trigger_get(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &Request,
         /// The hook's secret.
         secret: Path<String>,
         /// The deployed commit (7-64 hex digits); needs `branch`.
@@ -237,7 +267,7 @@ impl HooksApi {
             preview: None,
             branch_required_with_commit: true,
         };
-        run(&state, &secret, params).await.map(flightcontrol)
+        run(&state, req, &secret, params).await.map(flightcontrol)
     }
 
     /// Trigger a preview deployment (Flightcontrol style)
@@ -254,6 +284,7 @@ impl HooksApi {
     async fn preview_get(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &Request,
         /// The hook's secret.
         secret: Path<String>,
         /// The pull request number.
@@ -275,7 +306,7 @@ impl HooksApi {
             preview: Some((pr_number.0.as_str(), commit_sha.0.as_str())),
             branch_required_with_commit: false,
         };
-        run(&state, &secret, params).await.map(flightcontrol)
+        run(&state, req, &secret, params).await.map(flightcontrol)
     }
 
     /// Trigger a preview deployment (Cloudflare style)
@@ -290,6 +321,7 @@ impl HooksApi {
     async fn preview_post(
         &self,
         state: poem::web::Data<&AppState>,
+        req: &Request,
         /// The hook's secret.
         secret: Path<String>,
         /// The pull request number.
@@ -311,6 +343,6 @@ impl HooksApi {
             preview: Some((pr_number.0.as_str(), commit_sha.0.as_str())),
             branch_required_with_commit: false,
         };
-        run(&state, &secret, params).await.map(cloudflare)
+        run(&state, req, &secret, params).await.map(cloudflare)
     }
 }

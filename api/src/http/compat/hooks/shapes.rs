@@ -50,7 +50,9 @@ pub fn hook_problem(status: StatusCode, kind: &str, detail: &str) -> Json<Box<Ho
 
 #[derive(Debug, ApiResponse)]
 pub enum HookError {
-    /// A query or path parameter is invalid (e.g. `commit` without `branch` on GET).
+    /// A query or path parameter is invalid (e.g. `commit` without `branch` on GET), or the
+    /// request is a GitHub/GitLab webhook (`X-GitHub-Event`, `X-Gitlab-Event`): those belong at
+    /// an integration's URL. Nothing was recorded.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Box<HookProblem>>),
     /// No such hook: unknown and deleted secrets answer exactly alike.
