@@ -1,5 +1,6 @@
 //! sea-orm entities of dora-tracker: one module per table, nothing else.
 
+pub mod api_tokens;
 pub mod audit_log;
 pub mod deploy_hook_triggers;
 pub mod deploy_hooks;
@@ -13,3 +14,4 @@ pub mod members;
 pub mod organizations;
 pub mod prelude;
 pub mod repositories;
+pub mod trust_policies;

@@ -1,3 +1,4 @@
+pub use super::api_tokens::Entity as ApiTokens;
 pub use super::audit_log::Entity as AuditLog;
 pub use super::deploy_hook_triggers::Entity as DeployHookTriggers;
 pub use super::deploy_hooks::Entity as DeployHooks;
@@ -10,3 +11,4 @@ pub use super::incidents::Entity as Incidents;
 pub use super::members::Entity as Members;
 pub use super::organizations::Entity as Organizations;
 pub use super::repositories::Entity as Repositories;
+pub use super::trust_policies::Entity as TrustPolicies;

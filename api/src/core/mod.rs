@@ -4,6 +4,7 @@
 //! answers a [`core::Error`](Error). Nothing here knows HTTP: handlers and vendor adapters in
 //! `http` translate a request into one call and its result back.
 
+mod access;
 pub mod admin;
 pub mod deploy_hooks;
 pub mod deployments;
@@ -16,10 +17,13 @@ pub mod metrics;
 pub mod snapshot;
 pub mod statuses;
 pub mod tenants;
+pub mod tokens;
+pub mod trust;
+pub mod trust_policies;
 
 use std::sync::Arc;
 
-pub use error::Error;
+pub use error::{Denied, Error};
 
 use crate::store::{Db, known::Known};
 
@@ -35,6 +39,8 @@ pub struct Core {
     pub idempotency_ttl: chrono::Duration,
     /// Deploy-hook rate limiters and dedupe window.
     pub hooks: Arc<hooks::HookLimits>,
+    /// Our signing keys, token records and trust policies as cached, identity providers' keys.
+    pub credentials: Arc<tokens::Credentials>,
 }
 
 impl Core {
@@ -42,6 +48,7 @@ impl Core {
         db: Db,
         idempotency_ttl: chrono::Duration,
         hook_limits: &hooks::HookLimitSettings,
+        credentials: tokens::Credentials,
     ) -> Self {
         Self {
             db,
@@ -49,6 +56,7 @@ impl Core {
             tenants: tenants::Tenants::default(),
             idempotency_ttl,
             hooks: Arc::new(hooks::HookLimits::new(hook_limits)),
+            credentials: Arc::new(credentials),
         }
     }
 }

@@ -5,8 +5,10 @@ mod deploy_hook;
 mod deployment;
 mod incident;
 mod repository;
+mod scope;
 mod secret;
 mod status;
+mod token;
 
 pub use deploy_hook::{HookInput, MAX_HOOK_NAME_CHARS};
 pub use deployment::{
@@ -15,9 +17,14 @@ pub use deployment::{
 };
 pub use incident::{IncidentInput, RawIncident};
 pub use repository::RepositoryRef;
+pub use scope::{Scope, parse_scopes, parse_ttl, scope_string, scopes_of};
 pub use secret::Secret;
 pub use status::{
     GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
+};
+pub use token::{
+    NewToken, NewTrustPolicy, RawToken, RawTrustPolicy, check_issuer, default_repository_host,
+    repository_key_of_claim,
 };
 
 use chrono::{DateTime, Utc};

@@ -26,7 +26,8 @@ use body::BodyLimit;
 use compat::{github::GithubApi, hooks::HooksApi, iftrue::IftrueApi};
 use routes::{
     admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
-    incidents::IncidentsApi, metrics::MetricsApi, statuses::StatusesApi,
+    incidents::IncidentsApi, metrics::MetricsApi, statuses::StatusesApi, streams::StreamsApi,
+    tokens::TokensApi, trust_policies::TrustPoliciesApi,
 };
 use state::AppState;
 
@@ -50,6 +51,10 @@ pub enum ApiTags {
     Admin,
     /// Probes
     Health,
+    /// API tokens as revocable records (admin)
+    Tokens,
+    /// Trust policies for CI identity tokens (OIDC) (admin)
+    TrustPolicies,
 }
 
 pub type Apis = (
@@ -63,6 +68,8 @@ pub type Apis = (
     AdminApi,
     DeployHooksApi,
     HooksApi,
+    // Credentials, nested so the tuple stays short.
+    (TokensApi, TrustPoliciesApi, StreamsApi),
 );
 
 /// The OpenAPI service: the source of `openapi.yaml`.

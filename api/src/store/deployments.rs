@@ -478,3 +478,22 @@ async fn flag_siblings<C: ConnectionTrait>(
         .map(|row| row.try_get::<String>("", "sha"))
         .collect()
 }
+
+/// The latest successful deployment of a stream (repository, environment) by deploy time.
+pub async fn last_success<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    repository_id: Uuid,
+    environment: &str,
+) -> Result<Option<deployments::Model>, DbErr> {
+    use deployments::Column as C;
+    deployments::Entity::find()
+        .filter(C::OrganizationId.eq(organization_id))
+        .filter(C::RepositoryId.eq(repository_id))
+        .filter(C::Environment.eq(environment))
+        .filter(C::Status.eq(Status::Success.as_str()))
+        .order_by_desc(C::DeployedAt)
+        .order_by_desc(C::Number)
+        .one(conn)
+        .await
+}

@@ -14,6 +14,7 @@ pub mod known;
 pub mod organizations;
 mod sql;
 pub mod statuses;
+pub mod tokens;
 
 pub use db::Db;
 

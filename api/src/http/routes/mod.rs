@@ -8,3 +8,6 @@ pub mod incidents;
 pub mod metrics;
 pub mod prometheus;
 pub mod statuses;
+pub mod streams;
+pub mod tokens;
+pub mod trust_policies;
