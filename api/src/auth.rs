@@ -110,6 +110,14 @@ impl Principal {
         }
     }
 
+    /// Refuses something a repository-restricted principal may not do (`what`).
+    pub fn restricted(&self, what: &str) -> RepositoryDenied {
+        RepositoryDenied(format!(
+            "this credential may write only for {}: it may not {what}",
+            self.repositories.as_deref().unwrap_or_default().join(", ")
+        ))
+    }
+
     /// Whether every repository `other` may write for is one this principal may write for.
     pub fn covers(&self, other: Option<&[String]>) -> bool {
         match (&self.repositories, other) {

@@ -147,11 +147,9 @@ pub async fn create(
 ) -> Result<IssuedToken, Error> {
     principal.require(Scope::Admin)?;
     if !principal.covers(input.repositories.as_deref()) {
-        return Err(crate::auth::RepositoryDenied(
-            "this credential is limited to repositories: it may only mint tokens limited to some of them"
-                .to_owned(),
-        )
-        .into());
+        return Err(principal
+            .restricted("mint a token for other repositories, or for all")
+            .into());
     }
     mint(
         &core.db,
@@ -262,11 +260,9 @@ pub async fn revoke(core: &Core, principal: &Principal, id: Uuid) -> Result<Toke
         .await?
         .ok_or(Error::NotFound("token"))?;
     if !principal.covers(stored_repositories(&current)?.as_deref()) {
-        return Err(crate::auth::RepositoryDenied(
-            "this credential is limited to repositories: it may only revoke tokens limited to some of them"
-                .to_owned(),
-        )
-        .into());
+        return Err(principal
+            .restricted("revoke a token of other repositories, or of all")
+            .into());
     }
     let revoked = store::tokens::revoke_token(&txn, current, now()).await?;
     txn.commit().await?;

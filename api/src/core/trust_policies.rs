@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{Core, Error, now};
 use crate::{
     auth::{
-        Principal, RepositoryDenied, Scope,
+        Principal, Scope,
         oidc::{self, Policy},
     },
     domain::{NewTrustPolicy, parse_scopes, scope_string},
@@ -91,11 +91,7 @@ fn name_taken() -> Error {
 fn require_unrestricted(principal: &Principal) -> Result<(), Error> {
     principal.require(Scope::Admin)?;
     if principal.repositories.is_some() {
-        return Err(RepositoryDenied(
-            "this credential is limited to repositories: it may not manage trust policies"
-                .to_owned(),
-        )
-        .into());
+        return Err(principal.restricted("manage trust policies").into());
     }
     Ok(())
 }
