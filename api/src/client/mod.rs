@@ -75,7 +75,7 @@ pub struct RecordArgs {
     /// RFC 3339.
     #[arg(long)]
     pub started_at: Option<DateTime<Utc>>,
-    /// RFC 3339; default: now, for a finished status.
+    /// RFC 3339; default: when the service records it.
     #[arg(long)]
     pub finished_at: Option<DateTime<Utc>>,
     #[arg(long)]
@@ -172,9 +172,13 @@ pub async fn record(args: RecordArgs) -> Result<(), String> {
 
     let since = match &args.since {
         Some(since) => Some(repo.resolve(since).unwrap_or_else(|_| since.clone())),
+        // Passing over deployments of this very commit keeps the request the same when the
+        // job is run again after its deployment was recorded (the Idempotency-Key then
+        // answers the first record); for a redeploy the commits sent were shipped already,
+        // which lead time ignores.
         None => {
             service
-                .last_success(&repository.url, &args.environment)
+                .last_success(&repository.url, &args.environment, &commit)
                 .await?
         }
     };
@@ -199,9 +203,6 @@ pub async fn record(args: RecordArgs) -> Result<(), String> {
         );
     }
 
-    let finished_at = args
-        .finished_at
-        .or_else(|| status.is_final().then(Utc::now));
     let title = args
         .title
         .clone()
@@ -237,7 +238,9 @@ pub async fn record(args: RecordArgs) -> Result<(), String> {
         ("changelog", args.changelog.clone()),
         ("team", args.team.clone()),
         ("started_at", args.started_at.map(rfc3339)),
-        ("finished_at", finished_at.map(rfc3339)),
+        // Without one, the service takes the time it records the deployment; a default here
+        // would make a rerun's request differ from the first one's.
+        ("finished_at", args.finished_at.map(rfc3339)),
     ];
     for (field, value) in extra {
         if let Some(value) = value {
@@ -329,12 +332,14 @@ impl Service {
         &self,
         repository: &str,
         environment: &str,
+        except_commit: &str,
     ) -> Result<Option<String>, String> {
         let mut url = url::Url::parse(&format!("{}/api/v1/streams/last-success", self.base))
             .map_err(|e| e.to_string())?;
         url.query_pairs_mut()
             .append_pair("repository", repository)
-            .append_pair("environment", environment);
+            .append_pair("environment", environment)
+            .append_pair("except_commit", except_commit);
         let reply = self.send(|| self.client.get(url.clone())).await?;
         let body = answer(reply, "asking for the stream's last successful deployment")?;
         Ok(body["deployment"]["commit_id"].as_str().map(str::to_owned))

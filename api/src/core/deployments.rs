@@ -178,14 +178,16 @@ fn change_error(e: ChangeError) -> Error {
     }
 }
 
-/// The latest successful deployment of the stream (repository, environment), so a CI job can
-/// tell which commits it ships (`dora-tracker record`). Scope `read`, or `ingest` for a
-/// repository the principal may write for.
+/// The latest successful deployment of the stream (repository, environment), of another
+/// commit than `except_commit` when given, so a CI job can tell which commits it ships
+/// (`dora-tracker record`). Scope `read`, or `ingest` for a repository the principal may
+/// write for.
 pub async fn last_success(
     core: &Core,
     principal: &Principal,
     repository: &RepositoryRef,
     environment: &str,
+    except_commit: Option<&str>,
 ) -> Result<Option<entity::deployments::Model>, Error> {
     if !principal.has(Scope::Read) {
         principal.require(Scope::Ingest)?;
@@ -198,5 +200,5 @@ pub async fn last_success(
     else {
         return Ok(None);
     };
-    Ok(store::deployments::last_success(conn, org, found.id, environment).await?)
+    Ok(store::deployments::last_success(conn, org, found.id, environment, except_commit).await?)
 }

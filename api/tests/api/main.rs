@@ -18,6 +18,7 @@ mod migrations;
 mod oidc;
 mod openapi;
 mod prometheus;
+mod record;
 mod statuses;
 mod tokens;
 mod validation;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     core,
-    domain::{RepositoryRef, validate_environment},
+    domain::{RepositoryRef, normalize_sha, validate_environment},
     http::{ApiTags, error::ApiError, extract::BearerAuth, state::AppState},
 };
 
@@ -38,7 +38,9 @@ impl StreamsApi {
     /// The latest successful deployment of a stream
     ///
     /// Needs `read`, or `ingest` for a repository the credential may write for (a CI job
-    /// asks which commit its stream last shipped, to send the commits since).
+    /// asks which commit its stream last shipped, to send the commits since). With
+    /// `except_commit`, the latest of another commit: a job deploying that commit asks so,
+    /// and a rerun of the job, after its deployment was recorded, asks the same.
     #[oai(
         path = "/streams/last-success",
         method = "get",
@@ -54,15 +56,29 @@ impl StreamsApi {
         /// Default `production`.
         #[oai(validator(min_length = 1, max_length = 64))]
         environment: Query<Option<String>>,
+        /// A commit (7-64 hex digits) whose deployments are passed over.
+        #[oai(validator(min_length = 7, max_length = 64))]
+        except_commit: Query<Option<String>>,
     ) -> Result<Json<LastSuccess>, ApiError> {
+        let except_commit = except_commit
+            .0
+            .as_deref()
+            .map(normalize_sha)
+            .transpose()
+            .map_err(|e| core::Error::invalid_parameter("except_commit", e))?;
         let repository = RepositoryRef::parse(&repository)
             .map_err(|e| core::Error::invalid_parameter("repository", e))?;
         let environment = environment.0.unwrap_or_else(|| "production".to_owned());
         validate_environment(&environment)
             .map_err(|e| core::Error::invalid_parameter("environment", e))?;
-        let found =
-            core::deployments::last_success(&state.core, &auth.0, &repository, &environment)
-                .await?;
+        let found = core::deployments::last_success(
+            &state.core,
+            &auth.0,
+            &repository,
+            &environment,
+            except_commit.as_deref(),
+        )
+        .await?;
         Ok(Json(LastSuccess {
             repository: repository.key,
             environment,
