@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
         None => serve(ServeArgs::from_env()).await,
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Migrate(args)) => migrate(args).await,
-        Some(Command::Token(TokenCommand::Issue(args))) => issue_token(args).await,
+        Some(Command::Token(TokenCommand::Issue(args))) => issue_token(*args).await,
         Some(Command::Token(TokenCommand::List(args))) => list_tokens(args).await,
         Some(Command::Token(TokenCommand::Revoke(args))) => revoke_token(args).await,
         Some(Command::Record(args)) => api::client::record(*args).await,

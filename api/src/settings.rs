@@ -99,7 +99,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token record and print its signed token (and only the token) on stdout.
-    Issue(TokenIssueArgs),
+    Issue(Box<TokenIssueArgs>),
     /// List an organization's tokens (never the tokens themselves).
     List(TokenListArgs),
     /// Revoke a token by its id: it is refused from then on (by running services within

@@ -28,10 +28,13 @@ use crate::{
 /// Issuers whose policies are cached before stale entries are swept.
 const CACHE_ENTRIES_BEFORE_SWEEP: usize = 1_000;
 
+/// When an issuer's policies were read, and what they were.
+type CachedPolicies = (Instant, Arc<Vec<Policy>>);
+
 /// Policies by issuer, per instance, for the token cache time.
 pub(crate) struct PolicyCache {
     ttl: Duration,
-    by_issuer: RwLock<HashMap<String, (Instant, Arc<Vec<Policy>>)>>,
+    by_issuer: RwLock<HashMap<String, CachedPolicies>>,
 }
 
 impl PolicyCache {

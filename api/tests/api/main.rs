@@ -19,6 +19,7 @@ mod oidc;
 mod openapi;
 mod prometheus;
 mod record;
+mod secrets;
 mod statuses;
 mod tokens;
 mod validation;
