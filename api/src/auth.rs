@@ -1,8 +1,12 @@
-//! Token logic: signing keys, claims, scopes and the principal a request acts as. HS256 only;
-//! `org`, `scope`, `exp`, `iss` and `aud` are required, `nbf` is honoured. The organization
-//! (tenant) comes from the token, never from a request body. Nothing here knows HTTP or the
-//! application state: `http::extract` reads the header, `core::tenants` resolves the
-//! organization.
+//! Token logic: signing keys, claims, scopes and the principal a request acts as. Our own
+//! tokens are HS256 only; `org`, `scope`, `exp`, `iss` and `aud` are required, `nbf` is
+//! honoured, and `jti` (tokens minted since token records exist) names the stored record that
+//! can revoke it. CI identity tokens of other issuers are verified by [`oidc`]. The
+//! organization (tenant) comes from the token, never from a request body. Nothing here knows
+//! HTTP or the application state: `http::extract` reads the header, `core::tokens` and
+//! `core::trust_policies` resolve records and policies.
+
+pub mod oidc;
 
 use std::{
     collections::HashSet,
@@ -17,7 +21,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::Secret;
+pub use crate::domain::{Scope, parse_scopes};
+use crate::domain::{Secret, scope_string};
 
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -38,48 +43,10 @@ pub struct Claims {
     pub iss: String,
     /// A string or an array of strings.
     pub aud: serde_json::Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Ingest,
-    Read,
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Ingest => "ingest",
-            Scope::Read => "read",
-            Scope::Admin => "admin",
-        }
-    }
-
-    fn parse(word: &str) -> Option<Self> {
-        match word {
-            "ingest" => Some(Scope::Ingest),
-            "read" => Some(Scope::Read),
-            "admin" => Some(Scope::Admin),
-            _ => None,
-        }
-    }
-}
-
-/// Parses a space- or comma-separated scope list; unknown words are an error.
-pub fn parse_scopes(value: &str) -> Result<Vec<Scope>, String> {
-    let mut scopes = Vec::new();
-    for word in value.split([' ', ',']).filter(|w| !w.is_empty()) {
-        let scope = Scope::parse(word)
-            .ok_or_else(|| format!("unknown scope `{word}` (use ingest, read, admin)"))?;
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
-        }
-    }
-    if scopes.is_empty() {
-        return Err("at least one scope is required".to_owned());
-    }
-    Ok(scopes)
+    /// The id of the token's record (a uuid). Tokens minted before records existed have
+    /// none: they are accepted until they expire but cannot be revoked one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Who is calling: the organization and what the token allows.
@@ -89,6 +56,9 @@ pub struct Principal {
     pub organization: String,
     pub subject: Option<String>,
     pub scopes: HashSet<Scope>,
+    /// The repository keys (`github.com/acme/web`) this principal may write for; `None`:
+    /// every repository of the organization. Reads are never restricted.
+    pub repositories: Option<Vec<String>>,
 }
 
 /// A valid token without the scope an operation needs.
@@ -96,13 +66,64 @@ pub struct Principal {
 #[error("this token lacks the `{}` scope", .0.as_str())]
 pub struct MissingScope(pub Scope);
 
+/// A valid credential limited to other repositories than the one a write is for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RepositoryDenied(pub String);
+
 impl Principal {
     /// `admin` implies every other scope.
     pub fn require(&self, scope: Scope) -> Result<(), MissingScope> {
-        if self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin) {
+        if self.has(scope) {
             Ok(())
         } else {
             Err(MissingScope(scope))
+        }
+    }
+
+    /// Whether the principal has `scope` (`admin` implies every other scope).
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
+    }
+
+    /// Whether the principal may write for the repository with this key.
+    pub fn may_write(&self, repository_key: &str) -> bool {
+        self.repositories
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|k| k == repository_key))
+    }
+
+    /// [`may_write`](Self::may_write) as an error; `None` is a write for no repository
+    /// (an incident that names none), which only an unrestricted principal may make.
+    pub fn require_write(&self, repository_key: Option<&str>) -> Result<(), RepositoryDenied> {
+        match (repository_key, &self.repositories) {
+            (_, None) => Ok(()),
+            (Some(key), Some(_)) if self.may_write(key) => Ok(()),
+            (Some(key), Some(keys)) => Err(RepositoryDenied(format!(
+                "this credential may write only for {}; not for {key}",
+                keys.join(", ")
+            ))),
+            (None, Some(keys)) => Err(RepositoryDenied(format!(
+                "this credential may write only for {}: name one of them",
+                keys.join(", ")
+            ))),
+        }
+    }
+
+    /// Refuses something a repository-restricted principal may not do (`what`).
+    pub fn restricted(&self, what: &str) -> RepositoryDenied {
+        RepositoryDenied(format!(
+            "this credential may write only for {}: it may not {what}",
+            self.repositories.as_deref().unwrap_or_default().join(", ")
+        ))
+    }
+
+    /// Whether every repository `other` may write for is one this principal may write for.
+    pub fn covers(&self, other: Option<&[String]>) -> bool {
+        match (&self.repositories, other) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(keys)) => keys.iter().all(|k| self.may_write(k)),
         }
     }
 }
@@ -174,13 +195,65 @@ impl JwtKeys {
                 "org is not a valid organization slug".to_owned(),
             ));
         }
+        let token_id = claims
+            .jti
+            .as_deref()
+            .map(|jti| {
+                Uuid::parse_str(jti).map_err(|_| InvalidToken("jti is not a token id".to_owned()))
+            })
+            .transpose()?;
         Ok(Verified {
             organization: claims.org,
             subject: claims.sub,
             scopes,
+            token_id,
         })
     }
 
+    /// Whether `token` claims to be one of ours (its unverified `iss` is our issuer), so
+    /// [`verify`](Self::verify) decides; any other token can only be a CI identity token.
+    pub fn claims_to_be_ours(&self, token: &str) -> bool {
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: Option<serde_json::Value>,
+        }
+        match jsonwebtoken::dangerous::insecure_decode::<Iss>(token) {
+            Ok(data) => match data.claims.iss {
+                Some(serde_json::Value::String(iss)) => iss == self.issuer,
+                // No or a non-string issuer: ours refuses it with the reason.
+                _ => true,
+            },
+            Err(_) => true,
+        }
+    }
+
+    /// Signs the token of record `token_id`: it expires at `expires_at` (Unix seconds).
+    pub fn issue_record(
+        &self,
+        org: &str,
+        scopes: &[Scope],
+        subject: &str,
+        token_id: Uuid,
+        issued_at: u64,
+        expires_at: u64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            org: org.to_owned(),
+            scope: scope_string(scopes),
+            sub: Some(subject.to_owned()),
+            exp: expires_at,
+            iat: Some(issued_at),
+            nbf: Some(issued_at),
+            iss: self.issuer.clone(),
+            aud: serde_json::Value::String(self.audience.clone()),
+            jti: Some(token_id.to_string()),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// Signs a token without a record (`jti`): valid until it expires, not revocable on its
+    /// own. The service mints records ([`issue_record`](Self::issue_record)); this remains
+    /// for tests and tools.
     pub fn issue(
         &self,
         org: &str,
@@ -194,17 +267,14 @@ impl JwtKeys {
             .unwrap_or_default();
         let claims = Claims {
             org: org.to_owned(),
-            scope: scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            scope: scope_string(scopes),
             sub: Some(subject.to_owned()),
             exp: now + ttl.as_secs(),
             iat: Some(now),
             nbf: Some(now),
             iss: self.issuer.clone(),
             aud: serde_json::Value::String(self.audience.clone()),
+            jti: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -217,6 +287,8 @@ pub struct Verified {
     pub organization: String,
     pub subject: Option<String>,
     pub scopes: HashSet<Scope>,
+    /// The token's record (`jti`); `None` for tokens minted before records existed.
+    pub token_id: Option<Uuid>,
 }
 
 /// Why a token was refused (safe to show the client).

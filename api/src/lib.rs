@@ -3,6 +3,7 @@
 //! top and `dora_metrics` (the pure DORA engine) below everything.
 
 pub mod auth;
+pub mod client;
 pub mod core;
 pub mod domain;
 pub mod http;
@@ -42,6 +43,8 @@ pub enum StartError {
     Connect(#[from] store::db::ConnectError),
     #[error("migrations failed: {0}")]
     Migrate(sea_orm::DbErr),
+    #[error("{0}")]
+    Credentials(String),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("{setting}: cannot listen on {addr}: {source}")]
@@ -69,8 +72,16 @@ impl Application {
         let secret_key = secret_key(&settings.secrets)?;
         let db = Db::connect(&settings.database).await?;
         db.migrate().await.map_err(StartError::Migrate)?;
+        let credentials = core::tokens::Credentials::new(jwt.clone(), settings.credentials)
+            .map_err(StartError::Credentials)?;
         let state = AppState {
-            core: Core::new(db, settings.idempotency_ttl, &settings.hooks, secret_key),
+            core: Core::new(
+                db,
+                settings.idempotency_ttl,
+                &settings.hooks,
+                secret_key,
+                credentials,
+            ),
             jwt,
             http: settings.http,
             metrics_token: settings.metrics.token,

@@ -1,14 +1,15 @@
-//! `dora-tracker`: serve (default), migrate, token issue. CLI dispatch only.
+//! `dora-tracker`: serve (default), migrate, token issue/list/revoke, record. CLI dispatch
+//! only.
 
 use std::process::ExitCode;
 
 use api::{
     Application,
-    auth::parse_scopes,
-    domain::validate_slug,
+    core::tokens::TokenRecord,
+    domain::{NewToken, RawToken, validate_slug},
     settings::{
-        Cli, Command, ConfigError, DbArgs, ServeArgs, Settings, TokenCommand, TokenIssueArgs,
-        database_options, jwt_settings, names, parse_ttl,
+        Cli, Command, DbArgs, ServeArgs, Settings, TokenCommand, TokenIssueArgs, TokenListArgs,
+        TokenRevokeArgs, database_options, jwt_settings,
     },
     store::Db,
 };
@@ -21,7 +22,10 @@ async fn main() -> ExitCode {
         None => serve(ServeArgs::from_env()).await,
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Migrate(args)) => migrate(args).await,
-        Some(Command::Token(TokenCommand::Issue(args))) => issue_token(args).await,
+        Some(Command::Token(TokenCommand::Issue(args))) => issue_token(*args).await,
+        Some(Command::Token(TokenCommand::List(args))) => list_tokens(args).await,
+        Some(Command::Token(TokenCommand::Revoke(args))) => revoke_token(args).await,
+        Some(Command::Record(args)) => api::client::record(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,24 +69,100 @@ async fn migrate(args: DbArgs) -> Result<(), String> {
 async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
     let _ = api::init_tracing("warn");
     validate_slug(&args.org).map_err(|e| format!("--org: {e}"))?;
-    let scopes = parse_scopes(&args.scope).map_err(|e| format!("--scope: {e}"))?;
-    let ttl = parse_ttl(&args.ttl).map_err(|e| e.to_string())?;
+    let input = NewToken::parse(RawToken {
+        name: args.name.as_deref().unwrap_or(&args.sub),
+        subject: Some(&args.sub),
+        scopes: args.scope.split([' ', ',']).collect(),
+        ttl: Some(&args.ttl),
+        repositories: (!args.repositories.is_empty())
+            .then(|| args.repositories.iter().map(String::as_str).collect()),
+    })
+    .map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| {
+                let flag = match e.field.as_str() {
+                    "scopes" => "--scope".to_owned(),
+                    "sub" => "--sub".to_owned(),
+                    f if f.starts_with("repositories") => "--repository".to_owned(),
+                    f => format!("--{f}"),
+                };
+                format!("{flag}: {}", e.message)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
     let options = database_options(&args.db).map_err(|e| e.to_string())?;
     let jwt = jwt_settings(&args.jwt, &options).map_err(|e| e.to_string())?;
     let keys = api::jwt_keys(&jwt).map_err(|e| e.to_string())?;
+    let db = connect(&args.db).await?;
+    let issued = api::core::tokens::issue_on_host(&db, &keys, &args.org, input)
+        .await
+        .map_err(|e| e.to_string());
+    db.close().await;
+    println!("{}", issued?.token);
+    Ok(())
+}
+
+async fn list_tokens(args: TokenListArgs) -> Result<(), String> {
+    let _ = api::init_tracing("warn");
+    validate_slug(&args.org).map_err(|e| format!("--org: {e}"))?;
+    let db = connect(&args.db).await?;
+    let records = api::core::tokens::list_on_host(&db, &args.org)
+        .await
+        .map_err(|e| e.to_string());
+    db.close().await;
+    println!("id\tname\tscopes\trepositories\texpires_at\tlast_used_at\trevoked_at");
+    for record in records? {
+        println!("{}", token_line(&record));
+    }
+    Ok(())
+}
+
+async fn revoke_token(args: TokenRevokeArgs) -> Result<(), String> {
+    let _ = api::init_tracing("warn");
+    let id = uuid::Uuid::parse_str(args.id.trim())
+        .map_err(|_| format!("`{}` is not a token id (see `token list`)", args.id))?;
+    let db = connect(&args.db).await?;
+    let revoked = api::core::tokens::revoke_on_host(&db, id)
+        .await
+        .map_err(|e| e.to_string());
+    db.close().await;
+    let record = revoked?;
+    println!("{}", token_line(&record));
+    eprintln!(
+        "revoked; running services refuse it within DORA_TOKEN_CACHE_SECONDS (10 s by default)"
+    );
+    Ok(())
+}
+
+/// Connects and migrates (the token commands work on a database no service has started).
+async fn connect(args: &DbArgs) -> Result<Db, String> {
+    let options = database_options(args).map_err(|e| e.to_string())?;
     let db = Db::connect(&options).await.map_err(|e| e.to_string())?;
     db.migrate()
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;
-    api::core::tenants::ensure(&db, &args.org)
-        .await
-        .map_err(|e| e.to_string())?;
-    db.close().await;
-    let token = keys
-        .issue(&args.org, &scopes, &args.sub, ttl)
-        .map_err(|e| ConfigError::new(names::JWT_SECRET, e.to_string()).to_string())?;
-    println!("{token}");
-    Ok(())
+    Ok(db)
+}
+
+fn token_line(record: &TokenRecord) -> String {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
+    };
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        record.id,
+        record.name,
+        api::domain::scope_string(&record.scopes),
+        record
+            .repositories
+            .as_ref()
+            .map_or_else(|| "*".to_owned(), |r| r.join(",")),
+        record.expires_at.to_rfc3339(),
+        time(record.last_used_at),
+        time(record.revoked_at),
+    )
 }
 
 /// Hides a password in a database URL.

@@ -16,7 +16,7 @@ use url::Url;
 
 pub use crate::domain::Secret;
 use crate::{
-    core::{hooks::HookLimitSettings, secrets::SecretKey},
+    core::{hooks::HookLimitSettings, secrets::SecretKey, tokens::CredentialSettings},
     http::HttpSettings,
     store::db::{DbOptions, Synchronous},
 };
@@ -66,6 +66,8 @@ pub mod names {
         HOOK_ORG_BURST = "DORA_HOOK_ORG_BURST", "hook-org-burst";
         HOOK_DEDUPE_SECONDS = "DORA_HOOK_DEDUPE_SECONDS", "hook-dedupe-seconds";
         SECRET_KEY = "DORA_SECRET_KEY", "secret-key";
+        TOKEN_CACHE_SECONDS = "DORA_TOKEN_CACHE_SECONDS", "token-cache-seconds";
+        OIDC_ALLOW_HTTP_LOOPBACK = "DORA_OIDC_ALLOW_HTTP_LOOPBACK", "oidc-allow-http-loopback";
     }
 }
 
@@ -88,15 +90,22 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
-    /// Mint tokens.
+    /// Mint, list and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Record a deployment from a CI job's git checkout (a client of a running service).
+    Record(Box<crate::client::RecordArgs>),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Print a signed token (and only the token) on stdout.
-    Issue(TokenIssueArgs),
+    /// Create a token record and print its signed token (and only the token) on stdout.
+    Issue(Box<TokenIssueArgs>),
+    /// List an organization's tokens (never the tokens themselves).
+    List(TokenListArgs),
+    /// Revoke a token by its id: it is refused from then on (by running services within
+    /// DORA_TOKEN_CACHE_SECONDS).
+    Revoke(TokenRevokeArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,6 +179,8 @@ pub struct ServeArgs {
     pub hooks: HookArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 }
 
 /// The key that seals stored secrets (integration webhook secrets).
@@ -180,6 +191,18 @@ pub struct SecretArgs {
     /// (`<db file>.secret-key`, mode 0600).
     #[arg(long = names::SECRET_KEY.flag, env = names::SECRET_KEY.env, hide_env_values = true)]
     pub secret_key: Option<Secret>,
+}
+
+/// Token records and CI identity tokens.
+#[derive(Debug, Clone, Args)]
+pub struct CredentialArgs {
+    /// Seconds a token's record (so its revocation) and an issuer's trust policies are cached
+    /// per instance; other instances notice a revocation within this time. 0: no cache.
+    #[arg(long = names::TOKEN_CACHE_SECONDS.flag, env = names::TOKEN_CACHE_SECONDS.env, default_value_t = 10)]
+    pub token_cache_seconds: u64,
+    /// For tests only: also accept trust policies whose issuer is `http://127.0.0.1:<port>`.
+    #[arg(long = names::OIDC_ALLOW_HTTP_LOOPBACK.flag, env = names::OIDC_ALLOW_HTTP_LOOPBACK.env, default_value = "false")]
+    pub oidc_allow_http_loopback: String,
 }
 
 /// Deploy-hook trigger limits. Rate limits are kept in memory, so with several instances
@@ -233,6 +256,29 @@ pub struct TokenIssueArgs {
     /// `sub` claim (who the token is for).
     #[arg(long, default_value = "cli")]
     pub sub: String,
+    /// The token's name in listings; default: the `--sub` value.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Limit writes to this repository (repeat for several); default: every repository.
+    #[arg(long = "repository")]
+    pub repositories: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenListArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Organization slug.
+    #[arg(long)]
+    pub org: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenRevokeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The token's id (its `jti`), as `token list` shows it.
+    pub id: String,
 }
 
 /// A setting with a wrong value: names the setting and says what is wrong.
@@ -284,6 +330,7 @@ pub struct Settings {
     pub idempotency_ttl: chrono::Duration,
     pub hooks: HookLimitSettings,
     pub secrets: SecretSettings,
+    pub credentials: CredentialSettings,
 }
 
 /// Where the key that seals stored secrets comes from.
@@ -373,6 +420,7 @@ impl Settings {
             idempotency_ttl: chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
             hooks: hook_limits(&args.hooks)?,
             secrets,
+            credentials: credential_settings(&args.credentials)?,
         })
     }
 }
@@ -499,6 +547,22 @@ fn hook_limits(args: &HookArgs) -> Result<HookLimitSettings, ConfigError> {
     })
 }
 
+fn credential_settings(args: &CredentialArgs) -> Result<CredentialSettings, ConfigError> {
+    if args.token_cache_seconds > 300 {
+        return Err(ConfigError::new(
+            names::TOKEN_CACHE_SECONDS,
+            "must be at most 300 (a revocation must take effect soon)",
+        ));
+    }
+    Ok(CredentialSettings {
+        token_cache: Duration::from_secs(args.token_cache_seconds),
+        oidc_allow_http_loopback: parse_bool(
+            names::OIDC_ALLOW_HTTP_LOOPBACK,
+            &args.oidc_allow_http_loopback,
+        )?,
+    })
+}
+
 /// Parses `DORA_METRICS_WINDOWS`: comma-separated day counts such as `7d,30d,90d`.
 pub fn parse_windows(value: &str) -> Result<Vec<i64>, String> {
     let mut days = Vec::new();
@@ -524,33 +588,9 @@ pub fn parse_windows(value: &str) -> Result<Vec<i64>, String> {
     Ok(days)
 }
 
-/// Parses `90d`, `12h`, `30m`, `45s`, `2w`.
+/// Parses `90d`, `12h`, `30m`, `45s`, `2w` (the `--ttl` of `token issue`).
 pub fn parse_ttl(value: &str) -> Result<Duration, ConfigError> {
-    let bad = || {
-        ConfigError::new(
-            "--ttl",
-            format!("`{value}` is not a duration such as 90d, 12h or 30m"),
-        )
-    };
-    let value = value.trim();
-    let split = value.len().checked_sub(1).ok_or_else(bad)?;
-    if !value.is_char_boundary(split) {
-        return Err(bad());
-    }
-    let (digits, unit) = value.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60).ok_or_else(bad)?,
-        "h" => n.checked_mul(3600).ok_or_else(bad)?,
-        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
-        "w" => n.checked_mul(7 * 86_400).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    if seconds == 0 || seconds > 10 * 366 * 86_400 {
-        return Err(ConfigError::new("--ttl", "must be between 1s and 10 years"));
-    }
-    Ok(Duration::from_secs(seconds))
+    crate::domain::parse_ttl(value).map_err(|e| ConfigError::new("--ttl", e))
 }
 
 /// The file of a `sqlite:` URL, unless it is in memory.
@@ -655,6 +695,14 @@ mod tests {
                 names::TRUST_FORWARDED_HEADERS,
             ),
             (&["--hook-burst", "0"], names::HOOK_BURST),
+            (
+                &["--token-cache-seconds", "3600"],
+                names::TOKEN_CACHE_SECONDS,
+            ),
+            (
+                &["--oidc-allow-http-loopback", "sometimes"],
+                names::OIDC_ALLOW_HTTP_LOOPBACK,
+            ),
             (&["--sqlite-synchronous", "off"], names::SQLITE_SYNCHRONOUS),
             (&["--log", "[[["], names::LOG),
             (&["--secret-key", "not-32-bytes"], names::SECRET_KEY),

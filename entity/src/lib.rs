@@ -1,5 +1,6 @@
 //! sea-orm entities of dora-tracker: one module per table, nothing else.
 
+pub mod api_tokens;
 pub mod audit_log;
 pub mod deploy_hook_triggers;
 pub mod deploy_hooks;
@@ -19,3 +20,4 @@ pub mod push_commits;
 pub mod pushes;
 pub mod repositories;
 pub mod source_objects;
+pub mod trust_policies;

@@ -1,3 +1,4 @@
+pub use super::api_tokens::Entity as ApiTokens;
 pub use super::audit_log::Entity as AuditLog;
 pub use super::deploy_hook_triggers::Entity as DeployHookTriggers;
 pub use super::deploy_hooks::Entity as DeployHooks;
@@ -16,3 +17,4 @@ pub use super::push_commits::Entity as PushCommits;
 pub use super::pushes::Entity as Pushes;
 pub use super::repositories::Entity as Repositories;
 pub use super::source_objects::Entity as SourceObjects;
+pub use super::trust_policies::Entity as TrustPolicies;

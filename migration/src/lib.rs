@@ -10,6 +10,7 @@ mod m20261123_000004_deploy_hooks;
 mod m20261123_000005_metric_reads;
 mod m20261130_000006_commit_streams;
 mod m20261201_000007_integrations;
+mod m20261201_000008_tokens;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_metric_reads::Migration),
             Box::new(m20261130_000006_commit_streams::Migration),
             Box::new(m20261201_000007_integrations::Migration),
+            Box::new(m20261201_000008_tokens::Migration),
         ]
     }
 }

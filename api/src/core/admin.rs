@@ -4,7 +4,11 @@
 use entity::audit_log;
 use uuid::Uuid;
 
-use super::{Core, Error, now};
+use super::{
+    Core, Error,
+    access::{WriteFor, authorize_write},
+    now,
+};
 use crate::{
     auth::{Principal, Scope},
     domain::NewDeployment,
@@ -29,6 +33,9 @@ pub async fn replace(
     let before = store::deployments::get_for_update(&txn, org, id)
         .await?
         .ok_or(Error::NotFound("deployment"))?;
+    // Both the repository it was of and the one it becomes of.
+    authorize_write(&txn, principal, WriteFor::Key(&before.repository.key)).await?;
+    authorize_write(&txn, principal, WriteFor::Key(&new.repository.key)).await?;
     let replaced = store::deployments::replace(&txn, before.deployment.clone(), new, now).await?;
     store::statuses::record_set_status(
         &txn,

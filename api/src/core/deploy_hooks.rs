@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{
     Core, Error,
+    access::{WriteFor, authorize_write},
     hooks::{hash_secret, new_secret},
     now,
 };
@@ -49,6 +50,12 @@ pub async fn create(
     input: HookInput,
 ) -> Result<(HookRecord, String), Error> {
     principal.require(Scope::Admin)?;
+    authorize_write(
+        core.db.read(),
+        principal,
+        WriteFor::Key(&input.repository.key),
+    )
+    .await?;
     let org = principal.organization_id;
     let now = now();
     let secret = new_secret();
@@ -115,6 +122,9 @@ pub async fn replace(
     let current = store::deploy_hooks::find(&txn, org, id)
         .await?
         .ok_or(Error::NotFound("deploy hook"))?;
+    // Both the repository it was of and the one it becomes of.
+    authorize_write(&txn, principal, WriteFor::Repository(current.repository_id)).await?;
+    authorize_write(&txn, principal, WriteFor::Key(&input.repository.key)).await?;
     let repository =
         store::organizations::ensure_repository(&txn, org, &input.repository, None, now).await?;
     if store::deploy_hooks::find_by_name(&txn, org, repository.id, &input.name)
@@ -137,6 +147,7 @@ pub async fn delete(core: &Core, principal: &Principal, id: Uuid) -> Result<Hook
     principal.require(Scope::Admin)?;
     let txn = core.db.begin_write().await?;
     let record = one(&txn, principal.organization_id, id).await?;
+    authorize_write(&txn, principal, WriteFor::Key(&record.repository.key)).await?;
     store::deploy_hooks::delete(&txn, id).await?;
     txn.commit().await?;
     Ok(record)

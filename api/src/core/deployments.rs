@@ -6,12 +6,13 @@ use uuid::Uuid;
 
 use super::{
     Core, Error,
+    access::{WriteFor, authorize_write},
     idempotency::{self, Created, Key, Replayable},
     now,
 };
 use crate::{
     auth::{Principal, Scope},
-    domain::{ChangeError, DeploymentChange, NewDeployment, Status},
+    domain::{ChangeError, DeploymentChange, NewDeployment, RepositoryRef, Status},
     store::{
         self,
         deployments::{DeploymentRecord, ListFilter},
@@ -47,6 +48,12 @@ pub async fn record_with<T: Replayable>(
     render: impl FnOnce(&DeploymentRecord) -> T,
 ) -> Result<Created<T>, Error> {
     principal.require(Scope::Ingest)?;
+    authorize_write(
+        core.db.read(),
+        principal,
+        WriteFor::Key(&new.repository.key),
+    )
+    .await?;
     let org = principal.organization_id;
     if let Some(replayed) = idempotency::begin(core, org, key).await? {
         return Ok(replayed);
@@ -126,6 +133,7 @@ pub async fn patch(
     let current = store::deployments::find_for_update(&txn, org, id)
         .await?
         .ok_or(Error::NotFound("deployment"))?;
+    authorize_write(&txn, principal, WriteFor::Repository(current.repository_id)).await?;
     let status = stored_status(&current.status)?;
     let (status, started_at, finished_at) = change
         .apply(status, current.started_at, current.finished_at, now)
@@ -168,4 +176,29 @@ fn change_error(e: ChangeError) -> Error {
         ),
         ChangeError::Invalid(errors) => Error::Validation(errors),
     }
+}
+
+/// The latest successful deployment of the stream (repository, environment), of another
+/// commit than `except_commit` when given, so a CI job can tell which commits it ships
+/// (`dora-tracker record`). Scope `read`, or `ingest` for a repository the principal may
+/// write for.
+pub async fn last_success(
+    core: &Core,
+    principal: &Principal,
+    repository: &RepositoryRef,
+    environment: &str,
+    except_commit: Option<&str>,
+) -> Result<Option<entity::deployments::Model>, Error> {
+    if !principal.has(Scope::Read) {
+        principal.require(Scope::Ingest)?;
+        authorize_write(core.db.read(), principal, WriteFor::Key(&repository.key)).await?;
+    }
+    let conn = core.db.read();
+    let org = principal.organization_id;
+    let Some(found) =
+        store::organizations::find_repository_by_key(conn, org, &repository.key).await?
+    else {
+        return Ok(None);
+    };
+    Ok(store::deployments::last_success(conn, org, found.id, environment, except_commit).await?)
 }

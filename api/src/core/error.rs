@@ -4,7 +4,10 @@
 
 use sea_orm::DbErr;
 
-use crate::{auth::MissingScope, domain::FieldError};
+use crate::{
+    auth::{MissingScope, RepositoryDenied},
+    domain::FieldError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,7 +25,7 @@ pub enum Error {
     Unauthorized(String),
     /// A valid credential that does not allow this.
     #[error(transparent)]
-    Forbidden(#[from] MissingScope),
+    Forbidden(#[from] Denied),
     /// No such object in the caller's organization (exactly as when it does not exist).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -35,6 +38,10 @@ pub enum Error {
     /// Over a rate limit; retry after this many seconds.
     #[error("{detail}")]
     RateLimited { retry_after: u64, detail: String },
+    /// A service we depend on (an identity provider's keys) is unreachable; `detail` is
+    /// safe to show.
+    #[error("{detail}")]
+    Upstream { kind: &'static str, detail: String },
     /// The database is unreachable (the cause is for the log).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -71,6 +78,27 @@ impl Error {
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
+    }
+}
+
+/// Why a valid credential may not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error(transparent)]
+    Scope(#[from] MissingScope),
+    #[error(transparent)]
+    Repository(#[from] RepositoryDenied),
+}
+
+impl From<MissingScope> for Error {
+    fn from(e: MissingScope) -> Self {
+        Self::Forbidden(e.into())
+    }
+}
+
+impl From<RepositoryDenied> for Error {
+    fn from(e: RepositoryDenied) -> Self {
+        Self::Forbidden(e.into())
     }
 }
 

@@ -5,7 +5,10 @@
 
 use entity::{deployment_statuses, repositories};
 
-use super::{Core, Error};
+use super::{
+    Core, Error,
+    access::{WriteFor, authorize_write},
+};
 use crate::{
     auth::{Principal, Scope},
     domain::{RepositoryRef, Status},
@@ -83,6 +86,7 @@ pub async fn delete(
 ) -> Result<(), Error> {
     let org = principal.organization_id;
     let repository = repository(core, principal, reference, Scope::Ingest).await?;
+    authorize_write(core.db.read(), principal, WriteFor::Key(&repository.key)).await?;
     let txn = core.db.begin_write().await?;
     let record = store::github::find(&txn, org, repository.id, number)
         .await?

@@ -7,7 +7,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{deployments, incidents};
 use uuid::Uuid;
 
-use super::{Core, Error, now};
+use super::{
+    Core, Error,
+    access::{WriteFor, authorize_write},
+    now,
+};
 use crate::{
     auth::{Principal, Scope},
     domain::{IncidentInput, IncidentSource},
@@ -82,6 +86,8 @@ pub async fn create(
         input.environment.as_deref(),
     )
     .await?;
+    let target = repository_id.map_or(WriteFor::Nothing, WriteFor::Repository);
+    authorize_write(conn, principal, target).await?;
     let txn = core.db.begin_write().await?;
     let incident = store::incidents::insert(
         &txn,
@@ -244,6 +250,10 @@ pub async fn resolve(
     let current = store::incidents::find_for_update(&txn, principal.organization_id, id)
         .await?
         .ok_or(Error::NotFound("incident"))?;
+    let target = current
+        .repository_id
+        .map_or(WriteFor::Nothing, WriteFor::Repository);
+    authorize_write(&txn, principal, target).await?;
     if let Some(at) = current.resolved_at {
         return Err(Error::conflict(
             "incident-resolved",

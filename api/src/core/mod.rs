@@ -4,6 +4,7 @@
 //! answers a [`core::Error`](Error). Nothing here knows HTTP: handlers and vendor adapters in
 //! `http` translate a request into one call and its result back.
 
+mod access;
 pub mod admin;
 pub mod deploy_hooks;
 pub mod deployments;
@@ -18,11 +19,14 @@ pub mod secrets;
 pub mod snapshot;
 pub mod statuses;
 pub mod tenants;
+pub mod tokens;
+pub mod trust;
+pub mod trust_policies;
 pub mod webhooks;
 
 use std::sync::Arc;
 
-pub use error::Error;
+pub use error::{Denied, Error};
 
 use crate::store::{Db, known::Known};
 
@@ -40,6 +44,8 @@ pub struct Core {
     pub hooks: Arc<hooks::HookLimits>,
     /// Seals the secrets kept in the database (`DORA_SECRET_KEY`).
     pub secret_key: secrets::SecretKey,
+    /// Our signing keys, token records and trust policies as cached, identity providers' keys.
+    pub credentials: Arc<tokens::Credentials>,
 }
 
 impl Core {
@@ -48,6 +54,7 @@ impl Core {
         idempotency_ttl: chrono::Duration,
         hook_limits: &hooks::HookLimitSettings,
         secret_key: secrets::SecretKey,
+        credentials: tokens::Credentials,
     ) -> Self {
         Self {
             db,
@@ -56,6 +63,7 @@ impl Core {
             idempotency_ttl,
             hooks: Arc::new(hooks::HookLimits::new(hook_limits)),
             secret_key,
+            credentials: Arc::new(credentials),
         }
     }
 }

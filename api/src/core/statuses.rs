@@ -4,7 +4,11 @@
 use entity::deployment_statuses;
 use uuid::Uuid;
 
-use super::{Core, Error, now};
+use super::{
+    Core, Error,
+    access::{WriteFor, authorize_write},
+    now,
+};
 use crate::{
     auth::{Principal, Scope},
     domain::NewStatus,
@@ -24,6 +28,12 @@ pub async fn post(
         store::deployments::find_for_update(&txn, principal.organization_id, deployment_id)
             .await?
             .ok_or(Error::NotFound("deployment"))?;
+    authorize_write(
+        &txn,
+        principal,
+        WriteFor::Repository(deployment.repository_id),
+    )
+    .await?;
     let posted = store::statuses::post(&txn, deployment, new, now()).await?;
     txn.commit().await?;
     Ok(posted)

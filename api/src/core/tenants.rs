@@ -46,7 +46,7 @@ pub async fn ensure(db: &Db, slug: &str) -> Result<Uuid, Error> {
     Ok(id)
 }
 
-/// The principal a verified token acts as.
+/// The principal a verified token without a record (no `jti`) acts as: its claims.
 pub async fn principal(core: &Core, token: Verified) -> Result<Principal, Error> {
     let organization_id = core
         .tenants
@@ -57,5 +57,6 @@ pub async fn principal(core: &Core, token: Verified) -> Result<Principal, Error>
         organization: token.organization,
         subject: token.subject,
         scopes: token.scopes,
+        repositories: None,
     })
 }

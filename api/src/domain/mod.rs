@@ -6,8 +6,10 @@ mod deployment;
 mod incident;
 mod integration;
 mod repository;
+mod scope;
 mod secret;
 mod status;
+mod token;
 mod webhook;
 
 pub use deploy_hook::{HookInput, MAX_HOOK_NAME_CHARS};
@@ -21,9 +23,14 @@ pub use integration::{
     NewIntegration, RawOptions, check_integration_name,
 };
 pub use repository::RepositoryRef;
+pub use scope::{Scope, parse_scopes, parse_ttl, scope_string, scopes_of};
 pub use secret::Secret;
 pub use status::{
     GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
+};
+pub use token::{
+    NewToken, NewTrustPolicy, RawToken, RawTrustPolicy, check_issuer, default_repository_host,
+    repository_key_of_claim,
 };
 pub use webhook::{
     Attribution, GithubFields, MAX_TITLE_CHARS, SourceDeployment, SourceEvent, SourceIssue,

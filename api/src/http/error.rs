@@ -264,6 +264,10 @@ impl From<core::Error> for Failure {
                 retry_after: Some(retry_after),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
             },
+            E::Upstream { kind, detail } => {
+                tracing::warn!(%detail, "upstream unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, kind, detail)
+            }
             E::Unavailable(cause) => Self::unavailable(cause),
             E::Internal(cause) => Self::internal(cause),
         }
@@ -309,7 +313,7 @@ pub enum ApiError {
     /// Something failed on our side; the cause is logged.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Box<Problem>>),
-    /// The database is unreachable.
+    /// The database, or an identity provider's keys, are unreachable.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Box<Problem>>),
 }

@@ -1,6 +1,8 @@
-//! Who is calling: the security schemes of the spec, as extractors. A token is verified by
-//! `auth` and its organization resolved by `core::tenants`; a failure is a 401 in the shape of
-//! the surface that answers it (see `error::Failure`).
+//! Who is calling: the security schemes of the spec, as extractors, and the one path every
+//! bearer token takes ([`principal_for_token`]): our own tokens (verified by `auth`, their
+//! records checked by `core::tokens`) or CI identity tokens (`core::trust_policies`). A
+//! failure is a 401 (403, 503) in the shape of the surface that answers it (see
+//! `error::Failure`).
 
 use poem::Request;
 use poem_openapi::{
@@ -46,16 +48,32 @@ async fn authenticate_github(req: &Request, key: ApiKey) -> poem::Result<Princip
     }
 }
 
-/// Verifies a JWT and resolves its organization.
+/// The principal a bearer token acts as. A token that claims our issuer is one of ours: its
+/// signature and claims are checked here (`auth`), then its record (revocation, scopes,
+/// repositories) by `core::tokens`, briefly cached. Any other token can only be a CI identity
+/// token: `core::trust_policies` checks it against the trust policies of its issuer. Neither
+/// the token nor a part of it is ever logged.
+pub async fn principal_for_token(state: &AppState, token: &str) -> Result<Principal, Failure> {
+    if state.jwt.claims_to_be_ours(token) {
+        let verified = state.jwt.verify(token).map_err(|e| {
+            tracing::debug!(error = %e, "token rejected");
+            Failure::unauthorized(e.to_string())
+        })?;
+        core::tokens::principal(&state.core, verified).await
+    } else {
+        core::trust_policies::principal(&state.core, token).await
+    }
+    .map_err(|e| {
+        if let core::Error::Unauthorized(why) = &e {
+            tracing::debug!(error = %why, "token rejected");
+        }
+        Failure::from(e)
+    })
+}
+
 async fn principal(req: &Request, token: &str) -> poem::Result<Principal> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| Failure::internal("application state missing"))?;
-    let verified = state.jwt.verify(token).map_err(|e| {
-        tracing::debug!(error = %e, "token rejected");
-        Failure::unauthorized(e.to_string())
-    })?;
-    core::tenants::principal(&state.core, verified)
-        .await
-        .map_err(|e| Failure::from(e).into())
+    Ok(principal_for_token(state, token).await?)
 }

@@ -30,7 +30,8 @@ use compat::{
 use routes::{
     admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
     incidents::IncidentsApi, integrations::IntegrationsApi, metrics::MetricsApi,
-    statuses::StatusesApi,
+    statuses::StatusesApi, streams::StreamsApi, tokens::TokensApi,
+    trust_policies::TrustPoliciesApi,
 };
 use state::AppState;
 
@@ -58,6 +59,10 @@ pub enum ApiTags {
     Webhooks,
     /// Probes
     Health,
+    /// API tokens as revocable records (admin)
+    Tokens,
+    /// Trust policies for CI identity tokens (OIDC) (admin)
+    TrustPolicies,
 }
 
 pub type Apis = (
@@ -72,6 +77,8 @@ pub type Apis = (
     DeployHooksApi,
     HooksApi,
     IntegrationApis,
+    // Credentials, nested so the tuple stays short.
+    (TokensApi, TrustPoliciesApi, StreamsApi),
 );
 
 /// Integrations and their webhook sources (a tuple of its own: `Default` is implemented for

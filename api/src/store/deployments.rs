@@ -566,3 +566,28 @@ pub async fn first_shipping<C: ConnectionTrait>(
     let id: Uuid = row.try_get("", "id")?;
     find(conn, organization_id, id).await
 }
+
+/// The latest successful deployment of a stream (repository, environment) by deploy time,
+/// of another commit than `except_commit` when given.
+pub async fn last_success<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    repository_id: Uuid,
+    environment: &str,
+    except_commit: Option<&str>,
+) -> Result<Option<deployments::Model>, DbErr> {
+    use deployments::Column as C;
+    let mut query = deployments::Entity::find()
+        .filter(C::OrganizationId.eq(organization_id))
+        .filter(C::RepositoryId.eq(repository_id))
+        .filter(C::Environment.eq(environment))
+        .filter(C::Status.eq(Status::Success.as_str()));
+    if let Some(commit) = except_commit {
+        query = query.filter(C::CommitId.ne(commit));
+    }
+    query
+        .order_by_desc(C::DeployedAt)
+        .order_by_desc(C::Number)
+        .one(conn)
+        .await
+}

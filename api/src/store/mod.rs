@@ -17,6 +17,7 @@ pub mod pushes;
 pub mod source_objects;
 mod sql;
 pub mod statuses;
+pub mod tokens;
 
 pub use db::Db;
 

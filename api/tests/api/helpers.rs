@@ -19,6 +19,8 @@ pub const AUDIENCE: &str = "dora-tracker";
 
 pub struct TestApp {
     pub address: String,
+    /// The test's database, for a second instance on it (`spawn_instance`).
+    pub database_url: String,
     pub client: reqwest::Client,
     pub keys: JwtKeys,
     pub state: AppState,
@@ -29,7 +31,12 @@ pub struct TestApp {
 /// A database that exists for one test.
 enum TestDatabase {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another instance's database: that instance drops it.
+    Shared,
 }
 
 impl Drop for TestDatabase {
@@ -103,8 +110,21 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
         let _ = api::init_tracing("info");
     }
     let (database_url, database) = test_database().await;
+    start(database_url, database, configure).await
+}
+
+/// Another instance of the service on the database of `first` (as behind a load balancer).
+pub async fn spawn_instance(first: &TestApp, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    start(first.database_url.clone(), TestDatabase::Shared, configure).await
+}
+
+async fn start(
+    database_url: String,
+    database: TestDatabase,
+    configure: impl FnOnce(&mut ServeArgs),
+) -> TestApp {
     let mut args = ServeArgs::from_env();
-    args.db.database_url = Secret::new(database_url);
+    args.db.database_url = Secret::new(database_url.clone());
     args.listen = "127.0.0.1:0".to_owned();
     args.jwt.jwt_secret = Some(Secret::new(SECRET));
     args.jwt.jwt_issuer = ISSUER.to_owned();
@@ -122,6 +142,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     }));
     TestApp {
         address,
+        database_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

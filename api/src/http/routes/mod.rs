@@ -9,3 +9,6 @@ pub mod integrations;
 pub mod metrics;
 pub mod prometheus;
 pub mod statuses;
+pub mod streams;
+pub mod tokens;
+pub mod trust_policies;
