@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use dora_metrics::{Benchmark, DoraSummary, Interval, Window, WindowError};
+use dora_metrics::{Benchmark, Bucket, DoraSummary, Interval, Window, WindowError};
 use uuid::Uuid;
 
 use super::{Core, Error};
@@ -152,18 +152,31 @@ pub async fn summary(core: &Core, query: &MetricsQuery) -> Result<DoraSummary, E
     Ok(compute(&facts, &query.window, query.benchmark))
 }
 
-/// The summary of each bucket of `interval` of the window, oldest first.
+/// The summary of each calendar bucket of `interval` of the window (UTC days, ISO weeks,
+/// calendar months), oldest first. A partial first or last bucket is flagged; its tiers are
+/// the caller's to drop (DESIGN.md §6).
 pub async fn series(
     core: &Core,
     query: &MetricsQuery,
     interval: Interval,
-) -> Result<Vec<(Window, DoraSummary)>, Error> {
+) -> Result<Vec<(Bucket, DoraSummary)>, Error> {
     // Facts sufficient for the window are sufficient for every bucket inside it; the
     // engine computes all buckets in one pass over them.
     let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
-    let windows = query.window.buckets(interval);
-    let summaries = dora_metrics::compute_each(&facts.as_facts(), &windows, query.benchmark);
-    Ok(windows.into_iter().zip(summaries).collect())
+    Ok(series_of(&facts, &query.window, interval, query.benchmark))
+}
+
+/// The calendar buckets of `window` and their summaries, from facts sufficient for it.
+pub fn series_of(
+    facts: &ScopeFacts,
+    window: &Window,
+    interval: Interval,
+    benchmark: Benchmark,
+) -> Vec<(Bucket, DoraSummary)> {
+    let buckets = window.calendar_buckets(interval);
+    let windows: Vec<Window> = buckets.iter().map(|bucket| bucket.window).collect();
+    let summaries = dora_metrics::compute_each(&facts.as_facts(), &windows, benchmark);
+    buckets.into_iter().zip(summaries).collect()
 }
 
 /// What a breakdown groups by.

@@ -16,8 +16,8 @@ use crate::{
     http::{ApiTags, error::ApiError, extract::BearerAuth, state::AppState},
 };
 use out::{
-    BreakdownBy, BreakdownRow, DoraBreakdownOut, DoraSeriesOut, DoraSummaryOut, QueryOut,
-    SeriesBucket, rfc3339,
+    BreakdownBy, BreakdownRow, BucketMetricsOut, DoraBreakdownOut, DoraSeriesOut, DoraSummaryOut,
+    QueryOut, SeriesBucket, rfc3339,
 };
 
 #[derive(Default)]
@@ -71,9 +71,11 @@ impl MetricsApi {
 
     /// DORA metrics per day, week or month
     ///
-    /// The summary's values for each bucket of the window, oldest first: buckets of `interval`
-    /// counted back from `to`, the oldest clipped to `from`. Each bucket is computed as if it
-    /// were the window (its frequency medians use the whole weeks and months inside it).
+    /// The summary's values for each bucket of the window, oldest first. Buckets align to the
+    /// calendar in UTC: days from midnight, ISO weeks from Monday, calendar months. A first or
+    /// last bucket that the window cuts short says `partial: true` and carries no tier. Each
+    /// bucket is computed as if it were the window (its frequency medians use the whole 7- and
+    /// 30-day spans inside it).
     #[oai(
         path = "/metrics/dora/series",
         method = "get",
@@ -84,7 +86,7 @@ impl MetricsApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        /// `day`, `week` (7 days, the default) or `month` (30 days).
+        /// `day`, `week` (ISO week, the default) or `month` (calendar month).
         interval: Query<Option<String>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
@@ -112,9 +114,10 @@ impl MetricsApi {
             .await?
             .into_iter()
             .map(|(bucket, summary)| SeriesBucket {
-                from: rfc3339(bucket.from),
-                to: rfc3339(bucket.to),
-                metrics: summary.into(),
+                from: rfc3339(bucket.window.from),
+                to: rfc3339(bucket.window.to),
+                partial: bucket.partial,
+                metrics: BucketMetricsOut::new(summary, bucket.partial),
             })
             .collect();
         Ok(Json(DoraSeriesOut {
