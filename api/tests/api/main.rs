@@ -8,6 +8,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod deployments;
+mod explain;
 mod github;
 mod hooks;
 mod idempotency;

@@ -24,25 +24,25 @@ const METRIC_KEYS: [&str; 6] = [
     "time_to_restore",
 ];
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
-fn rfc(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-struct Repo {
-    url: &'static str,
+pub(crate) struct Repo {
+    pub url: &'static str,
     /// Another spelling of the same repository, used in filters.
-    alias: &'static str,
-    team: Option<&'static str>,
-    id: Uuid,
+    pub alias: &'static str,
+    pub team: Option<&'static str>,
+    pub id: Uuid,
 }
 
 /// Everything posted for one organization, as the engine sees it, plus what scoping needs.
 #[derive(Default)]
-struct History {
+pub(crate) struct History {
     deployments: Vec<(DeploymentFact, bool)>,
     /// Incident and its `is_production`.
     incidents: Vec<(IncidentFact, bool)>,
@@ -163,7 +163,7 @@ fn sha(rng: &mut StdRng) -> String {
 }
 
 /// Posts a random history of about `n` deployments and `n / 4` incidents for `org`.
-async fn post_history(
+pub(crate) async fn post_history(
     app: &TestApp,
     token: &str,
     repos: &mut [Repo],
@@ -391,7 +391,7 @@ async fn post_history(
     history
 }
 
-fn repos() -> Vec<Repo> {
+pub(crate) fn repos() -> Vec<Repo> {
     vec![
         Repo {
             url: "https://github.com/acme/web",
@@ -436,7 +436,7 @@ async fn organization_id(app: &TestApp, slug: &str) -> Uuid {
         .unwrap()
 }
 
-async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     let resp = app.get(path, token).await;
     let status = resp.status();
     let text = resp.text().await.unwrap();
@@ -444,7 +444,7 @@ async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
