@@ -313,6 +313,8 @@ pub struct ExplainPage {
     pub next: Option<ExplainKey>,
     /// Items in the whole listing.
     pub total: usize,
+    /// Items of the listing before this page.
+    pub offset: usize,
 }
 
 /// The facts `metric` of the query is made of, with the reason for each, from the item after
@@ -361,6 +363,7 @@ pub fn page_of(listing: Vec<ExplainItem>, after: Option<ExplainKey>, limit: usiz
     let mut index = 0u32;
     let mut items: Vec<(ExplainKey, ExplainItem)> = Vec::new();
     let mut more = false;
+    let mut offset = 0;
     for item in listing {
         let key = match explained_deployment(&item) {
             Some(deployment) => {
@@ -389,6 +392,7 @@ pub fn page_of(listing: Vec<ExplainItem>, after: Option<ExplainKey>, limit: usiz
             },
         };
         if after.is_some_and(|after| key <= after) {
+            offset += 1;
             continue;
         }
         if items.len() == limit {
@@ -402,7 +406,12 @@ pub fn page_of(listing: Vec<ExplainItem>, after: Option<ExplainKey>, limit: usiz
     } else {
         None
     };
-    ExplainPage { items, next, total }
+    ExplainPage {
+        items,
+        next,
+        total,
+        offset,
+    }
 }
 
 /// The deployment an item is about (every kind but incidents).

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod idempotency;
 pub mod incidents;
 pub mod metrics;
+pub mod overview;
 pub mod snapshot;
 pub mod statuses;
 pub mod tenants;
