@@ -19,3 +19,4 @@ mod openapi;
 mod prometheus;
 mod statuses;
 mod validation;
+mod web;
