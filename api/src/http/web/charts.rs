@@ -187,7 +187,7 @@ impl Chart<'_> {
         html! {
             figure.chart id=(self.id) {
                 svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img"
-                    aria-labelledby={ (title_id) " " (desc_id) } preserveAspectRatio="none" {
+                    aria-labelledby={ (title_id) " " (desc_id) } {
                     title id=(title_id) { (self.title) }
                     desc id=(desc_id) { (description) }
                     @for band in &self.bands {
@@ -196,9 +196,12 @@ impl Chart<'_> {
                             rect class={ "band band-" (tier_class(band.tier)) } x=(LEFT)
                                 y=(format!("{y_high:.1}")) width=(plot_width)
                                 height=(format!("{:.1}", y_low - y_high)) {}
-                            text.band-label x=(WIDTH - RIGHT + 4.0)
-                                y=(format!("{:.1}", (y_high + y_low) / 2.0 + 4.0)) {
-                                (format::tier(band.tier))
+                            // A band too thin for its word is still drawn, unlabelled.
+                            @if y_low - y_high >= 11.0 {
+                                text.band-label x=(WIDTH - RIGHT + 4.0)
+                                    y=(format!("{:.1}", (y_high + y_low) / 2.0 + 4.0)) {
+                                    (format::tier(band.tier))
+                                }
                             }
                         }
                     }
