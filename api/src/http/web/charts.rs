@@ -7,10 +7,11 @@ use maud::{Markup, html};
 
 use super::format;
 
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 190.0;
-const LEFT: f64 = 58.0;
-const RIGHT: f64 = 62.0;
+// Close to the drawn size in a three-column layout, so text keeps its size.
+const WIDTH: f64 = 440.0;
+const HEIGHT: f64 = 200.0;
+const LEFT: f64 = 54.0;
+const RIGHT: f64 = 50.0;
 const TOP: f64 = 8.0;
 const BOTTOM: f64 = 30.0;
 
