@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::{
     Core, Error,
     metrics::{
-        ExplainKey, ExplainPage, GroupBy, Groups, MetricsQuery, group_facts, listing_of, page_of,
-        series_of,
+        ExplainKey, ExplainPage, Group, GroupBy, Groups, MetricsQuery, group_facts, listing_of,
+        page_of, series_of,
     },
 };
 use crate::store::{
@@ -75,7 +75,7 @@ pub struct Overview {
     pub series: Vec<(Bucket, DoraSummary)>,
     pub by: GroupBy,
     /// Each group with something in the window, ordered by group: (name, repository id).
-    pub breakdown: Vec<((Option<String>, Option<Uuid>), DoraSummary)>,
+    pub breakdown: Vec<(Group, DoraSummary)>,
     /// Newest first.
     pub recent: Vec<RecentDeployment>,
     pub open_incidents: Vec<OpenIncident>,

@@ -213,8 +213,20 @@ async fn main() -> Result<()> {
     let session = cookie(&signed_in, "dora_session").context("sign-in failed")?;
     let cookies = format!("dora_csrf={csrf}; dora_session={session}");
 
-    let css = http.get(format!("{base}/ui/app.css")).send().await?.bytes().await?.len();
-    let icon = http.get(format!("{base}/ui/icon.svg")).send().await?.bytes().await?.len();
+    let css = http
+        .get(format!("{base}/ui/app.css"))
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .len();
+    let icon = http
+        .get(format!("{base}/ui/icon.svg"))
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .len();
     println!("stylesheet {css} bytes, icon {icon} bytes, script 0 bytes\n");
     println!("| page | median | p90 | HTML bytes | page weight (HTML + CSS + icon) |");
     println!("|---|---:|---:|---:|---:|");

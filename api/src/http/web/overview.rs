@@ -13,7 +13,7 @@ use super::{
     params::{PageParams, WINDOWS, WindowChoice},
 };
 use crate::core::{
-    metrics::{GroupBy, MetricsQuery, causes},
+    metrics::{Group, GroupBy, MetricsQuery, causes},
     overview::{Choices, Overview},
 };
 
@@ -326,9 +326,12 @@ pub fn page(
     layout::document("DORA metrics", Some(header), main)
 }
 
+/// A bucket's value and its tier.
+type Graded = (Option<f64>, Option<Tier>);
+
 fn trends(query: &MetricsQuery, overview: &Overview) -> Markup {
     let weekly = overview.interval == Interval::Week;
-    let points = |value: &dyn Fn(&DoraSummary) -> (Option<f64>, Option<Tier>)| -> Vec<Point> {
+    let points = |value: &dyn Fn(&DoraSummary) -> Graded| -> Vec<Point> {
         overview
             .series
             .iter()
@@ -460,8 +463,7 @@ fn breakdown(params: &PageParams, query: &MetricsQuery, overview: &Overview) -> 
     };
     let sort = params.sort.as_deref().unwrap_or("group");
     let descending = params.dir.as_deref() == Some("desc");
-    let mut rows: Vec<&((Option<String>, Option<uuid::Uuid>), DoraSummary)> =
-        overview.breakdown.iter().collect();
+    let mut rows: Vec<&(Group, DoraSummary)> = overview.breakdown.iter().collect();
     if let Some((_, _, value)) = COLUMNS.iter().find(|(key, _, _)| *key == sort) {
         rows.sort_by(|a, b| match (value(&a.1), value(&b.1)) {
             // Rows without a value go last either way.
