@@ -27,7 +27,7 @@ use crate::facts::{Facts, IncidentFact, Outcome};
 use crate::outcomes::{
     CommitLeadTime, DeploymentOutcome, DeploymentRef, FailureCause, Recovery, Remediation, derive,
 };
-use crate::window::Window;
+use crate::window::{WholeBuckets, Window};
 
 #[cfg(test)]
 mod tests;
@@ -129,6 +129,13 @@ pub struct FrequencyItem {
     pub deployment: DeploymentRef,
     /// The UTC date of `deployed_at` (deploy days are distinct dates).
     pub deploy_date: NaiveDate,
+    /// The whole 7-day span of the window holding it, counted back from `to` (0 ends at `to`;
+    /// a window shorter than 7 days is the one span 0); `None` in the leftover at the start,
+    /// which no weekly median counts. `median_deploy_days_per_week` is the median, over the
+    /// window's spans, of the distinct `deploy_date`s per span.
+    pub week_bucket: Option<usize>,
+    /// The same with 30-day spans (`median_deploy_days_per_month`).
+    pub month_bucket: Option<usize>,
 }
 
 /// A commit of a successful deployment of the window: a lead-time sample, or why not.
@@ -207,14 +214,20 @@ pub fn explain_outcomes(
             .filter(|outcome| outcome.outcome == Outcome::Success)
     };
     match metric {
-        Metric::DeploymentFrequency => successes()
-            .map(|outcome| {
-                ExplainItem::Deployment(FrequencyItem {
-                    deployment: outcome.deployment.clone(),
-                    deploy_date: outcome.deployment.deployed_at.date_naive(),
+        Metric::DeploymentFrequency => {
+            let (weeks, months) = (WholeBuckets::new(window, 7), WholeBuckets::new(window, 30));
+            successes()
+                .map(|outcome| {
+                    let deployed_at = outcome.deployment.deployed_at;
+                    ExplainItem::Deployment(FrequencyItem {
+                        deployment: outcome.deployment.clone(),
+                        deploy_date: deployed_at.date_naive(),
+                        week_bucket: weeks.index_of(deployed_at),
+                        month_bucket: months.index_of(deployed_at),
+                    })
                 })
-            })
-            .collect(),
+                .collect()
+        }
         Metric::ChangeLeadTime => successes()
             .flat_map(|outcome| {
                 outcome.commits.iter().map(|commit| {

@@ -105,7 +105,8 @@ impl Window {
     /// clipped to `from`, so the buckets cover the window exactly.
     ///
     /// Superseded by [`Window::calendar_buckets`]: DESIGN.md §6 aligns series buckets to the
-    /// calendar. Kept while the HTTP layer still calls it.
+    /// calendar, and the HTTP layer uses those; these fixed spans remain for tests that
+    /// exercise `compute_each` over many windows.
     pub fn buckets(&self, interval: Interval) -> Vec<Window> {
         let span = interval.span();
         let mut buckets = Vec::new();

@@ -74,6 +74,25 @@ fn median_deploy_days(
     percentile(&sorted(counts), 0.5).unwrap()
 }
 
+/// The index, newest first, of the whole `span_days` bucket holding `at` (as
+/// [`median_deploy_days`] cuts them), if any.
+fn bucket_index(at: DateTime<Utc>, window: &Window, span_days: i64) -> Option<usize> {
+    let span = TimeDelta::days(span_days);
+    if window.to - window.from < span {
+        return window.contains(at).then_some(0);
+    }
+    let mut end = window.to;
+    let mut index = 0;
+    while end - span >= window.from {
+        if end - span <= at && at < end {
+            return Some(index);
+        }
+        end -= span;
+        index += 1;
+    }
+    None
+}
+
 /// What the listing is ordered by: deployed-at and number, or an incident's start.
 fn order_key(item: &ExplainItem) -> (DateTime<Utc>, i64) {
     let deployment = match item {
@@ -103,6 +122,12 @@ proptest! {
                 other => panic!("{other:?}"),
             })
             .collect();
+        for item in &items {
+            let ExplainItem::Deployment(item) = item else { unreachable!() };
+            let at = item.deployment.deployed_at;
+            prop_assert_eq!(item.week_bucket, bucket_index(at, &window, 7));
+            prop_assert_eq!(item.month_bucket, bucket_index(at, &window, 30));
+        }
         let week = median_deploy_days(&deployments, &window, 7);
         let month = median_deploy_days(&deployments, &window, 30);
         let count = deployments.len() as u64;

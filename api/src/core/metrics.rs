@@ -1,10 +1,13 @@
 //! DORA metrics queries (DESIGN.md §5, §6): a query's parameters are resolved into a scope and
 //! a window, a sufficient set of facts is read (`store::facts`) and `dora_metrics` computes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use dora_metrics::{Benchmark, DoraSummary, Interval, Window, WindowError};
+use dora_metrics::{
+    AttributedBy, Benchmark, Bucket, CommitLeadTime, DeploymentRef, DoraSummary, ExplainItem,
+    FailureCause, Interval, Metric, Recovery, Remediation, Window, WindowError,
+};
 use uuid::Uuid;
 
 use super::{Core, Error};
@@ -152,18 +155,31 @@ pub async fn summary(core: &Core, query: &MetricsQuery) -> Result<DoraSummary, E
     Ok(compute(&facts, &query.window, query.benchmark))
 }
 
-/// The summary of each bucket of `interval` of the window, oldest first.
+/// The summary of each calendar bucket of `interval` of the window (UTC days, ISO weeks,
+/// calendar months), oldest first. A partial first or last bucket is flagged; its tiers are
+/// the caller's to drop (DESIGN.md §6).
 pub async fn series(
     core: &Core,
     query: &MetricsQuery,
     interval: Interval,
-) -> Result<Vec<(Window, DoraSummary)>, Error> {
+) -> Result<Vec<(Bucket, DoraSummary)>, Error> {
     // Facts sufficient for the window are sufficient for every bucket inside it; the
     // engine computes all buckets in one pass over them.
     let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
-    let windows = query.window.buckets(interval);
-    let summaries = dora_metrics::compute_each(&facts.as_facts(), &windows, query.benchmark);
-    Ok(windows.into_iter().zip(summaries).collect())
+    Ok(series_of(&facts, &query.window, interval, query.benchmark))
+}
+
+/// The calendar buckets of `window` and their summaries, from facts sufficient for it.
+pub fn series_of(
+    facts: &ScopeFacts,
+    window: &Window,
+    interval: Interval,
+    benchmark: Benchmark,
+) -> Vec<(Bucket, DoraSummary)> {
+    let buckets = window.calendar_buckets(interval);
+    let windows: Vec<Window> = buckets.iter().map(|bucket| bucket.window).collect();
+    let summaries = dora_metrics::compute_each(&facts.as_facts(), &windows, benchmark);
+    buckets.into_iter().zip(summaries).collect()
 }
 
 /// What a breakdown groups by.
@@ -274,4 +290,241 @@ pub fn group_facts(
         }
     }
     groups
+}
+
+/// Where an item stands in an explain listing: the listing is ordered by this key (deployments
+/// by deployed-at, number and id, a deployment's commits by their position; incidents by start
+/// and id), so a page can resume after the last key it showed even while facts are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExplainKey {
+    pub at: DateTime<Utc>,
+    pub number: i64,
+    pub id: Uuid,
+    /// A commit's position among its deployment's commits; 0 for other items.
+    pub index: u32,
+}
+
+/// One page of an explain listing.
+#[derive(Debug, Clone)]
+pub struct ExplainPage {
+    /// The items after the cursor, in listing order, each with its key.
+    pub items: Vec<(ExplainKey, ExplainItem)>,
+    /// The key of the last item when more follow.
+    pub next: Option<ExplainKey>,
+    /// Items in the whole listing.
+    pub total: usize,
+    /// Items of the listing before this page.
+    pub offset: usize,
+}
+
+/// The facts `metric` of the query is made of, with the reason for each, from the item after
+/// `after`, at most `limit` (DESIGN.md §6, §11). The whole listing adds up to the summary.
+pub async fn explain(
+    core: &Core,
+    query: &MetricsQuery,
+    metric: Metric,
+    after: Option<ExplainKey>,
+    limit: usize,
+) -> Result<ExplainPage, Error> {
+    let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
+    Ok(page_of(
+        listing_of(&facts, &query.window, metric),
+        after,
+        limit,
+    ))
+}
+
+/// The whole explain listing of `metric` from facts sufficient for `window`. A commit shipped
+/// before the window names [`Uuid::nil`] as the deployment that shipped it first: the loader
+/// condenses those earlier deployments into one synthetic one, whose id means nothing.
+pub fn listing_of(facts: &ScopeFacts, window: &Window, metric: Metric) -> Vec<ExplainItem> {
+    let condensed: HashSet<Uuid> = facts
+        .deployments
+        .iter()
+        .filter(|d| store::facts::is_condensed(d))
+        .map(|d| d.id)
+        .collect();
+    let mut listing = dora_metrics::explain(&facts.as_facts(), window, metric);
+    for item in &mut listing {
+        if let ExplainItem::Commit(commit) = item
+            && let CommitLeadTime::ShippedEarlier { by } = &mut commit.lead_time
+            && condensed.contains(by)
+        {
+            *by = Uuid::nil();
+        }
+    }
+    listing
+}
+
+/// The page of `listing` after `after`.
+pub fn page_of(listing: Vec<ExplainItem>, after: Option<ExplainKey>, limit: usize) -> ExplainPage {
+    let total = listing.len();
+    let mut previous: Option<Uuid> = None;
+    let mut index = 0u32;
+    let mut items: Vec<(ExplainKey, ExplainItem)> = Vec::new();
+    let mut more = false;
+    let mut offset = 0;
+    for item in listing {
+        let key = match explained_deployment(&item) {
+            Some(deployment) => {
+                index = if previous == Some(deployment.id) {
+                    index.saturating_add(1)
+                } else {
+                    0
+                };
+                previous = Some(deployment.id);
+                ExplainKey {
+                    at: deployment.deployed_at,
+                    number: deployment.number,
+                    id: deployment.id,
+                    index,
+                }
+            }
+            None => match &item {
+                ExplainItem::Incident(incident) => ExplainKey {
+                    at: incident.started_at,
+                    number: 0,
+                    id: incident.incident,
+                    index: 0,
+                },
+                // Every other item names its deployment.
+                _ => continue,
+            },
+        };
+        if after.is_some_and(|after| key <= after) {
+            offset += 1;
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push((key, item));
+    }
+    let next = if more {
+        items.last().map(|(key, _)| *key)
+    } else {
+        None
+    };
+    ExplainPage {
+        items,
+        next,
+        total,
+        offset,
+    }
+}
+
+/// The deployment an item is about (every kind but incidents).
+pub fn explained_deployment(item: &ExplainItem) -> Option<&DeploymentRef> {
+    match item {
+        ExplainItem::Deployment(i) => Some(&i.deployment),
+        ExplainItem::Commit(i) => Some(&i.deployment),
+        ExplainItem::ChangeFailure(i) => Some(&i.deployment),
+        ExplainItem::Recovery(i) => Some(&i.deployment),
+        ExplainItem::Rework(i) => Some(&i.deployment),
+        ExplainItem::Incident(_) => None,
+    }
+}
+
+/// Why an item counts as it does, in words (the `reason` of the explain listing and the page).
+pub fn reason(item: &ExplainItem) -> String {
+    match item {
+        ExplainItem::Deployment(i) => format!("successful deployment on {}", i.deploy_date),
+        ExplainItem::Commit(i) => match i.lead_time {
+            CommitLeadTime::Sample { seconds } => {
+                format!("first shipped in this stream here: {seconds} s after the commit")
+            }
+            CommitLeadTime::ShippedEarlier { by } if by.is_nil() => {
+                "shipped earlier in this stream, before the window".to_owned()
+            }
+            CommitLeadTime::ShippedEarlier { by } => {
+                format!("shipped earlier in this stream by deployment {by}")
+            }
+            CommitLeadTime::CommittedAfterDeployment { .. } => {
+                "committed after deployment (dropped)".to_owned()
+            }
+            CommitLeadTime::ListedTwice => {
+                "listed twice in this deployment (counted once)".to_owned()
+            }
+        },
+        ExplainItem::ChangeFailure(i) if i.causes.is_empty() => "not a change failure".to_owned(),
+        ExplainItem::ChangeFailure(i) => causes(&i.causes),
+        ExplainItem::Recovery(i) => match &i.recovery {
+            Recovery::IncidentResolved {
+                incident, seconds, ..
+            } => format!("recovered when incident {incident} was resolved, after {seconds} s"),
+            Recovery::NextSuccess {
+                deployment,
+                number,
+                seconds,
+                ..
+            } => format!(
+                "recovered by the next successful deployment {deployment} (#{number}), after \
+                 {seconds} s"
+            ),
+            Recovery::IncidentsOpen { incidents } => format!(
+                "not recovered: incident {} still open",
+                incidents
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Recovery::NoLaterSuccess => {
+                "not recovered: no successful deployment has followed".to_owned()
+            }
+        },
+        ExplainItem::Rework(i) if i.rework => format!("rework ({})", remediations(&i.flags)),
+        ExplainItem::Rework(i) if i.flags.is_empty() => "not rework".to_owned(),
+        ExplainItem::Rework(i) => format!(
+            "not rework ({} alone is not rework)",
+            remediations(&i.flags)
+        ),
+        ExplainItem::Incident(i) => match i.seconds {
+            Some(seconds) => format!("resolved after {seconds} s"),
+            None => "open".to_owned(),
+        },
+    }
+}
+
+/// `status failure; remediated by deployment … (#12, hotfix); incident … attributed by id`.
+pub fn causes(causes: &[FailureCause]) -> String {
+    causes
+        .iter()
+        .map(|cause| match cause {
+            FailureCause::StatusFailure => "status failure".to_owned(),
+            FailureCause::RemediatedBy {
+                deployment,
+                number,
+                remediation,
+            } => format!(
+                "remediated by deployment {deployment} (#{number}, {})",
+                remediations(remediation)
+            ),
+            FailureCause::Incident {
+                incident,
+                attributed_by,
+            } => format!(
+                "incident {incident} attributed {}",
+                match attributed_by {
+                    AttributedBy::Id => "by id",
+                    AttributedBy::RepositoryAndTime => "by repository and time",
+                }
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `hotfix`, `fix`, `rollback`, joined.
+pub fn remediations(flags: &[Remediation]) -> String {
+    flags
+        .iter()
+        .map(|flag| match flag {
+            Remediation::Hotfix => "hotfix",
+            Remediation::Fix => "fix",
+            Remediation::Rollback => "rollback",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -16,6 +16,7 @@ pub mod incidents;
 pub mod integrations;
 pub mod metrics;
 pub mod secrets;
+pub mod overview;
 pub mod snapshot;
 pub mod statuses;
 pub mod tenants;

@@ -1,7 +1,8 @@
 //! Everything HTTP: the poem application, its state, the error envelope, request bodies,
 //! authentication extractors, pagination, the public origin, telemetry, the canonical API
-//! (`routes`) and the vendor-shaped surfaces (`compat`). Handlers translate a request into
-//! one `core` call and its answer back; they never open a transaction.
+//! (`routes`), the vendor-shaped surfaces (`compat`) and the web page (`web`). Handlers
+//! translate a request into one `core` call and its answer back; they never open a
+//! transaction.
 
 pub mod body;
 pub mod compat;
@@ -13,6 +14,7 @@ pub mod routes;
 pub mod shapes;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{
@@ -100,12 +102,14 @@ pub fn app(state: AppState) -> impl Endpoint {
     let ui = api.swagger_ui();
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
-    Route::new()
+    let routes = Route::new()
         .nest("/docs", ui)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .at("/metrics", routes::prometheus::scrape)
-        .nest("/", api)
+        .nest("/ui", web::pages())
+        .nest("/", api);
+    web::WithHome::new(routes)
         .around(body::reject_large_bodies)
         .around(compat::github::github_errors)
         .around(error::render_errors)

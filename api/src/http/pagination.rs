@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use crate::core::Error;
+use crate::core::{Error, metrics::ExplainKey};
 
 /// The largest page.
 pub const MAX_LIMIT: u64 = 200;
@@ -48,6 +48,39 @@ pub fn encode_time_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     format!("{}_{id}", at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
+/// A cursor that is an explain listing's key (`core::metrics::ExplainKey`).
+pub fn explain_cursor(cursor: Option<&str>) -> Result<Option<ExplainKey>, Error> {
+    cursor
+        .map(|c| {
+            let mut parts = c.rsplitn(4, '_');
+            let (Some(index), Some(id), Some(number), Some(at)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad_cursor());
+            };
+            Ok(ExplainKey {
+                at: DateTime::parse_from_rfc3339(at)
+                    .map_err(|_| bad_cursor())?
+                    .with_timezone(&Utc),
+                number: number.parse().map_err(|_| bad_cursor())?,
+                id: Uuid::parse_str(id).map_err(|_| bad_cursor())?,
+                index: index.parse().map_err(|_| bad_cursor())?,
+            })
+        })
+        .transpose()
+}
+
+/// The cursor of an explain listing's key.
+pub fn encode_explain_cursor(key: &ExplainKey) -> String {
+    format!(
+        "{}_{}_{}_{}",
+        key.at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        key.number,
+        key.id,
+        key.index
+    )
+}
+
 /// The `next_cursor` of a page: the key of its last row when more follow.
 pub fn next_cursor<T>(rows: &[T], more: bool, key: impl Fn(&T) -> String) -> Option<String> {
     if more { rows.last().map(key) } else { None }
@@ -75,5 +108,22 @@ mod tests {
         assert!(time_cursor(Some("nope")).is_err());
         assert!(number_cursor(Some("12x")).is_err());
         assert_eq!(number_cursor(None).expect("none"), None);
+    }
+
+    #[test]
+    fn explain_cursors_round_trip() {
+        let key = ExplainKey {
+            at: DateTime::parse_from_rfc3339("2026-10-01T12:00:00.123456789Z")
+                .expect("time")
+                .with_timezone(&Utc),
+            number: -3,
+            id: Uuid::now_v7(),
+            index: 7,
+        };
+        let cursor = encode_explain_cursor(&key);
+        assert_eq!(explain_cursor(Some(&cursor)).expect("valid"), Some(key));
+        for bad in ["", "x_1_2_3", "2026-10-01T12:00:00Z_1_nope_0", "a_b"] {
+            assert!(explain_cursor(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -48,6 +48,15 @@ pub const STREAMS_PER_QUERY: usize = 1000;
 /// stream instead.
 pub const AFTER_WINDOW_SCAN: usize = 2000;
 
+/// The `number` of the synthetic deployment that stands for a stream's successes before the
+/// window (their shas only); no stored deployment has it.
+pub const CONDENSED_NUMBER: i64 = i64::MIN;
+
+/// Whether `fact` is such a synthetic deployment, not a stored one.
+pub fn is_condensed(fact: &DeploymentFact) -> bool {
+    fact.number == CONDENSED_NUMBER
+}
+
 /// What a metrics query covers: one organization, optionally narrowed.
 #[derive(Debug, Clone)]
 pub struct MetricsScope {
@@ -298,7 +307,7 @@ pub async fn load_with<C: ConnectionTrait>(
         deployments.push(DeploymentFact {
             // Random: no incident can name it.
             id: Uuid::new_v4(),
-            number: i64::MIN,
+            number: CONDENSED_NUMBER,
             repository,
             environment,
             deployed_at: before,

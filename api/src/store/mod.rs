@@ -15,6 +15,7 @@ pub mod known;
 pub mod organizations;
 pub mod pushes;
 pub mod source_objects;
+pub mod overview;
 mod sql;
 pub mod statuses;
 pub mod tokens;

@@ -5,7 +5,7 @@
 //! everything the test posted, filtered to the scope by the rules of docs/metrics-api.md. The
 //! service reads only a sufficient subset of the facts, so this checks that subset end to end.
 
-use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, SecondsFormat, TimeZone, Utc};
 use dora_metrics::{
     Benchmark, CommitFact, DeploymentFact, Facts, IncidentFact, Interval, Outcome, Window, compute,
 };
@@ -24,25 +24,25 @@ const METRIC_KEYS: [&str; 6] = [
     "time_to_restore",
 ];
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
-fn rfc(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-struct Repo {
-    url: &'static str,
+pub(crate) struct Repo {
+    pub url: &'static str,
     /// Another spelling of the same repository, used in filters.
-    alias: &'static str,
-    team: Option<&'static str>,
-    id: Uuid,
+    pub alias: &'static str,
+    pub team: Option<&'static str>,
+    pub id: Uuid,
 }
 
 /// Everything posted for one organization, as the engine sees it, plus what scoping needs.
 #[derive(Default)]
-struct History {
+pub(crate) struct History {
     deployments: Vec<(DeploymentFact, bool)>,
     /// Incident and its `is_production`.
     incidents: Vec<(IncidentFact, bool)>,
@@ -163,7 +163,7 @@ fn sha(rng: &mut StdRng) -> String {
 }
 
 /// Posts a random history of about `n` deployments and `n / 4` incidents for `org`.
-async fn post_history(
+pub(crate) async fn post_history(
     app: &TestApp,
     token: &str,
     repos: &mut [Repo],
@@ -391,7 +391,7 @@ async fn post_history(
     history
 }
 
-fn repos() -> Vec<Repo> {
+pub(crate) fn repos() -> Vec<Repo> {
     vec![
         Repo {
             url: "https://github.com/acme/web",
@@ -436,7 +436,7 @@ async fn organization_id(app: &TestApp, slug: &str) -> Uuid {
         .unwrap()
 }
 
-async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     let resp = app.get(path, token).await;
     let status = resp.status();
     let text = resp.text().await.unwrap();
@@ -444,7 +444,7 @@ async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -677,31 +677,81 @@ async fn metrics_match_the_engine_over_the_full_history() {
         );
     }
 
-    // Series: every bucket is the summary of that bucket.
-    for (interval, name) in [(Interval::Week, "week"), (Interval::Month, "month")] {
+    // Series: calendar buckets (UTC days, ISO weeks, calendar months), every bucket the
+    // summary of that bucket, no tier on the partial ones at the ends.
+    let scope = ScopeFilter {
+        team: Some(alpha.clone()),
+        ..Default::default()
+    };
+    for (interval, name) in [
+        (Interval::Day, "day"),
+        (Interval::Week, "week"),
+        (Interval::Month, "month"),
+    ] {
         let series = get_json(
             &app,
             &token,
             &format!("/api/v1/metrics/dora/series?interval={name}&{range}&team=alpha"),
         )
         .await;
+        assert_eq!(series["interval"], name);
         let buckets = series["buckets"].as_array().unwrap();
-        let expected = window.buckets(interval);
+        let expected = window.calendar_buckets(interval);
         assert_eq!(buckets.len(), expected.len());
-        let scope = ScopeFilter {
-            team: Some(alpha.clone()),
-            ..Default::default()
-        };
-        for (bucket, window) in buckets.iter().zip(&expected) {
-            assert_eq!(bucket["from"], rfc(window.from));
-            assert_eq!(bucket["to"], rfc(window.to));
-            assert_metrics(
-                bucket,
-                &history.expected(&scope, window, Benchmark::Y2023),
-                &format!("series {name} {}", bucket["from"]),
-            );
+        for (bucket, calendar) in buckets.iter().zip(&expected) {
+            let context = format!("series {name} {}", bucket["from"]);
+            assert_eq!(bucket["from"], rfc(calendar.window.from));
+            assert_eq!(bucket["to"], rfc(calendar.window.to));
+            assert_eq!(bucket["partial"], json!(calendar.partial), "{context}");
+            let mut expected = history.expected(&scope, &calendar.window, Benchmark::Y2023);
+            if calendar.partial {
+                for key in [
+                    "deployment_frequency",
+                    "change_lead_time",
+                    "change_failure_rate",
+                    "failed_deployment_recovery_time",
+                ] {
+                    expected[key]["tier"] = Value::Null;
+                }
+            }
+            assert_metrics(bucket, &expected, &context);
         }
     }
+    // 2026-01-16 (a Friday) to 2026-03-17: partial first and last weeks and months, whole
+    // days; every whole week starts on a Monday at midnight.
+    let weeks = window.calendar_buckets(Interval::Week);
+    assert!(weeks.first().unwrap().partial && weeks.last().unwrap().partial);
+    assert!(weeks[1..weeks.len() - 1].iter().all(|b| {
+        !b.partial
+            && b.window.from.weekday() == chrono::Weekday::Mon
+            && b.window.from.time() == chrono::NaiveTime::MIN
+    }));
+    assert!(
+        window
+            .calendar_buckets(Interval::Day)
+            .iter()
+            .all(|b| !b.partial)
+    );
+    let months = get_json(
+        &app,
+        &token,
+        &format!("/api/v1/metrics/dora/series?interval=month&{range}"),
+    )
+    .await;
+    let months: Vec<(&str, bool)> = months["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["from"].as_str().unwrap(), b["partial"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        months,
+        [
+            ("2026-01-16T00:00:00Z", true),
+            ("2026-02-01T00:00:00Z", false),
+            ("2026-03-01T00:00:00Z", true),
+        ]
+    );
 }
 
 fn repos_for_other() -> Vec<Repo> {

@@ -2,6 +2,7 @@
 //! Each endpoint resolves its query with `core::metrics` and answers the engine's values in
 //! the shapes of [`out`].
 
+pub mod explain;
 pub mod out;
 
 use chrono::{DateTime, Utc};
@@ -13,12 +14,17 @@ use crate::{
         self,
         metrics::{GroupBy, RawQuery},
     },
-    http::{ApiTags, error::ApiError, extract::BearerAuth, state::AppState},
+    http::{ApiTags, error::ApiError, extract::BearerAuth, pagination, state::AppState},
 };
+use explain::{DoraExplainOut, ExplainItemOut, MetricName};
 use out::{
-    BreakdownBy, BreakdownRow, DoraBreakdownOut, DoraSeriesOut, DoraSummaryOut, QueryOut,
-    SeriesBucket, rfc3339,
+    BreakdownBy, BreakdownRow, BucketMetricsOut, DoraBreakdownOut, DoraSeriesOut, DoraSummaryOut,
+    QueryOut, SeriesBucket, rfc3339,
 };
+
+/// The page size of an explain listing when none is asked for, and the largest.
+pub const EXPLAIN_DEFAULT_LIMIT: u64 = 100;
+pub const EXPLAIN_MAX_LIMIT: u64 = 1000;
 
 #[derive(Default)]
 pub struct MetricsApi;
@@ -71,9 +77,11 @@ impl MetricsApi {
 
     /// DORA metrics per day, week or month
     ///
-    /// The summary's values for each bucket of the window, oldest first: buckets of `interval`
-    /// counted back from `to`, the oldest clipped to `from`. Each bucket is computed as if it
-    /// were the window (its frequency medians use the whole weeks and months inside it).
+    /// The summary's values for each bucket of the window, oldest first. Buckets align to the
+    /// calendar in UTC: days from midnight, ISO weeks from Monday, calendar months. A first or
+    /// last bucket that the window cuts short says `partial: true` and carries no tier. Each
+    /// bucket is computed as if it were the window (its frequency medians use the whole 7- and
+    /// 30-day spans inside it).
     #[oai(
         path = "/metrics/dora/series",
         method = "get",
@@ -84,7 +92,7 @@ impl MetricsApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        /// `day`, `week` (7 days, the default) or `month` (30 days).
+        /// `day`, `week` (ISO week, the default) or `month` (calendar month).
         interval: Query<Option<String>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
@@ -112,9 +120,10 @@ impl MetricsApi {
             .await?
             .into_iter()
             .map(|(bucket, summary)| SeriesBucket {
-                from: rfc3339(bucket.from),
-                to: rfc3339(bucket.to),
-                metrics: summary.into(),
+                from: rfc3339(bucket.window.from),
+                to: rfc3339(bucket.window.to),
+                partial: bucket.partial,
+                metrics: BucketMetricsOut::new(summary, bucket.partial),
             })
             .collect();
         Ok(Json(DoraSeriesOut {
@@ -175,6 +184,75 @@ impl MetricsApi {
             query: QueryOut::from(&query),
             by: name.to_owned(),
             rows,
+        }))
+    }
+
+    /// The facts a DORA number is made of
+    ///
+    /// Lists, for one `metric` of the summary with the same filters and window, every fact the
+    /// number is made of and the reason it counts (or does not): for `change_failure_rate`
+    /// every finished deployment with `change_failure` and its causes; for `change_lead_time`
+    /// every commit of the window's successful deployments, the samples and the skipped ones;
+    /// for `failed_deployment_recovery_time` every change failure and how it recovered; for
+    /// `deployment_frequency` and `deployment_rework_rate` every successful deployment; for
+    /// `time_to_restore` every incident that started in the window. The whole listing adds up
+    /// exactly to `GET /metrics/dora`. Paginated: `limit` (1–1000, default 100) and `cursor`
+    /// (the previous page's `next_cursor`).
+    #[oai(
+        path = "/metrics/dora/explain",
+        method = "get",
+        operation_id = "explainDoraMetric"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn explain(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: BearerAuth,
+        /// The metric to explain: a field of the summary.
+        metric: Query<MetricName>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        repository: Query<Option<String>>,
+        environment: Query<Option<String>>,
+        team: Query<Option<String>>,
+        benchmark: Query<Option<String>>,
+        /// Items per page, 1–1000 (default 100).
+        limit: Query<Option<u64>>,
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<DoraExplainOut>, ApiError> {
+        let raw = RawQuery {
+            from: from.0,
+            to: to.0,
+            repository: repository.0,
+            environment: environment.0,
+            team: team.0,
+            benchmark: benchmark.0,
+        };
+        let after = pagination::explain_cursor(cursor.0.as_deref())?;
+        let limit = limit
+            .0
+            .unwrap_or(EXPLAIN_DEFAULT_LIMIT)
+            .clamp(1, EXPLAIN_MAX_LIMIT);
+        let query = core::metrics::resolve(&state.core, &auth.0, raw).await?;
+        let page = core::metrics::explain(
+            &state.core,
+            &query,
+            metric.0.into(),
+            after,
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        )
+        .await?;
+        Ok(Json(DoraExplainOut {
+            query: QueryOut::from(&query),
+            metric: metric.0,
+            total: page.total as u64,
+            items: page
+                .items
+                .iter()
+                .map(|(_, item)| ExplainItemOut::from(item))
+                .collect(),
+            next_cursor: page.next.as_ref().map(pagination::encode_explain_cursor),
         }))
     }
 }

@@ -213,13 +213,80 @@ pub struct DoraSummaryOut {
     pub metrics: MetricsOut,
 }
 
+/// Successful deployments deployed in a series bucket: as in the summary, but without a tier
+/// when the bucket is partial.
+#[derive(Debug, Clone, Object)]
+pub struct BucketFrequencyOut {
+    pub deployments: u64,
+    /// `deployments` ÷ bucket length in days.
+    pub per_day: f64,
+    /// Median over the whole 7-day spans of the bucket (counted back from its end) of the
+    /// distinct UTC dates with a successful deployment; a bucket shorter than 7 days is one
+    /// span.
+    pub median_deploy_days_per_week: f64,
+    /// The same over whole 30-day spans (a 31-day month is one 30-day span counted back from
+    /// its end).
+    pub median_deploy_days_per_month: f64,
+    /// Null on a partial bucket.
+    pub tier: Option<TierOut>,
+}
+
+/// The metrics of a series bucket: the summary's shapes, every tier null on a partial bucket
+/// (its numbers cover part of a day, week or month, so they are not graded).
+#[derive(Debug, Clone, Object)]
+pub struct BucketMetricsOut {
+    pub deployment_frequency: BucketFrequencyOut,
+    pub change_lead_time: LeadTimeOut,
+    pub change_failure_rate: ChangeFailureRateOut,
+    pub failed_deployment_recovery_time: RecoveryTimeOut,
+    pub deployment_rework_rate: ReworkRateOut,
+    pub time_to_restore: TimeToRestoreOut,
+}
+
+impl BucketMetricsOut {
+    pub fn new(summary: DoraSummary, partial: bool) -> Self {
+        let MetricsOut {
+            deployment_frequency: f,
+            mut change_lead_time,
+            mut change_failure_rate,
+            mut failed_deployment_recovery_time,
+            deployment_rework_rate,
+            time_to_restore,
+        } = summary.into();
+        if partial {
+            change_lead_time.tier = None;
+            change_failure_rate.tier = None;
+            failed_deployment_recovery_time.tier = None;
+        }
+        Self {
+            deployment_frequency: BucketFrequencyOut {
+                deployments: f.deployments,
+                per_day: f.per_day,
+                median_deploy_days_per_week: f.median_deploy_days_per_week,
+                median_deploy_days_per_month: f.median_deploy_days_per_month,
+                tier: (!partial).then_some(f.tier),
+            },
+            change_lead_time,
+            change_failure_rate,
+            failed_deployment_recovery_time,
+            deployment_rework_rate,
+            time_to_restore,
+        }
+    }
+}
+
 /// The metrics of one bucket of a series.
 #[derive(Debug, Clone, Object)]
 pub struct SeriesBucket {
+    /// Start of the bucket (inclusive), RFC 3339.
     pub from: String,
+    /// End of the bucket (exclusive), RFC 3339.
     pub to: String,
+    /// The window cuts this day, week or month short (only the first and the last bucket can
+    /// be): its tiers are null.
+    pub partial: bool,
     #[oai(flatten)]
-    pub metrics: MetricsOut,
+    pub metrics: BucketMetricsOut,
 }
 
 /// The metrics per day, week or month of a window, oldest first.
@@ -227,8 +294,9 @@ pub struct SeriesBucket {
 pub struct DoraSeriesOut {
     #[oai(flatten)]
     pub query: QueryOut,
-    /// `day`, `week` (7 days) or `month` (30 days); buckets are counted back from `to`, the
-    /// oldest one clipped to `from`.
+    /// `day`, `week` or `month`: UTC days from midnight, ISO weeks from Monday 00:00 UTC,
+    /// calendar months from the 1st 00:00 UTC. The first and last buckets are clipped to the
+    /// window (and `partial`) when it does not start or end on such a boundary.
     pub interval: String,
     pub buckets: Vec<SeriesBucket>,
 }
