@@ -9,6 +9,7 @@ mod m20261123_000003_statuses_audit;
 mod m20261123_000004_deploy_hooks;
 mod m20261123_000005_metric_reads;
 mod m20261130_000006_commit_streams;
+mod m20261201_000010_hardening;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_deploy_hooks::Migration),
             Box::new(m20261123_000005_metric_reads::Migration),
             Box::new(m20261130_000006_commit_streams::Migration),
+            Box::new(m20261201_000010_hardening::Migration),
         ]
     }
 }

@@ -72,9 +72,13 @@ pub async fn insert<C: ConnectionTrait>(
         }
         None => (None, None),
     };
+    // Taken last, just before the row: the counter's row lock (which serializes the creates
+    // of one organization) is then held for the shortest time.
+    let number = next_number(txn, organization_id).await?;
     let id = Uuid::now_v7();
     let deployment = deployments::ActiveModel {
         id: Set(id),
+        number: Set(number),
         organization_id: Set(organization_id),
         repository_id: Set(repository.id),
         pusher_id: Set(pusher_id),
@@ -111,6 +115,24 @@ pub async fn insert<C: ConnectionTrait>(
         member_external_id,
         commits,
     })
+}
+
+/// The organization's next deployment number: unique and increasing within it, and telling
+/// nothing of other organizations. The counter is incremented in the caller's transaction,
+/// so its row stays locked until that commits (or rolls back, and the number is taken
+/// again by the next create).
+async fn next_number<C: ConnectionTrait>(txn: &C, organization_id: Uuid) -> Result<i64, DbErr> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(
+        "UPDATE organizations SET last_deployment_number = last_deployment_number + 1 \
+         WHERE id = ",
+    )
+    .bind(organization_id)
+    .push(" RETURNING last_deployment_number");
+    txn.query_one_raw(sql.statement())
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("organization of the deployment".to_owned()))?
+        .try_get("", "last_deployment_number")
 }
 
 /// The deployment `id` of the organization.
