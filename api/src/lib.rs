@@ -11,15 +11,12 @@ pub mod store;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-};
+use tokio::net::TcpListener;
 
 use crate::{
     auth::JwtKeys,
     core::{Core, snapshot::DoraSnapshot},
-    http::{state::AppState, telemetry::ServiceMetrics},
+    http::{server::ServerSettings, state::AppState, telemetry::ServiceMetrics},
     settings::{ConfigError, Settings, names},
     store::Db,
 };
@@ -28,8 +25,9 @@ pub use http::openapi_service;
 
 /// A configured, bound, migrated service, ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     state: AppState,
+    server: ServerSettings,
     metrics_windows: Vec<i64>,
     metrics_refresh: Duration,
 }
@@ -57,8 +55,7 @@ impl Application {
     /// makes the signing secret, connects and migrates.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let addr = settings.listen.1;
-        let acceptor = TcpListener::bind(addr)
-            .into_acceptor()
+        let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {
                 setting: names::LISTEN,
@@ -68,8 +65,20 @@ impl Application {
         let jwt = jwt_keys(&settings.jwt)?;
         let db = Db::connect(&settings.database).await?;
         db.migrate().await.map_err(StartError::Migrate)?;
+        if settings.metrics.token.is_none() {
+            tracing::warn!(
+                "{} is unset: /metrics shows every organization's DORA values to anyone who \
+                 can reach it",
+                names::METRICS_TOKEN
+            );
+        }
         let state = AppState {
-            core: Core::new(db, settings.idempotency_ttl, &settings.hooks),
+            core: Core::new(
+                db,
+                settings.idempotency_ttl,
+                &settings.hooks,
+                &settings.api_limits,
+            ),
             jwt,
             http: settings.http,
             metrics_token: settings.metrics.token,
@@ -77,8 +86,9 @@ impl Application {
             snapshot: DoraSnapshot::default(),
         };
         Ok(Self {
-            acceptor,
+            listener,
             state,
+            server: settings.server,
             metrics_windows: settings.metrics.windows,
             metrics_refresh: settings.metrics.refresh,
         })
@@ -86,10 +96,7 @@ impl Application {
 
     /// The bound address (port 0 in settings gives a free one).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
+        self.listener.local_addr().ok()
     }
 
     /// The bound port.
@@ -106,8 +113,8 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish (up to 30 s)
-    /// and closes the database.
+    /// Serves until `shutdown` resolves, then lets requests in flight finish (within the
+    /// shutdown grace, `DORA_SHUTDOWN_GRACE_SECONDS`) and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let core = self.state.core.clone();
         let purge = tokio::spawn(purge_idempotency_keys(core.clone()));
@@ -118,13 +125,11 @@ impl Application {
             self.metrics_refresh,
         ));
         let app = http::app(self.state);
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
-            .await;
+        http::server::serve(self.listener, app, self.server, shutdown).await;
         purge.abort();
         refresh.abort();
         core.db.close().await;
-        result
+        Ok(())
     }
 }
 

@@ -155,6 +155,7 @@ pub async fn trigger(
         return Err(Error::RateLimited {
             retry_after: retry_after.max(1),
             detail: format!("too many triggers; retry in {retry_after} s"),
+            policy: None,
         });
     }
     let now = now();

@@ -12,6 +12,7 @@ pub mod github;
 pub mod hooks;
 pub mod idempotency;
 pub mod incidents;
+pub mod limits;
 pub mod metrics;
 pub mod snapshot;
 pub mod statuses;
@@ -19,7 +20,7 @@ pub mod tenants;
 
 use std::sync::Arc;
 
-pub use error::Error;
+pub use error::{Error, RatePolicy};
 
 use crate::store::{Db, known::Known};
 
@@ -35,6 +36,8 @@ pub struct Core {
     pub idempotency_ttl: chrono::Duration,
     /// Deploy-hook rate limiters and dedupe window.
     pub hooks: Arc<hooks::HookLimits>,
+    /// Per-organization limits of the authenticated API.
+    pub api_limits: Arc<limits::ApiLimits>,
 }
 
 impl Core {
@@ -42,6 +45,7 @@ impl Core {
         db: Db,
         idempotency_ttl: chrono::Duration,
         hook_limits: &hooks::HookLimitSettings,
+        api_limits: &limits::ApiLimitSettings,
     ) -> Self {
         Self {
             db,
@@ -49,6 +53,7 @@ impl Core {
             tenants: tenants::Tenants::default(),
             idempotency_ttl,
             hooks: Arc::new(hooks::HookLimits::new(hook_limits)),
+            api_limits: Arc::new(limits::ApiLimits::new(api_limits)),
         }
     }
 }

@@ -46,12 +46,14 @@ pub async fn ensure(db: &Db, slug: &str) -> Result<Uuid, Error> {
     Ok(id)
 }
 
-/// The principal a verified token acts as.
+/// The principal a verified token acts as, once its organization's API rate limit
+/// (`core::limits`) admits one more request.
 pub async fn principal(core: &Core, token: Verified) -> Result<Principal, Error> {
     let organization_id = core
         .tenants
         .organization_id(core, &token.organization)
         .await?;
+    core.api_limits.admit(organization_id)?;
     Ok(Principal {
         organization_id,
         organization: token.organization,
