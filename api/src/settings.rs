@@ -691,7 +691,10 @@ mod tests {
             (&["--hook-burst", "0"], names::HOOK_BURST),
             (&["--sqlite-synchronous", "off"], names::SQLITE_SYNCHRONOUS),
             (&["--log", "[[["], names::LOG),
-            (&["--header-read-timeout-seconds", "0"], names::HEADER_READ_TIMEOUT),
+            (
+                &["--header-read-timeout-seconds", "0"],
+                names::HEADER_READ_TIMEOUT,
+            ),
             (&["--shutdown-grace-seconds", "0"], names::SHUTDOWN_GRACE),
             (&["--max-connections", "0"], names::MAX_CONNECTIONS),
             (&["--api-burst", "0"], names::API_BURST),

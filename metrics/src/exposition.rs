@@ -206,7 +206,13 @@ pub fn families(
             "dora_deployments",
             "Deployments deployed in the window, by current status",
         ),
-        &["organization", "repository", "environment", "status", "window"],
+        &[
+            "organization",
+            "repository",
+            "environment",
+            "status",
+            "window",
+        ],
     )?;
     r.register(Box::new(deployments_gauge.clone()))?;
     for c in deployments {

@@ -110,9 +110,17 @@ async fn drop_key_indexes(manager: &SchemaManager<'_>, org_index: &str) -> Resul
     Ok(())
 }
 
+// The trait's signature elides the manager's lifetime.
+#[allow(elided_lifetimes_in_paths)]
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    /// All or nothing on SQLite too (PostgreSQL wraps every migration anyway): a half-applied
+    /// renumbering would leave two meanings of `number`.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         let db = manager.get_connection();
         drop_key_indexes(manager, "ix_deployments_org_number").await?;
@@ -153,7 +161,7 @@ impl MigrationTrait for Migration {
         Ok(())
     }
 
-    async fn down(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         let db = manager.get_connection();
         drop_key_indexes(manager, "ux_deployments_org_number").await?;

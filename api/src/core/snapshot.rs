@@ -174,7 +174,8 @@ async fn compute_families_in<C: ConnectionTrait>(
             scopes.push(row("*", "*", "*", compute(&production, &window)));
             // Each team across its repositories (`team="…"`, `repository="*"`): what
             // /api/v1/metrics/dora?team=… answers.
-            for ((team, _), facts) in group_facts(&production, GroupBy::Team, &window, &repositories)
+            for ((team, _), facts) in
+                group_facts(&production, GroupBy::Team, &window, &repositories)
             {
                 if let Some(team) = team {
                     scopes.push(row("*", "*", &team, compute(&facts, &window)));
@@ -185,8 +186,7 @@ async fn compute_families_in<C: ConnectionTrait>(
                 let facts =
                     facts::load(conn, &scope(*org_id, Some(environment.clone())), &window).await?;
                 scopes.push(row("*", &environment, "*", compute(&facts, &window)));
-                for ((team, _), facts) in
-                    group_facts(&facts, GroupBy::Team, &window, &repositories)
+                for ((team, _), facts) in group_facts(&facts, GroupBy::Team, &window, &repositories)
                 {
                     if let Some(team) = team {
                         scopes.push(row("*", &environment, &team, compute(&facts, &window)));

@@ -53,7 +53,8 @@ pub struct Failure {
     /// For 429 and 503: seconds until a retry may succeed (`Retry-After`).
     pub retry_after: Option<u64>,
     /// For 429 from a limit with a policy: the `RateLimit` and `RateLimit-Policy` values.
-    pub rate_limit: Option<RateLimitHeaders>,
+    /// (Boxed: a `Failure` travels in every `Result` of the HTTP layer.)
+    pub rate_limit: Option<Box<RateLimitHeaders>>,
 }
 
 /// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) of a 429.
@@ -163,7 +164,10 @@ impl Failure {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = Vec::new();
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.push(("WWW-Authenticate", r#"Bearer realm="dora-tracker""#.to_owned()));
+            headers.push((
+                "WWW-Authenticate",
+                r#"Bearer realm="dora-tracker""#.to_owned(),
+            ));
         }
         if let Some(seconds) = self.retry_after {
             headers.push(("Retry-After", seconds.to_string()));
@@ -310,7 +314,7 @@ impl From<core::Error> for Failure {
                 retry_after: Some(retry_after),
                 rate_limit: policy
                     .as_ref()
-                    .map(|p| RateLimitHeaders::exhausted(p, retry_after)),
+                    .map(|p| Box::new(RateLimitHeaders::exhausted(p, retry_after))),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
             },
             E::Unavailable(cause) => Self::unavailable(cause),
@@ -406,10 +410,9 @@ impl From<Failure> for ApiError {
                     rate.map(|r| r.policy),
                 )
             }
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(
-                body,
-                failure.retry_after.unwrap_or(UNAVAILABLE_RETRY_AFTER),
-            ),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                Self::Unavailable(body, failure.retry_after.unwrap_or(UNAVAILABLE_RETRY_AFTER))
+            }
             // No operation of the canonical API answers another status: render it as what it
             // is, it only lacks a spec entry.
             _ => Self::Internal(body),

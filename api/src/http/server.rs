@@ -171,9 +171,7 @@ impl Tracker {
     }
 
     fn phase(&self) -> Phase {
-        self.phase
-            .lock()
-            .map_or(Phase::Busy(0), |phase| *phase)
+        self.phase.lock().map_or(Phase::Busy(0), |phase| *phase)
     }
 
     /// Bytes arrived: on an idle connection, a new request head has begun.

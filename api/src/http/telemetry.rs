@@ -253,6 +253,9 @@ mod tests {
         );
         assert_eq!(redact_path("/hooks"), "/hooks");
         assert_eq!(redact_path("/api/v1/deployments"), "/api/v1/deployments");
-        assert_eq!(redact_path("/api/v1/deploy-hooks/x"), "/api/v1/deploy-hooks/x");
+        assert_eq!(
+            redact_path("/api/v1/deploy-hooks/x"),
+            "/api/v1/deploy-hooks/x"
+        );
     }
 }

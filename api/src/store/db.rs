@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode,
-    SqlxPostgresConnector, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode, SqlxPostgresConnector,
+    TransactionOptions, TransactionTrait,
     sqlx::{
         self, Connection,
         postgres::{PgConnectOptions, PgConnection, PgPoolOptions},

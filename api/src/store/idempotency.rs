@@ -79,14 +79,15 @@ pub async fn claim<C: ConnectionTrait>(
         .await?
     else {
         // Purged between the two statements: claim it again.
-        idempotency_keys::Entity::insert(fresh).exec_without_returning(txn).await?;
+        idempotency_keys::Entity::insert(fresh)
+            .exec_without_returning(txn)
+            .await?;
         return Ok(Claim::Acquired);
     };
     // Expired: the key may be reused for anything. A committed claim without a response
     // was left by a version that claimed keys in a transaction of their own: nothing is
     // working on it any more.
-    if row.created_at < now - ttl || row.response_status.is_none() || row.response_body.is_none()
-    {
+    if row.created_at < now - ttl || row.response_status.is_none() || row.response_body.is_none() {
         fresh.update(txn).await?;
         return Ok(Claim::Acquired);
     }

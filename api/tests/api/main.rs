@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod pg_cluster;
+mod process;
 
 mod admin;
 mod auth;
@@ -12,9 +14,14 @@ mod github;
 mod hooks;
 mod idempotency;
 mod incidents;
+mod instances;
+mod limits;
 mod metrics;
 mod migrations;
+mod numbers;
 mod openapi;
 mod prometheus;
+mod reliability;
+mod slow_clients;
 mod statuses;
 mod validation;
