@@ -9,8 +9,8 @@
 //!   numbered 1, 2, … per organization in their old order, so a tenant's existing numbers
 //!   keep their relative order (but not their values).
 //! - `organizations.last_deployment_number` is the last number handed out; a create takes
-//!   the next one by incrementing it in its own transaction (the row lock serializes the
-//!   creates of one organization, also across instances).
+//!   the next one by incrementing it (on PostgreSQL in a short transaction of its own, like a
+//!   sequence value; on SQLite in the create's transaction), on any instance.
 //! - The indexes that carried the old key (`ix_deployments_stream`, `ix_deployments_window`,
 //!   `ix_deployments_org_number`) are rebuilt on the new `number`, which is now what breaks
 //!   ties of equal deploy times within a stream.

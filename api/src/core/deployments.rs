@@ -49,6 +49,8 @@ pub async fn record_with<T: Replayable>(
 ) -> Result<Created<T>, Error> {
     principal.require(Scope::Ingest)?;
     let org = principal.organization_id;
+    // Before the transaction (see `store::deployments::reserve_number`).
+    let number = store::deployments::reserve_number(&core.db, org).await?;
     // One transaction: the key's claim, the work and the stored answer commit together, so
     // a failed or interrupted request leaves nothing behind (see `core::idempotency`).
     let txn = core.db.begin_write().await?;
@@ -56,7 +58,7 @@ pub async fn record_with<T: Replayable>(
         txn.rollback().await?;
         return Ok(replayed);
     }
-    let record = store::deployments::insert(&txn, org, &new, now(), &core.known).await?;
+    let record = store::deployments::insert(&txn, org, &new, now(), &core.known, number).await?;
     if let Some(mut details) = details {
         details.deployment_id = record.deployment.id;
         store::github::insert_details(&txn, details).await?;

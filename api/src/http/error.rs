@@ -60,9 +60,9 @@ pub struct Failure {
 /// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) of a 429.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitHeaders {
-    /// `RateLimit`: `"org";r=0;t=5`: nothing remains for `t` seconds.
+    /// `RateLimit`: `"organization";r=0;t=5`: nothing remains for `t` seconds.
     pub limit: String,
-    /// `RateLimit-Policy`: `"org";q=6000;w=60`: `q` requests per `w` seconds.
+    /// `RateLimit-Policy`: `"organization";q=6000;w=60`: `q` requests per `w` seconds.
     pub policy: String,
 }
 
@@ -154,7 +154,8 @@ impl Failure {
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "the database is not reachable; nothing was recorded, retry later",
+                "the database is unreachable or too busy to answer in time; nothing was \
+                 recorded, retry later",
             )
         }
     }
@@ -366,10 +367,10 @@ pub enum ApiError {
         /// Seconds until a request may succeed.
         #[oai(header = "Retry-After")]
         u64,
-        /// `"org";r=0;t=<seconds>` (IETF RateLimit header fields).
+        /// `"organization";r=0;t=<seconds>` (IETF RateLimit header fields).
         #[oai(header = "RateLimit")]
         Option<String>,
-        /// `"org";q=<requests>;w=<seconds>`: the organization's quota.
+        /// `"organization";q=<requests>;w=<seconds>`: the organization's quota.
         #[oai(header = "RateLimit-Policy")]
         Option<String>,
     ),

@@ -171,6 +171,17 @@ impl Db {
             .await
     }
 
+    /// PostgreSQL only: a short write transaction that does not wait for its commit to reach
+    /// the disk (`synchronous_commit = off`), for counters handed out like sequence values.
+    /// Losing it in a crash is harmless: any later commit that waits for the disk (such as
+    /// the write that used the value) flushes it first, as it comes earlier in the log.
+    pub async fn begin_async_commit(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.write.begin().await?;
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await?;
+        Ok(txn)
+    }
+
     /// Starts a read-only transaction whose reads all see one state of the database: on
     /// PostgreSQL `REPEATABLE READ READ ONLY`; on SQLite (WAL) a deferred transaction on a
     /// reader, whose snapshot is taken at its first read.

@@ -66,10 +66,10 @@ pub enum GithubError {
         /// Seconds until a request may succeed.
         #[oai(header = "Retry-After")]
         u64,
-        /// `"org";r=0;t=<seconds>` (IETF RateLimit header fields).
+        /// `"organization";r=0;t=<seconds>` (IETF RateLimit header fields).
         #[oai(header = "RateLimit")]
         Option<String>,
-        /// `"org";q=<requests>;w=<seconds>`.
+        /// `"organization";q=<requests>;w=<seconds>`: the organization's quota.
         #[oai(header = "RateLimit-Policy")]
         Option<String>,
     ),
