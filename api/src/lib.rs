@@ -12,15 +12,12 @@ pub mod store;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-};
+use tokio::net::TcpListener;
 
 use crate::{
     auth::JwtKeys,
     core::{Core, snapshot::DoraSnapshot},
-    http::{state::AppState, telemetry::ServiceMetrics},
+    http::{server::ServerSettings, state::AppState, telemetry::ServiceMetrics},
     settings::{ConfigError, Settings, names},
     store::Db,
 };
@@ -29,8 +26,9 @@ pub use http::openapi_service;
 
 /// A configured, bound, migrated service, ready to run.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     state: AppState,
+    server: ServerSettings,
     metrics_windows: Vec<i64>,
     metrics_refresh: Duration,
 }
@@ -60,8 +58,7 @@ impl Application {
     /// makes the signing secret, connects and migrates.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let addr = settings.listen.1;
-        let acceptor = TcpListener::bind(addr)
-            .into_acceptor()
+        let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {
                 setting: names::LISTEN,
@@ -74,6 +71,13 @@ impl Application {
         db.migrate().await.map_err(StartError::Migrate)?;
         let credentials = core::tokens::Credentials::new(jwt.clone(), settings.credentials)
             .map_err(StartError::Credentials)?;
+        if settings.metrics.token.is_none() {
+            tracing::warn!(
+                "{} is unset: /metrics shows every organization's DORA values to anyone who \
+                 can reach it",
+                names::METRICS_TOKEN
+            );
+        }
         let state = AppState {
             core: Core::new(
                 db,
@@ -81,6 +85,7 @@ impl Application {
                 &settings.hooks,
                 secret_key,
                 credentials,
+                &settings.api_limits,
             ),
             jwt,
             http: settings.http,
@@ -89,8 +94,9 @@ impl Application {
             snapshot: DoraSnapshot::default(),
         };
         Ok(Self {
-            acceptor,
+            listener,
             state,
+            server: settings.server,
             metrics_windows: settings.metrics.windows,
             metrics_refresh: settings.metrics.refresh,
         })
@@ -98,10 +104,7 @@ impl Application {
 
     /// The bound address (port 0 in settings gives a free one).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
+        self.listener.local_addr().ok()
     }
 
     /// The bound port.
@@ -118,8 +121,8 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish (up to 30 s)
-    /// and closes the database.
+    /// Serves until `shutdown` resolves, then lets requests in flight finish (within the
+    /// shutdown grace, `DORA_SHUTDOWN_GRACE_SECONDS`) and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let core = self.state.core.clone();
         let purge = tokio::spawn(purge_idempotency_keys(core.clone()));
@@ -130,13 +133,11 @@ impl Application {
             self.metrics_refresh,
         ));
         let app = http::app(self.state);
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
-            .await;
+        http::server::serve(self.listener, app, self.server, shutdown).await;
         purge.abort();
         refresh.abort();
         core.db.close().await;
-        result
+        Ok(())
     }
 }
 

@@ -16,8 +16,11 @@ use url::Url;
 
 pub use crate::domain::Secret;
 use crate::{
-    core::{hooks::HookLimitSettings, secrets::SecretKey, tokens::CredentialSettings},
-    http::HttpSettings,
+    core::{
+        hooks::HookLimitSettings, limits::ApiLimitSettings, secrets::SecretKey,
+        tokens::CredentialSettings,
+    },
+    http::{HttpSettings, server::ServerSettings},
     store::db::{DbOptions, Synchronous},
 };
 
@@ -68,6 +71,14 @@ pub mod names {
         SECRET_KEY = "DORA_SECRET_KEY", "secret-key";
         TOKEN_CACHE_SECONDS = "DORA_TOKEN_CACHE_SECONDS", "token-cache-seconds";
         OIDC_ALLOW_HTTP_LOOPBACK = "DORA_OIDC_ALLOW_HTTP_LOOPBACK", "oidc-allow-http-loopback";
+        // The server's protections and the API rate limits (`ServerArgs`).
+        HEADER_READ_TIMEOUT = "DORA_HEADER_READ_TIMEOUT_SECONDS", "header-read-timeout-seconds";
+        BODY_READ_TIMEOUT = "DORA_BODY_READ_TIMEOUT_SECONDS", "body-read-timeout-seconds";
+        KEEP_ALIVE_TIMEOUT = "DORA_KEEP_ALIVE_TIMEOUT_SECONDS", "keep-alive-timeout-seconds";
+        MAX_CONNECTIONS = "DORA_MAX_CONNECTIONS", "max-connections";
+        SHUTDOWN_GRACE = "DORA_SHUTDOWN_GRACE_SECONDS", "shutdown-grace-seconds";
+        API_RATE_PER_MINUTE = "DORA_API_RATE_PER_MINUTE", "api-rate-per-minute";
+        API_BURST = "DORA_API_BURST", "api-burst";
     }
 }
 
@@ -181,6 +192,8 @@ pub struct ServeArgs {
     pub secrets: SecretArgs,
     #[command(flatten)]
     pub credentials: CredentialArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// The key that seals stored secrets (integration webhook secrets).
@@ -203,6 +216,36 @@ pub struct CredentialArgs {
     /// For tests only: also accept trust policies whose issuer is `http://127.0.0.1:<port>`.
     #[arg(long = names::OIDC_ALLOW_HTTP_LOOPBACK.flag, env = names::OIDC_ALLOW_HTTP_LOOPBACK.env, default_value = "false")]
     pub oidc_allow_http_loopback: String,
+}
+
+/// The server's protections against slow clients, its shutdown grace, and the
+/// per-organization rate limit of the authenticated API. Rate limits are kept in memory:
+/// with N instances behind a load balancer, an organization may reach N times the limit.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Seconds a connection may take to send a request head (from the connection's start, or
+    /// the first byte of a later request); then it is closed.
+    #[arg(long = names::HEADER_READ_TIMEOUT.flag, env = names::HEADER_READ_TIMEOUT.env, default_value_t = 10)]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a request body may take to arrive once its head is in; then 408.
+    #[arg(long = names::BODY_READ_TIMEOUT.flag, env = names::BODY_READ_TIMEOUT.env, default_value_t = 30)]
+    pub body_read_timeout_seconds: u64,
+    /// Seconds an idle kept-alive connection stays open waiting for its next request.
+    #[arg(long = names::KEEP_ALIVE_TIMEOUT.flag, env = names::KEEP_ALIVE_TIMEOUT.env, default_value_t = 30)]
+    pub keep_alive_timeout_seconds: u64,
+    /// Most connections served at once; more wait in the accept queue.
+    #[arg(long = names::MAX_CONNECTIONS.flag, env = names::MAX_CONNECTIONS.env, default_value_t = 512)]
+    pub max_connections: usize,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C; then the process
+    /// exits whatever is left.
+    #[arg(long = names::SHUTDOWN_GRACE.flag, env = names::SHUTDOWN_GRACE.env, default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+    /// Authenticated API requests per minute one organization may make (sustained).
+    #[arg(long = names::API_RATE_PER_MINUTE.flag, env = names::API_RATE_PER_MINUTE.env, default_value_t = crate::core::limits::DEFAULT_PER_MINUTE)]
+    pub api_rate_per_minute: u32,
+    /// Authenticated API requests one organization may make at once.
+    #[arg(long = names::API_BURST.flag, env = names::API_BURST.env, default_value_t = crate::core::limits::DEFAULT_BURST)]
+    pub api_burst: u32,
 }
 
 /// Deploy-hook trigger limits. Rate limits are kept in memory, so with several instances
@@ -331,6 +374,8 @@ pub struct Settings {
     pub hooks: HookLimitSettings,
     pub secrets: SecretSettings,
     pub credentials: CredentialSettings,
+    pub server: ServerSettings,
+    pub api_limits: ApiLimitSettings,
 }
 
 /// Where the key that seals stored secrets comes from.
@@ -421,8 +466,43 @@ impl Settings {
             hooks: hook_limits(&args.hooks)?,
             secrets,
             credentials: credential_settings(&args.credentials)?,
+            server: server_settings(&args.server)?,
+            api_limits: api_limits(&args.server)?,
         })
     }
+}
+
+fn server_settings(args: &ServerArgs) -> Result<ServerSettings, ConfigError> {
+    let seconds = |name: Name, value: u64| {
+        if (1..=3600).contains(&value) {
+            Ok(Duration::from_secs(value))
+        } else {
+            Err(ConfigError::new(name, "must be between 1 and 3600"))
+        }
+    };
+    if args.max_connections == 0 {
+        return Err(ConfigError::new(
+            names::MAX_CONNECTIONS,
+            "must be at least 1",
+        ));
+    }
+    Ok(ServerSettings {
+        header_read_timeout: seconds(names::HEADER_READ_TIMEOUT, args.header_read_timeout_seconds)?,
+        body_read_timeout: seconds(names::BODY_READ_TIMEOUT, args.body_read_timeout_seconds)?,
+        keep_alive_timeout: seconds(names::KEEP_ALIVE_TIMEOUT, args.keep_alive_timeout_seconds)?,
+        max_connections: args.max_connections,
+        shutdown_grace: seconds(names::SHUTDOWN_GRACE, args.shutdown_grace_seconds)?,
+    })
+}
+
+fn api_limits(args: &ServerArgs) -> Result<ApiLimitSettings, ConfigError> {
+    let nonzero = |name: Name, value: u32| {
+        NonZeroU32::new(value).ok_or_else(|| ConfigError::new(name, "must be at least 1"))
+    };
+    Ok(ApiLimitSettings {
+        per_minute: nonzero(names::API_RATE_PER_MINUTE, args.api_rate_per_minute)?,
+        burst: nonzero(names::API_BURST, args.api_burst)?,
+    })
 }
 
 /// The database settings of any command.
@@ -706,6 +786,13 @@ mod tests {
             (&["--sqlite-synchronous", "off"], names::SQLITE_SYNCHRONOUS),
             (&["--log", "[[["], names::LOG),
             (&["--secret-key", "not-32-bytes"], names::SECRET_KEY),
+            (
+                &["--header-read-timeout-seconds", "0"],
+                names::HEADER_READ_TIMEOUT,
+            ),
+            (&["--shutdown-grace-seconds", "0"], names::SHUTDOWN_GRACE),
+            (&["--max-connections", "0"], names::MAX_CONNECTIONS),
+            (&["--api-burst", "0"], names::API_BURST),
         ];
         for (argv, name) in cases {
             let err = Settings::from_serve_args(serve_args(argv)).expect_err("refused");

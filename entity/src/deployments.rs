@@ -5,8 +5,11 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deployments")]
 pub struct Model {
-    /// Increasing integer key: GitHub-style integer ids and cursor pagination.
+    /// Internal auto-increment key, never shown (it counts every organization's rows).
     #[sea_orm(primary_key)]
+    pub seq: i64,
+    /// Unique and increasing within the organization: GitHub-style integer ids, cursor
+    /// pagination, and the tie-break of equal deploy times in a stream.
     pub number: i64,
     #[sea_orm(unique)]
     pub id: Uuid,

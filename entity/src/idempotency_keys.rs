@@ -11,7 +11,8 @@ pub struct Model {
     pub key: String,
     /// SHA-256 of the operation and its canonical JSON body.
     pub fingerprint: String,
-    /// `None` while the first request with this key is in flight.
+    /// `None` only inside the transaction of the request that claimed the key (which
+    /// stores its response before it commits).
     pub response_status: Option<i32>,
     pub response_body: Option<String>,
     pub response_location: Option<String>,

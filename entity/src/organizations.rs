@@ -10,6 +10,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub slug: String,
     pub created_at: DateTimeUtc,
+    /// The last deployment `number` handed out in this organization (numbers are per
+    /// organization).
+    pub last_deployment_number: i64,
     #[sea_orm(has_many)]
     pub repositories: HasMany<super::repositories::Entity>,
     #[sea_orm(has_many)]

@@ -2,12 +2,15 @@
 //! families, rendered once per snapshot refresh (a scrape only copies them).
 //!
 //! Names follow Prometheus conventions: `dora_` prefix, base units (`_seconds`), ratios in
-//! 0–1, `_total` only on counters. A value without samples is left out (never NaN, never 0).
+//! 0–1, `_total` only on counters. Every family here is a gauge: each is recomputed from the
+//! database and can go down (a deployment changes status, a GitHub-style delete removes one,
+//! the window moves on), which a counter must never do. A value without samples is left out
+//! (never NaN, never 0).
 //! Label values are bounded: organization, repository, environment, team, window, quantile,
 //! metric, tier, status — never a commit, branch, id, member or PR number.
 
 use prometheus::{
-    Gauge, GaugeVec, IntCounterVec, Opts, Registry, core::Collector, proto::MetricFamily,
+    Gauge, GaugeVec, IntGaugeVec, Opts, Registry, core::Collector, proto::MetricFamily,
 };
 
 use crate::{DoraSummary, Tier};
@@ -27,7 +30,8 @@ pub struct ScopeSummary {
     pub summary: DoraSummary,
 }
 
-/// A count of stored records by labels (for the `_total` counters).
+/// A count of stored records by labels (for the `dora_deployments` and `dora_incidents`
+/// gauges).
 #[derive(Debug, Clone)]
 pub struct Count {
     pub labels: Vec<String>,
@@ -66,9 +70,9 @@ fn gauge(
 
 /// Builds the DORA metric families of a snapshot.
 ///
-/// `deployments` counts have labels (organization, repository, environment, status);
-/// `incidents` counts (organization, repository, environment). `age_seconds` is how old the
-/// snapshot is.
+/// `deployments` counts have labels (organization, repository, environment, status, window):
+/// the deployments deployed in the window, by their current status; `incidents` counts
+/// (organization, repository, environment, window): the incidents started in the window.
 pub fn families(
     scopes: &[ScopeSummary],
     deployments: &[Count],
@@ -197,26 +201,36 @@ pub fn families(
         }
     }
 
-    let deployments_total = IntCounterVec::new(
+    let deployments_gauge = IntGaugeVec::new(
         Opts::new(
-            "dora_deployments_total",
-            "Deployments stored, by current status",
+            "dora_deployments",
+            "Deployments deployed in the window, by current status",
         ),
-        &["organization", "repository", "environment", "status"],
+        &[
+            "organization",
+            "repository",
+            "environment",
+            "status",
+            "window",
+        ],
     )?;
-    r.register(Box::new(deployments_total.clone()))?;
+    r.register(Box::new(deployments_gauge.clone()))?;
     for c in deployments {
         let labels: Vec<&str> = c.labels.iter().map(String::as_str).collect();
-        deployments_total.with_label_values(&labels).inc_by(c.value);
+        deployments_gauge
+            .with_label_values(&labels)
+            .set(i64::try_from(c.value).unwrap_or(i64::MAX));
     }
-    let incidents_total = IntCounterVec::new(
-        Opts::new("dora_incidents_total", "Incidents stored"),
-        &["organization", "repository", "environment"],
+    let incidents_gauge = IntGaugeVec::new(
+        Opts::new("dora_incidents", "Incidents started in the window"),
+        &["organization", "repository", "environment", "window"],
     )?;
-    r.register(Box::new(incidents_total.clone()))?;
+    r.register(Box::new(incidents_gauge.clone()))?;
     for c in incidents {
         let labels: Vec<&str> = c.labels.iter().map(String::as_str).collect();
-        incidents_total.with_label_values(&labels).inc_by(c.value);
+        incidents_gauge
+            .with_label_values(&labels)
+            .set(i64::try_from(c.value).unwrap_or(i64::MAX));
     }
     Ok(r.gather())
 }
@@ -269,7 +283,16 @@ mod tests {
             window: "30d".into(),
             summary,
         };
-        let text = render(&families(&[scope], &[], &[]).unwrap());
+        let counts = [Count {
+            labels: ["acme", "acme/web", "production", "success", "30d"]
+                .map(String::from)
+                .to_vec(),
+            value: 3,
+        }];
+        let text = render(&families(&[scope], &counts, &[]).unwrap());
+        // Counts that follow current statuses can go down: a gauge, named without `_total`.
+        assert!(text.contains("# TYPE dora_deployments gauge"), "{text}");
+        assert!(!text.contains("_total"), "{text}");
         assert!(
             text.contains(r#"repository="we\"ird\\repo\nname""#),
             "{text}"

@@ -11,6 +11,7 @@ mod m20261123_000005_metric_reads;
 mod m20261130_000006_commit_streams;
 mod m20261201_000007_integrations;
 mod m20261201_000008_tokens;
+mod m20261201_000010_hardening;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_commit_streams::Migration),
             Box::new(m20261201_000007_integrations::Migration),
             Box::new(m20261201_000008_tokens::Migration),
+            Box::new(m20261201_000010_hardening::Migration),
         ]
     }
 }

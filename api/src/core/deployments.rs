@@ -25,7 +25,8 @@ pub fn location(id: Uuid) -> String {
 }
 
 /// Records `new` for the principal's organization (scope `ingest`). With an idempotency
-/// key, a repeat of the same request answers the stored response and records nothing.
+/// key, a repeat of the same request answers the stored response and records nothing; a
+/// repeat sent while the first is still running waits for it.
 /// `render` makes the response from the stored record (it is stored with the key).
 pub async fn record<T: Replayable>(
     core: &Core,
@@ -55,26 +56,16 @@ pub async fn record_with<T: Replayable>(
     )
     .await?;
     let org = principal.organization_id;
-    if let Some(replayed) = idempotency::begin(core, org, key).await? {
+    // Before the transaction (see `store::deployments::reserve_number`).
+    let number = store::deployments::reserve_number(&core.db, org).await?;
+    // One transaction: the key's claim, the work and the stored answer commit together, so
+    // a failed or interrupted request leaves nothing behind (see `core::idempotency`).
+    let txn = core.db.begin_write().await?;
+    if let Some(replayed) = idempotency::begin(core, &txn, org, key).await? {
+        txn.rollback().await?;
         return Ok(replayed);
     }
-    let result = insert(core, org, key, &new, details, render).await;
-    if result.is_err() {
-        idempotency::release(core, org, key).await;
-    }
-    result
-}
-
-async fn insert<T: Replayable>(
-    core: &Core,
-    org: Uuid,
-    key: Option<&Key>,
-    new: &NewDeployment,
-    details: Option<github_deployments::Model>,
-    render: impl FnOnce(&DeploymentRecord) -> T,
-) -> Result<Created<T>, Error> {
-    let txn = core.db.begin_write().await?;
-    let record = store::deployments::insert(&txn, org, new, now(), &core.known).await?;
+    let record = store::deployments::insert(&txn, org, &new, now(), &core.known, number).await?;
     if let Some(mut details) = details {
         details.deployment_id = record.deployment.id;
         store::github::insert_details(&txn, details).await?;

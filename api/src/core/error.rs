@@ -35,19 +35,35 @@ pub enum Error {
     /// Valid JSON whose meaning is refused, other than field validation.
     #[error("{detail}")]
     Unprocessable { kind: &'static str, detail: String },
-    /// Over a rate limit; retry after this many seconds.
+    /// Over a rate limit; retry after this many seconds. `policy` names the limit, for
+    /// clients that read the `RateLimit`/`RateLimit-Policy` headers.
     #[error("{detail}")]
-    RateLimited { retry_after: u64, detail: String },
+    RateLimited {
+        retry_after: u64,
+        detail: String,
+        policy: Option<RatePolicy>,
+    },
     /// A service we depend on (an identity provider's keys) is unreachable; `detail` is
     /// safe to show.
     #[error("{detail}")]
     Upstream { kind: &'static str, detail: String },
-    /// The database is unreachable (the cause is for the log).
+    /// The database is unreachable, or the connection to it was lost before the work was
+    /// committed: nothing was written, and the same request may be sent again (the cause is
+    /// for the log).
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// We failed (the cause is for the log).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A rate limit as the IETF RateLimit header fields describe it: `quota` requests per
+/// `window_seconds` in the partition `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatePolicy {
+    pub name: &'static str,
+    pub quota: u32,
+    pub window_seconds: u64,
 }
 
 impl Error {
@@ -110,9 +126,10 @@ impl From<Vec<FieldError>> for Error {
 
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err.to_string()),
-            other => Self::Internal(other.to_string()),
+        if crate::store::db::is_unavailable(&err) {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::Internal(err.to_string())
         }
     }
 }

@@ -155,9 +155,13 @@ pub async fn trigger(
         return Err(Error::RateLimited {
             retry_after: retry_after.max(1),
             detail: format!("too many triggers; retry in {retry_after} s"),
+            policy: None,
         });
     }
     let now = now();
+    // Before the transaction (see `store::deployments::reserve_number`); a repeat trigger
+    // answered with the earlier deployment leaves it unused.
+    let number = store::deployments::reserve_number(&core.db, hook.organization_id).await?;
     let txn = core.db.begin_write().await?;
     // Serializes concurrent triggers of this hook (and sees a deletion that raced us).
     let hook = store::deploy_hooks::lock(&txn, hook.id)
@@ -258,7 +262,8 @@ pub async fn trigger(
         commits: Vec::new(),
     };
     let record =
-        store::deployments::insert(&txn, hook.organization_id, &new, now, &core.known).await?;
+        store::deployments::insert(&txn, hook.organization_id, &new, now, &core.known, number)
+            .await?;
     let deployment = record.deployment;
     store::deploy_hooks::record_trigger(&txn, hook.id, deployment.id, &dedupe_key, now).await?;
     let hook_id = hook.id;

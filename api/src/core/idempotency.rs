@@ -1,8 +1,10 @@
 //! `Idempotency-Key` on creates: the same key with the same request answers the stored
-//! response again and records nothing; the same key with another request is refused; a key
-//! still being processed is a conflict. A create [`begin`]s, stores its response with
-//! [`complete`] inside the transaction that does the work (so both commit together), and
-//! [`release`]s the key when the work fails, so the corrected request can reuse it.
+//! response again and records nothing; the same key with another request is refused. A
+//! create [`begin`]s inside the one transaction that does its work and stores its response
+//! there with [`complete`], so the claim lives exactly as long as that transaction: work that
+//! fails or dies (process killed, database connection lost) leaves the key free for the
+//! retry, and a request that arrives while the first is still running waits for its outcome
+//! (see `store::idempotency`).
 
 use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
@@ -107,10 +109,12 @@ pub fn fingerprint(operation: &str, body: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Claims `key` for organization `org`: `Some` stored answer when the request was made
-/// before, `None` when the caller should do the work.
-pub async fn begin<T: Replayable>(
+/// Claims `key` for organization `org` inside `txn`, the transaction that will do the work:
+/// `Some` stored answer when the request was made before (the caller ends `txn` without
+/// writing), `None` when the caller should do the work there.
+pub async fn begin<C: ConnectionTrait, T: Replayable>(
     core: &Core,
+    txn: &C,
     org: Uuid,
     key: Option<&Key>,
 ) -> Result<Option<Created<T>>, Error> {
@@ -118,7 +122,7 @@ pub async fn begin<T: Replayable>(
         return Ok(None);
     };
     let claim = store::idempotency::claim(
-        &core.db,
+        txn,
         org,
         &key.key,
         &key.fingerprint,
@@ -133,10 +137,6 @@ pub async fn begin<T: Replayable>(
             location: stored.location.unwrap_or_default(),
             replayed: true,
         })),
-        Claim::InFlight => Err(Error::conflict(
-            "idempotency-key-in-flight",
-            "a request with this Idempotency-Key is still being processed; retry later",
-        )),
         Claim::Mismatch => Err(Error::unprocessable(
             "idempotency-key-reused",
             "this Idempotency-Key was used with a different request",
@@ -160,15 +160,6 @@ pub async fn complete<C: ConnectionTrait, T: Replayable>(
         store::idempotency::complete(txn, org, &key.key, &stored).await?;
     }
     Ok(())
-}
-
-/// Frees the key of a request whose work failed.
-pub async fn release(core: &Core, org: Uuid, key: Option<&Key>) {
-    if let Some(key) = key
-        && let Err(e) = store::idempotency::release(&core.db, org, &key.key).await
-    {
-        tracing::warn!(error = %e, "could not release an idempotency key");
-    }
 }
 
 #[cfg(test)]

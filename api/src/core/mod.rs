@@ -14,9 +14,10 @@ pub mod hooks;
 pub mod idempotency;
 pub mod incidents;
 pub mod integrations;
+pub mod limits;
 pub mod metrics;
-pub mod secrets;
 pub mod overview;
+pub mod secrets;
 pub mod snapshot;
 pub mod statuses;
 pub mod tenants;
@@ -27,7 +28,7 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-pub use error::{Denied, Error};
+pub use error::{Denied, Error, RatePolicy};
 
 use crate::store::{Db, known::Known};
 
@@ -47,6 +48,8 @@ pub struct Core {
     pub secret_key: secrets::SecretKey,
     /// Our signing keys, token records and trust policies as cached, identity providers' keys.
     pub credentials: Arc<tokens::Credentials>,
+    /// Per-organization limits of the authenticated API.
+    pub api_limits: Arc<limits::ApiLimits>,
 }
 
 impl Core {
@@ -56,6 +59,7 @@ impl Core {
         hook_limits: &hooks::HookLimitSettings,
         secret_key: secrets::SecretKey,
         credentials: tokens::Credentials,
+        api_limits: &limits::ApiLimitSettings,
     ) -> Self {
         Self {
             db,
@@ -65,6 +69,7 @@ impl Core {
             hooks: Arc::new(hooks::HookLimits::new(hook_limits)),
             secret_key,
             credentials: Arc::new(credentials),
+            api_limits: Arc::new(limits::ApiLimits::new(api_limits)),
         }
     }
 }

@@ -151,12 +151,16 @@ async fn compute_families_in<C: ConnectionTrait>(
     let repositories = inventory::repositories(conn).await?;
 
     let mut scopes = Vec::new();
+    let (mut deployments, mut incidents) = (Vec::new(), Vec::new());
     for (org_id, slug) in &organizations {
         for &days in windows {
             let Ok(window) = Window::last_days(days, now) else {
                 continue;
             };
             let label = format!("{days}d");
+            let org = (*org_id, slug.as_str());
+            deployments.extend(inventory::deployment_counts(conn, org, &window, &label).await?);
+            incidents.extend(inventory::incident_counts(conn, org, &window, &label).await?);
             let row = |repository: &str, environment: &str, team: &str, summary| ScopeSummary {
                 organization: slug.clone(),
                 repository: repository.to_owned(),
@@ -168,11 +172,26 @@ async fn compute_families_in<C: ConnectionTrait>(
             // All production environments, all repositories: what /api/v1/metrics/dora answers.
             let production = facts::load(conn, &scope(*org_id, None), &window).await?;
             scopes.push(row("*", "*", "*", compute(&production, &window)));
+            // Each team across its repositories (`team="…"`, `repository="*"`): what
+            // /api/v1/metrics/dora?team=… answers.
+            for ((team, _), facts) in
+                group_facts(&production, GroupBy::Team, &window, &repositories)
+            {
+                if let Some(team) = team {
+                    scopes.push(row("*", "*", &team, compute(&facts, &window)));
+                }
+            }
             // Each environment with deployments in the window, whole and per repository.
             for environment in inventory::environments(conn, *org_id, &window).await? {
                 let facts =
                     facts::load(conn, &scope(*org_id, Some(environment.clone())), &window).await?;
                 scopes.push(row("*", &environment, "*", compute(&facts, &window)));
+                for ((team, _), facts) in group_facts(&facts, GroupBy::Team, &window, &repositories)
+                {
+                    if let Some(team) = team {
+                        scopes.push(row("*", &environment, &team, compute(&facts, &window)));
+                    }
+                }
                 for ((_, repository_id), facts) in
                     group_facts(&facts, GroupBy::Repository, &window, &repositories)
                 {
@@ -182,7 +201,7 @@ async fn compute_families_in<C: ConnectionTrait>(
                     scopes.push(row(
                         &repo.name,
                         &environment,
-                        repo.team.as_deref().unwrap_or(""),
+                        repo.team.as_deref().unwrap_or("*"),
                         compute(&facts, &window),
                     ));
                 }
@@ -190,8 +209,6 @@ async fn compute_families_in<C: ConnectionTrait>(
         }
     }
 
-    let deployments = inventory::deployment_counts(conn).await?;
-    let incidents = inventory::incident_counts(conn).await?;
     families(&scopes, &deployments, &incidents).map_err(|e| DbErr::Custom(e.to_string()))
 }
 

@@ -390,7 +390,8 @@ impl Context<'_> {
         };
         let created_at = crate::domain::payload_time(source.created_at, self.now);
         let record =
-            store::deployments::insert(txn, self.org, &new, created_at, &self.core.known).await?;
+            store::deployments::insert(txn, self.org, &new, created_at, &self.core.known, None)
+                .await?;
         if let Some(github) = &source.github {
             store::github::insert_details(
                 txn,
@@ -558,9 +559,15 @@ impl Context<'_> {
                     finished_at: Some(finished_at),
                     commits: Vec::new(),
                 };
-                let record =
-                    store::deployments::insert(txn, self.org, &new, started_at, &self.core.known)
-                        .await?;
+                let record = store::deployments::insert(
+                    txn,
+                    self.org,
+                    &new,
+                    started_at,
+                    &self.core.known,
+                    None,
+                )
+                .await?;
                 record.deployment.id
             }
         };

@@ -84,11 +84,13 @@ impl<T: Type + ParseFromJSON + DeserializeOwned> ParsePayload for JsonBody<T> {
             .read_to_end(&mut bytes)
             .await
             .map_err(|e| {
-                Failure::new(
-                    poem::http::StatusCode::BAD_REQUEST,
-                    "unreadable-body",
-                    e.to_string(),
-                )
+                // The server's body-read timeout (`http::server`) fails the read this way.
+                let (status, kind) = if e.kind() == std::io::ErrorKind::TimedOut {
+                    (poem::http::StatusCode::REQUEST_TIMEOUT, "body-read-timeout")
+                } else {
+                    (poem::http::StatusCode::BAD_REQUEST, "unreadable-body")
+                };
+                Failure::new(status, kind, e.to_string())
             })?;
         if bytes.len() > limit {
             return Err(Failure::payload_too_large(limit).into());

@@ -50,9 +50,36 @@ pub struct Failure {
     pub kind: String,
     pub detail: String,
     pub errors: Vec<FieldError>,
-    /// For 429: seconds until a retry may succeed.
+    /// For 429 and 503: seconds until a retry may succeed (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// For 429 from a limit with a policy: the `RateLimit` and `RateLimit-Policy` values.
+    /// (Boxed: a `Failure` travels in every `Result` of the HTTP layer.)
+    pub rate_limit: Option<Box<RateLimitHeaders>>,
 }
+
+/// The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) of a 429.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    /// `RateLimit`: `"organization";r=0;t=5`: nothing remains for `t` seconds.
+    pub limit: String,
+    /// `RateLimit-Policy`: `"organization";q=6000;w=60`: `q` requests per `w` seconds.
+    pub policy: String,
+}
+
+impl RateLimitHeaders {
+    pub fn exhausted(policy: &core::RatePolicy, retry_after: u64) -> Self {
+        Self {
+            limit: format!("\"{}\";r=0;t={retry_after}", policy.name),
+            policy: format!(
+                "\"{}\";q={};w={}",
+                policy.name, policy.quota, policy.window_seconds
+            ),
+        }
+    }
+}
+
+/// Seconds a client is told to wait before retrying while the database is unreachable.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
 
 impl Failure {
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
@@ -62,6 +89,7 @@ impl Failure {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            rate_limit: None,
         }
     }
 
@@ -117,13 +145,39 @@ impl Failure {
         )
     }
 
+    /// 503 with `Retry-After`: nothing was written, so the same request (with the same
+    /// `Idempotency-Key`) may be sent again.
     pub fn unavailable(cause: impl fmt::Display) -> Self {
         tracing::warn!(error = %cause, "database unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the database is not reachable",
-        )
+        Self {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unreachable or too busy to answer in time; nothing was \
+                 recorded, retry later",
+            )
+        }
+    }
+
+    /// The headers this failure adds to any response shape: `WWW-Authenticate` on 401,
+    /// `Retry-After` on 429 and 503, the RateLimit fields on a 429 with a policy.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.push((
+                "WWW-Authenticate",
+                r#"Bearer realm="dora-tracker""#.to_owned(),
+            ));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.push(("Retry-After", seconds.to_string()));
+        }
+        if let Some(rate) = &self.rate_limit {
+            headers.push(("RateLimit", rate.limit.clone()));
+            headers.push(("RateLimit-Policy", rate.policy.clone()));
+        }
+        headers
     }
 
     /// The problem+json body.
@@ -220,18 +274,14 @@ impl ResponseError for Failure {
         self.status
     }
 
-    /// problem+json with this failure's own status (and `WWW-Authenticate` on 401,
-    /// `Retry-After` on 429).
+    /// problem+json with this failure's own status and [`Failure::headers`].
     fn as_response(&self) -> Response {
         let body = serde_json::to_vec(&self.problem_json()).unwrap_or_default();
         let mut builder = Response::builder()
             .status(self.status)
             .content_type(PROBLEM_JSON);
-        if self.status == StatusCode::UNAUTHORIZED {
-            builder = builder.header("WWW-Authenticate", r#"Bearer realm="dora-tracker""#);
-        }
-        if let Some(seconds) = self.retry_after {
-            builder = builder.header("Retry-After", seconds.to_string());
+        for (name, value) in self.headers() {
+            builder = builder.header(name, value);
         }
         builder.body(body)
     }
@@ -260,8 +310,12 @@ impl From<core::Error> for Failure {
             E::RateLimited {
                 retry_after,
                 detail,
+                policy,
             } => Self {
                 retry_after: Some(retry_after),
+                rate_limit: policy
+                    .as_ref()
+                    .map(|p| Box::new(RateLimitHeaders::exhausted(p, retry_after))),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
             },
             E::Upstream { kind, detail } => {
@@ -298,7 +352,7 @@ pub enum ApiError {
     /// No such object in the token's organization.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Box<Problem>>),
-    /// Conflicts with the current state (e.g. an idempotency key still in flight).
+    /// Conflicts with the current state (e.g. a transition a deployment cannot make).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Box<Problem>>),
     /// The request body is larger than the configured limit.
@@ -310,12 +364,33 @@ pub enum ApiError {
     /// The body is well-formed JSON but not a valid request.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Box<Problem>>),
+    /// Over the organization's API rate limit; nothing was done.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Box<Problem>>,
+        /// Seconds until a request may succeed.
+        #[oai(header = "Retry-After")]
+        u64,
+        /// `"organization";r=0;t=<seconds>` (IETF RateLimit header fields).
+        #[oai(header = "RateLimit")]
+        Option<String>,
+        /// `"organization";q=<requests>;w=<seconds>`: the organization's quota.
+        #[oai(header = "RateLimit-Policy")]
+        Option<String>,
+    ),
     /// Something failed on our side; the cause is logged.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Box<Problem>>),
-    /// The database, or an identity provider's keys, are unreachable.
+    /// The database (or an identity provider's keys) is unreachable, or the connection to it
+    /// was lost before anything was committed: nothing was recorded, and the same request may
+    /// be retried.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Box<Problem>>),
+    Unavailable(
+        Json<Box<Problem>>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 impl From<Failure> for ApiError {
@@ -332,9 +407,20 @@ impl From<Failure> for ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(body),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(body),
             StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(body),
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
-            // No operation of the canonical API answers another status (a rate-limited deploy
-            // hook has its own shape): render it as what it is, it only lacks a spec entry.
+            StatusCode::TOO_MANY_REQUESTS => {
+                let rate = failure.rate_limit.clone();
+                Self::TooManyRequests(
+                    body,
+                    failure.retry_after.unwrap_or(1),
+                    rate.as_ref().map(|r| r.limit.clone()),
+                    rate.map(|r| r.policy),
+                )
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                Self::Unavailable(body, failure.retry_after.unwrap_or(UNAVAILABLE_RETRY_AFTER))
+            }
+            // No operation of the canonical API answers another status: render it as what it
+            // is, it only lacks a spec entry.
             _ => Self::Internal(body),
         }
     }

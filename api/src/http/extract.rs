@@ -63,6 +63,8 @@ pub async fn principal_for_token(state: &AppState, token: &str) -> Result<Princi
     } else {
         core::trust_policies::principal(&state.core, token).await
     }
+    // Every credential's organization is held to its API rate limit.
+    .and_then(|p| state.core.api_limits.admit(p.organization_id).map(|()| p))
     .map_err(|e| {
         if let core::Error::Unauthorized(why) = &e {
             tracing::debug!(error = %why, "token rejected");

@@ -1,4 +1,4 @@
-//! A one-line access log per request (paths with deploy-hook secrets redacted), and the
+//! A one-line access log per request (paths of secret-bearing routes redacted), and the
 //! Prometheus metrics of the HTTP service (`http_requests_total`,
 //! `http_request_duration_seconds`, database pool gauges, build info) in a registry of the
 //! app's own.
@@ -165,13 +165,49 @@ fn itoa_status(status: u16) -> &'static str {
     }
 }
 
-/// `/hooks/<secret>/…` → `/hooks/[redacted]/…`.
+/// Routes whose path carries a secret: the segments of the route's prefix, then the secret
+/// as the next segment. Every logged path is checked against this table; a new secret-bearing
+/// route adds its row here.
+const SECRET_ROUTES: &[&[&str]] = &[
+    // `/hooks/{secret}`, `/hooks/{secret}/{pr_number}/{commit_sha}`: the deploy-hook trigger
+    // URL's secret is its only credential.
+    &["hooks"],
+];
+
+/// The path as it is logged: when it names a secret-bearing route, in its normalized form
+/// (percent-decoded, empty and `.` segments dropped, `..` applied, `\` read as `/`) with
+/// the secret replaced by `[redacted]`; otherwise as received. Normalizing first means no
+/// spelling of the same route (`//hooks/S`, `/hooks//S`, `/./hooks/S`, `/%68ooks/S`,
+/// `/x/../hooks/S`, `/hooks%2FS`) gets its secret into the log.
 pub fn redact_path(path: &str) -> String {
-    match path.strip_prefix("/hooks/") {
-        Some(rest) => match rest.split_once('/') {
-            Some((_, tail)) => format!("/hooks/[redacted]/{tail}"),
-            None => "/hooks/[redacted]".to_owned(),
-        },
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split(['/', '\\']) {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let secret_at = SECRET_ROUTES.iter().find_map(|prefix| {
+        let matches = segments.len() > prefix.len()
+            && prefix
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| p.eq_ignore_ascii_case(s));
+        matches.then_some(prefix.len())
+    });
+    match secret_at {
+        Some(i) => {
+            let mut out = String::new();
+            for (n, segment) in segments.iter().enumerate() {
+                out.push('/');
+                out.push_str(if n == i { "[redacted]" } else { segment });
+            }
+            out
+        }
         None => path.to_owned(),
     }
 }
@@ -206,4 +242,38 @@ pub async fn access_log<E: Endpoint>(ep: E, req: Request) -> poem::Result<Respon
         tracing::debug!(%method, %path, status, elapsed_ms, "request");
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn every_spelling_of_a_hook_url_is_redacted() {
+        for path in [
+            "/hooks/SECRET",
+            "//hooks/SECRET",
+            "/hooks//SECRET",
+            "/./hooks/SECRET",
+            "/hooks/./SECRET",
+            "/x/../hooks/SECRET",
+            "/%68ooks/SECRET",
+            "/hooks%2FSECRET",
+            "\\hooks\\SECRET",
+            "/hooks/%53ECRET",
+        ] {
+            assert_eq!(redact_path(path), "/hooks/[redacted]", "{path}");
+        }
+        assert_eq!(
+            redact_path("//hooks/SECRET/12/abc"),
+            "/hooks/[redacted]/12/abc"
+        );
+        assert_eq!(redact_path("/HOOKS/SECRET"), "/HOOKS/[redacted]");
+        assert_eq!(redact_path("/hooks"), "/hooks");
+        assert_eq!(redact_path("/api/v1/deployments"), "/api/v1/deployments");
+        assert_eq!(
+            redact_path("/api/v1/deploy-hooks/x"),
+            "/api/v1/deploy-hooks/x"
+        );
+    }
 }

@@ -2,17 +2,39 @@
 //! single writer connection: with WAL, readers never block the writer, and because every
 //! write goes through the one writer (in `BEGIN IMMEDIATE` transactions) concurrent
 //! requests queue for it instead of failing with "database is locked".
+//!
+//! An unreachable PostgreSQL fails fast: at start, one direct connection attempt reports the
+//! real cause ("Connection refused") within seconds; while the service runs, a request waits
+//! at most [`PG_ACQUIRE_TIMEOUT`] for a connection, and every error that means the database
+//! could not be reached or the connection was lost ([`is_unavailable`]) becomes a 503 that
+//! tells the client to retry. The pool reconnects by itself when the server is back.
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode, SqlxPostgresConnector,
+    TransactionOptions, TransactionTrait,
+    sqlx::{
+        self, Connection,
+        postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 
 use crate::domain::Secret;
+
+/// The longest a request waits for a PostgreSQL connection. While the server is down, every
+/// attempt to open one is refused and sqlx keeps retrying until this deadline, so it is what
+/// bounds the time to a 503; in normal operation a connection is free in microseconds.
+pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The longest the start-up probe waits for PostgreSQL to answer.
+const PG_CONNECT_PROBE: Duration = Duration::from_secs(5);
+
+/// The advisory lock key every instance takes around migrations (`dora-tracker`).
+const MIGRATION_LOCK: i64 = 0x646f_7261_2d6d_6967;
 
 /// How to connect (checked by `settings`).
 #[derive(Debug, Clone)]
@@ -76,10 +98,11 @@ impl Db {
             };
             Ok(Self { read, write })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            probe_postgres(url).await?;
             let mut opts = ConnectOptions::new(url);
+            // (sea-orm's `connect_timeout` sets the same sqlx deadline: the acquire timeout.)
             opts.max_connections(options.max_connections.max(1))
-                .connect_timeout(Duration::from_secs(10))
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .sqlx_logging(false)
                 // Short OLTP queries over large tables cross the JIT's cost threshold, and
                 // compiling costs more (tens of ms) than it saves. Statements are prepared and
@@ -106,9 +129,31 @@ impl Db {
         }
     }
 
-    /// Applies pending migrations (a no-op when there are none).
+    /// Applies pending migrations (a no-op when there are none). On PostgreSQL, instances
+    /// started together take turns: each runs the migrator while holding a session advisory
+    /// lock, on a connection of its own, so the second finds the work done.
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.write, None).await
+        if self.backend() != DbBackend::Postgres {
+            return Migrator::up(&self.write, None).await;
+        }
+        let shared = self.write.get_postgres_connection_pool();
+        // One connection: the lock belongs to the session that took it.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(120))
+            .connect_with((*shared.connect_options()).clone())
+            .await
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?;
+        let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        conn.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await?;
+        let result = Migrator::up(&conn, None).await;
+        // Closing the session releases the lock too; unlocking first is only tidier.
+        let _ = conn
+            .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .await;
+        let _ = conn.close().await;
+        result
     }
 
     /// Connection for reads.
@@ -124,6 +169,17 @@ impl Db {
                 ..Default::default()
             })
             .await
+    }
+
+    /// PostgreSQL only: a short write transaction that does not wait for its commit to reach
+    /// the disk (`synchronous_commit = off`), for counters handed out like sequence values.
+    /// Losing it in a crash is harmless: any later commit that waits for the disk (such as
+    /// the write that used the value) flushes it first, as it comes earlier in the log.
+    pub async fn begin_async_commit(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.write.begin().await?;
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await?;
+        Ok(txn)
     }
 
     /// Starts a read-only transaction whose reads all see one state of the database: on
@@ -193,4 +249,55 @@ pub enum ConnectError {
     Scheme,
     #[error("DATABASE_URL: cannot connect: {0}")]
     Db(DbErr),
+    /// The start-up probe's own error (e.g. "Connection refused"), not a pool timeout.
+    #[error("DATABASE_URL: cannot connect to PostgreSQL: {0}")]
+    Postgres(String),
+}
+
+/// One direct connection attempt, so that an unreachable server is reported at start with
+/// its real cause within seconds (the pool would retry a refused connection until its
+/// deadline and then say only that it timed out).
+async fn probe_postgres(url: &str) -> Result<(), ConnectError> {
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e: sqlx::Error| ConnectError::Postgres(e.to_string()))?;
+    match tokio::time::timeout(PG_CONNECT_PROBE, PgConnection::connect_with(&options)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(ConnectError::Postgres(e.to_string())),
+        Err(_) => Err(ConnectError::Postgres(format!(
+            "no answer within {} s",
+            PG_CONNECT_PROBE.as_secs()
+        ))),
+    }
+}
+
+/// Whether `err` means the database could not be reached or the connection was lost, so
+/// that nothing was committed and a retry may succeed: no connection within the acquire
+/// timeout, a closed pool, an I/O or TLS failure on the socket, the server going away
+/// mid-statement (SQLSTATE class 08, `57P01`–`57P03` shutdown and recovery), or too many
+/// connections (`53300`).
+pub fn is_unavailable(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(e) | DbErr::Query(e) => e,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(e) = runtime else {
+        return false;
+    };
+    match e.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::domain::{CommitInput, NewDeployment, Status};
 
 use super::{
+    Db,
     known::Known,
     organizations::{ensure_member, ensure_repository, set_team},
     sql::Sql,
@@ -38,15 +39,17 @@ impl DeploymentRecord {
     }
 }
 
-/// Records a deployment (with its repository, member and commits) in `txn`. Repositories
-/// and members in `known` are not looked up again; after the commit, pass the record to
-/// `Known::remember` (see `DeploymentRecord::remember_in`).
+/// Records a deployment (with its repository, member and commits) in `txn`, numbered
+/// `reserved` (from [`reserve_number`]) or, when that is `None`, with the organization's next
+/// number taken in `txn`. Repositories and members in `known` are not looked up again; after
+/// the commit, pass the record to `Known::remember` (see `DeploymentRecord::remember_in`).
 pub async fn insert<C: ConnectionTrait>(
     txn: &C,
     organization_id: Uuid,
     new: &NewDeployment,
     now: DateTime<Utc>,
     known: &Known,
+    reserved: Option<i64>,
 ) -> Result<DeploymentRecord, DbErr> {
     let team = new.team.as_deref();
     let repository = match (known.repository(organization_id, &new.repository.key), team) {
@@ -72,9 +75,14 @@ pub async fn insert<C: ConnectionTrait>(
         }
         None => (None, None),
     };
+    let number = match reserved {
+        Some(number) => number,
+        None => next_number(txn, organization_id).await?,
+    };
     let id = Uuid::now_v7();
     let deployment = deployments::ActiveModel {
         id: Set(id),
+        number: Set(number),
         organization_id: Set(organization_id),
         repository_id: Set(repository.id),
         pusher_id: Set(pusher_id),
@@ -115,6 +123,40 @@ pub async fn insert<C: ConnectionTrait>(
         member_external_id,
         commits,
     })
+}
+
+/// Reserves the organization's next deployment number before the create's transaction
+/// begins, on PostgreSQL (`None` on SQLite, where [`insert`] takes it in its transaction).
+///
+/// Numbers are unique and increasing within an organization and tell nothing of other
+/// organizations. On PostgreSQL the counter is incremented in a transaction of its own that
+/// does not wait for the disk ([`Db::begin_async_commit`]), like a sequence value: its row is
+/// locked for that one statement only, so the creates of one organization (on any instance)
+/// do not queue behind each other's commits. A create that then fails or replays leaves a
+/// gap. SQLite has one writer, so taking it in the create's own transaction costs nothing.
+pub async fn reserve_number(db: &Db, organization_id: Uuid) -> Result<Option<i64>, DbErr> {
+    if db.backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let txn = db.begin_async_commit().await?;
+    let number = next_number(&txn, organization_id).await?;
+    txn.commit().await?;
+    Ok(Some(number))
+}
+
+/// Increments the organization's counter in `txn` and returns the new value.
+async fn next_number<C: ConnectionTrait>(txn: &C, organization_id: Uuid) -> Result<i64, DbErr> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(
+        "UPDATE organizations SET last_deployment_number = last_deployment_number + 1 \
+         WHERE id = ",
+    )
+    .bind(organization_id)
+    .push(" RETURNING last_deployment_number");
+    txn.query_one_raw(sql.statement())
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("organization of the deployment".to_owned()))?
+        .try_get("", "last_deployment_number")
 }
 
 /// The deployment `id` of the organization.

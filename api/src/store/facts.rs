@@ -501,8 +501,8 @@ async fn later_successes<C: ConnectionTrait>(
         return Ok(later);
     }
 
-    // Many: one probe of the stream index per stream, then the rows by primary key (an
-    // `IN (subquery)` lets PostgreSQL hash-join the whole table).
+    // Many: one probe of the stream index per stream, then the rows by (organization,
+    // number) (an `IN (subquery)` lets PostgreSQL hash-join the whole table).
     let mut later_numbers: Vec<i64> = Vec::new();
     for chunk in streams.chunks(STREAMS_PER_QUERY) {
         let mut sql = Sql::new(backend);
@@ -537,8 +537,10 @@ async fn later_successes<C: ConnectionTrait>(
     for chunk in later_numbers.chunks(STREAMS_PER_QUERY) {
         let mut sql = Sql::new(backend);
         sql.push(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.number IN ("
-        ));
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.organization_id = "
+        ))
+        .bind(scope.organization_id)
+        .push(" AND d.number IN (");
         sql.bind_list(chunk.iter().copied());
         sql.push(")");
         for row in conn.query_all_raw(sql.statement()).await? {

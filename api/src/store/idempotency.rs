@@ -1,7 +1,14 @@
-//! `Idempotency-Key` bookkeeping. A key is claimed in its own committed transaction (so a
-//! concurrent request with the same key sees it in flight), completed inside the
-//! transaction that does the work (so the stored response and the work commit together),
-//! and released if the work fails.
+//! `Idempotency-Key` bookkeeping. A key is claimed inside the transaction that does the work
+//! and its response is stored in that same transaction, so the claim, the work and the stored
+//! answer commit together or not at all: a request that dies (its process killed, its
+//! connection to the database lost, its work failed) leaves no claim behind, and a retry can
+//! proceed at once.
+//!
+//! A second request with the same key while the first is still running waits for it: on
+//! PostgreSQL its insert of the key blocks on the first transaction's uncommitted row until
+//! that one commits (then it replays the stored answer) or rolls back (then it claims the key
+//! itself); on SQLite every write transaction holds the database's one write lock, so the
+//! second one starts only after the first has ended.
 
 use chrono::{DateTime, Duration, Utc};
 use entity::idempotency_keys;
@@ -13,9 +20,6 @@ use uuid::Uuid;
 
 use super::Db;
 
-/// A claim in flight for longer than this is taken to be abandoned (its process died).
-const ABANDONED_AFTER: Duration = Duration::minutes(5);
-
 /// A stored response, replayed for a repeated request.
 #[derive(Debug, Clone)]
 pub struct StoredResponse {
@@ -26,28 +30,24 @@ pub struct StoredResponse {
 
 #[derive(Debug)]
 pub enum Claim {
-    /// Ours: do the work, then `complete`.
+    /// Ours: do the work in the same transaction, then `complete`.
     Acquired,
     /// Done before with the same request: answer this again.
     Replay(StoredResponse),
-    /// The same key is being processed right now.
-    InFlight,
     /// The key was used for a different request.
     Mismatch,
 }
 
-pub async fn claim(
-    db: &Db,
+/// Claims `key` for organization `organization_id` inside `txn`, the write transaction that
+/// will do the request's work. The claim exists for others only once `txn` commits.
+pub async fn claim<C: ConnectionTrait>(
+    txn: &C,
     organization_id: Uuid,
     key: &str,
     fingerprint: &str,
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<Claim, DbErr> {
-    let txn = db.begin_write().await?;
-    let existing = idempotency_keys::Entity::find_by_id((organization_id, key.to_owned()))
-        .one(&txn)
-        .await?;
     let fresh = idempotency_keys::ActiveModel {
         organization_id: Set(organization_id),
         key: Set(key.to_owned()),
@@ -57,45 +57,51 @@ pub async fn claim(
         response_location: Set(None),
         created_at: Set(now),
     };
-    let claim = match existing {
-        Some(row)
-            if row.created_at < now - ttl
-                || (row.response_status.is_none() && row.created_at < now - ABANDONED_AFTER) =>
-        {
-            fresh.update(&txn).await?;
-            Claim::Acquired
-        }
-        Some(row) if row.fingerprint != fingerprint => Claim::Mismatch,
-        Some(row) => match (row.response_status, row.response_body) {
-            (Some(status), Some(body)) => Claim::Replay(StoredResponse {
-                status: u16::try_from(status).unwrap_or(200),
-                body,
-                location: row.response_location,
-            }),
-            _ => Claim::InFlight,
-        },
-        None => {
-            let inserted = idempotency_keys::Entity::insert(fresh)
-                .on_conflict(
-                    OnConflict::columns([
-                        idempotency_keys::Column::OrganizationId,
-                        idempotency_keys::Column::Key,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-            // Zero rows: another request inserted the same key between our read and write.
-            if inserted == 1 {
-                Claim::Acquired
-            } else {
-                Claim::InFlight
-            }
-        }
+    // On PostgreSQL, this waits while another transaction holds an uncommitted row with the
+    // same key, and inserts nothing if that one commits.
+    let inserted = idempotency_keys::Entity::insert(fresh.clone())
+        .on_conflict(
+            OnConflict::columns([
+                idempotency_keys::Column::OrganizationId,
+                idempotency_keys::Column::Key,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    if inserted == 1 {
+        return Ok(Claim::Acquired);
+    }
+    // A committed row (read committed: this statement sees the commit we waited for).
+    let Some(row) = idempotency_keys::Entity::find_by_id((organization_id, key.to_owned()))
+        .one(txn)
+        .await?
+    else {
+        // Purged between the two statements: claim it again.
+        idempotency_keys::Entity::insert(fresh)
+            .exec_without_returning(txn)
+            .await?;
+        return Ok(Claim::Acquired);
     };
-    txn.commit().await?;
-    Ok(claim)
+    // Expired: the key may be reused for anything. A committed claim without a response
+    // was left by a version that claimed keys in a transaction of their own: nothing is
+    // working on it any more.
+    if row.created_at < now - ttl || row.response_status.is_none() || row.response_body.is_none() {
+        fresh.update(txn).await?;
+        return Ok(Claim::Acquired);
+    }
+    if row.fingerprint != fingerprint {
+        return Ok(Claim::Mismatch);
+    }
+    Ok(Claim::Replay(StoredResponse {
+        status: row
+            .response_status
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(200),
+        body: row.response_body.unwrap_or_default(),
+        location: row.response_location,
+    }))
 }
 
 /// Stores the response; call inside the transaction that did the work.
@@ -123,18 +129,6 @@ pub async fn complete<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     Ok(())
-}
-
-/// Forgets a claim whose work failed, so the client may retry with the same key.
-pub async fn release(db: &Db, organization_id: Uuid, key: &str) -> Result<(), DbErr> {
-    let txn = db.begin_write().await?;
-    idempotency_keys::Entity::delete_many()
-        .filter(idempotency_keys::Column::OrganizationId.eq(organization_id))
-        .filter(idempotency_keys::Column::Key.eq(key))
-        .filter(idempotency_keys::Column::ResponseStatus.is_null())
-        .exec(&txn)
-        .await?;
-    txn.commit().await
 }
 
 /// Deletes keys older than `before`; returns how many.

@@ -1,6 +1,6 @@
 //! What the `/metrics` snapshot enumerates: every organization, the repositories' label
 //! values, the environments with deployments in a window, and the deployment and incident
-//! counts by label. Read across organizations on purpose: the snapshot exports them all, each
+//! counts of a window by label. Read across organizations on purpose: the snapshot exports them all, each
 //! series labelled with its organization.
 
 use std::collections::HashMap;
@@ -73,46 +73,68 @@ pub async fn environments<C: ConnectionTrait>(
         .collect()
 }
 
-/// Deployments by (organization slug, repository name, environment, status).
-pub async fn deployment_counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<Count>, DbErr> {
-    counts(
-        conn,
-        "SELECT o.slug, r.name, d.environment, d.status, COUNT(*) AS n FROM deployments d \
-         JOIN organizations o ON o.id = d.organization_id \
-         JOIN repositories r ON r.id = d.repository_id \
-         GROUP BY o.slug, r.name, d.environment, d.status",
-        4,
+/// The deployments of organization (`organization_id`, `slug`) deployed in `window`, by
+/// (organization slug, repository name, environment, status, window label): one range scan
+/// of `ix_deployments_org_deployed_at`.
+pub async fn deployment_counts<C: ConnectionTrait>(
+    conn: &C,
+    (organization_id, slug): (Uuid, &str),
+    window: &Window,
+    label: &str,
+) -> Result<Vec<Count>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(
+        "SELECT r.name, d.environment, d.status, COUNT(*) AS n FROM deployments d \
+         JOIN repositories r ON r.id = d.repository_id WHERE d.organization_id = ",
     )
-    .await
+    .bind(organization_id)
+    .push(" AND d.deployed_at >= ")
+    .bind(window.from)
+    .push(" AND d.deployed_at < ")
+    .bind(window.to)
+    .push(" GROUP BY r.name, d.environment, d.status");
+    counts(conn, sql.statement(), slug, 3, label).await
 }
 
-/// Incidents by (organization slug, repository name or "", environment).
-pub async fn incident_counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<Count>, DbErr> {
-    counts(
-        conn,
-        "SELECT o.slug, COALESCE(r.name, ''), i.environment, COUNT(*) AS n FROM incidents i \
-         JOIN organizations o ON o.id = i.organization_id \
-         LEFT JOIN repositories r ON r.id = i.repository_id \
-         GROUP BY o.slug, r.name, i.environment",
-        3,
+/// The incidents of organization (`organization_id`, `slug`) started in `window`, by
+/// (organization slug, repository name or "", environment, window label).
+pub async fn incident_counts<C: ConnectionTrait>(
+    conn: &C,
+    (organization_id, slug): (Uuid, &str),
+    window: &Window,
+    label: &str,
+) -> Result<Vec<Count>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(
+        "SELECT COALESCE(r.name, '') AS name, i.environment, COUNT(*) AS n FROM incidents i \
+         LEFT JOIN repositories r ON r.id = i.repository_id WHERE i.organization_id = ",
     )
-    .await
+    .bind(organization_id)
+    .push(" AND i.started_at >= ")
+    .bind(window.from)
+    .push(" AND i.started_at < ")
+    .bind(window.to)
+    .push(" GROUP BY r.name, i.environment");
+    counts(conn, sql.statement(), slug, 2, label).await
 }
 
-/// Rows of (labels…, n) from a GROUP BY with `labels` text columns then a count.
+/// Rows of (labels…, n) from a GROUP BY with `labels` text columns then a count, each
+/// labelled (`slug`, the row's labels…, `window`).
 async fn counts<C: ConnectionTrait>(
     conn: &C,
-    sql: &str,
+    statement: Statement,
+    slug: &str,
     labels: usize,
+    window: &str,
 ) -> Result<Vec<Count>, DbErr> {
-    let rows = conn
-        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?;
+    let rows = conn.query_all_raw(statement).await?;
     rows.iter()
         .map(|r| {
-            let values = (0..labels)
-                .map(|i| r.try_get_by_index::<String>(i))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut values = vec![slug.to_owned()];
+            for i in 0..labels {
+                values.push(r.try_get_by_index::<String>(i)?);
+            }
+            values.push(window.to_owned());
             let n: i64 = r.try_get_by_index(labels)?;
             Ok(Count {
                 labels: values,

@@ -36,6 +36,7 @@ pub async fn ensure_organization<C: ConnectionTrait>(
         id: Set(Uuid::now_v7()),
         slug: Set(slug.to_owned()),
         created_at: Set(now),
+        ..Default::default()
     })
     .on_conflict(
         OnConflict::column(organizations::Column::Slug)

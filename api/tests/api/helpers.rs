@@ -19,24 +19,20 @@ pub const AUDIENCE: &str = "dora-tracker";
 
 pub struct TestApp {
     pub address: String,
-    /// The test's database, for a second instance on it (`spawn_instance`).
-    pub database_url: String,
     pub client: reqwest::Client,
     pub keys: JwtKeys,
     pub state: AppState,
-    _database: TestDatabase,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// The database URL the service uses.
+    pub database_url: String,
+    _database: Option<TestDatabase>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// A database that exists for one test.
-enum TestDatabase {
+pub enum TestDatabase {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
-    /// Another instance's database: that instance drops it.
-    Shared,
+    Postgres { admin_url: String, name: String },
 }
 
 impl Drop for TestDatabase {
@@ -65,7 +61,13 @@ impl Drop for TestDatabase {
     }
 }
 
-async fn test_database() -> (String, TestDatabase) {
+/// Whether the tests run against PostgreSQL (`DORA_TEST_DATABASE_URL` is set).
+pub fn on_postgres() -> bool {
+    std::env::var("DORA_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
+/// A fresh database of the backend under test: its URL and the guard that drops it.
+pub async fn test_database() -> (String, TestDatabase) {
     match std::env::var("DORA_TEST_DATABASE_URL") {
         Ok(base) if !base.is_empty() => {
             let base = base.trim_end_matches('/');
@@ -106,55 +108,88 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
-    if std::env::var("TEST_LOG").is_ok() {
-        let _ = api::init_tracing("info");
-    }
     let (database_url, database) = test_database().await;
-    start(database_url, database, configure).await
+    let mut app = spawn_app_at(&database_url, configure).await;
+    app._database = Some(database);
+    app
 }
 
-/// Another instance of the service on the database of `first` (as behind a load balancer).
+/// Another instance of the service on the database of `first` (as behind a load balancer);
+/// `first` drops the database.
 pub async fn spawn_instance(first: &TestApp, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
-    start(first.database_url.clone(), TestDatabase::Shared, configure).await
+    spawn_app_at(&first.database_url, configure).await
 }
 
-async fn start(
-    database_url: String,
-    database: TestDatabase,
-    configure: impl FnOnce(&mut ServeArgs),
-) -> TestApp {
+/// The settings `spawn_app_at` starts a service with: `database_url`, a free port, the test
+/// signing key, then `configure`.
+pub fn test_settings(database_url: &str, configure: impl FnOnce(&mut ServeArgs)) -> Settings {
     let mut args = ServeArgs::from_env();
-    args.db.database_url = Secret::new(database_url.clone());
+    args.db.database_url = Secret::new(database_url);
     args.listen = "127.0.0.1:0".to_owned();
     args.jwt.jwt_secret = Some(Secret::new(SECRET));
     args.jwt.jwt_issuer = ISSUER.to_owned();
     args.jwt.jwt_audience = AUDIENCE.to_owned();
     configure(&mut args);
-    let settings = Settings::from_serve_args(args).expect("valid settings");
+    Settings::from_serve_args(args).expect("valid settings")
+}
+
+/// A running service on an existing database (which the caller owns).
+pub async fn spawn_app_at(database_url: &str, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    let settings = test_settings(database_url, configure);
     let app = Application::build(settings)
         .await
         .expect("application starts");
+    run_app(app, database_url)
+}
+
+/// Runs a built application in the background.
+pub fn run_app(app: Application, database_url: &str) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = api::init_tracing("info");
+    }
     let address = format!("http://{}", app.local_addr().expect("bound address"));
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     TestApp {
         address,
-        database_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap(),
         keys: JwtKeys::new(&Secret::new(SECRET), ISSUER, AUDIENCE).unwrap(),
         state,
-        _database: database,
-        _shutdown: tx,
+        database_url: database_url.to_owned(),
+        _database: None,
+        shutdown: Some(tx),
+        server: Some(server),
     }
 }
 
 impl TestApp {
+    /// Starts the graceful shutdown and waits until the service has stopped; returns how
+    /// long that took.
+    pub async fn shut_down(&mut self) -> Duration {
+        let started = std::time::Instant::now();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+        started.elapsed()
+    }
+
+    /// The `host:port` the service listens on.
+    pub fn socket_addr(&self) -> String {
+        self.address.trim_start_matches("http://").to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -205,6 +240,18 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// Rows in the deployments table of `database_url`, through a connection of its own (for
+/// after a service has stopped and closed its pool).
+pub async fn count_deployments(database_url: &str) -> u64 {
+    let db = Database::connect(database_url).await.expect("connects");
+    let n = deployments::Entity::find()
+        .count(&db)
+        .await
+        .expect("counts");
+    db.close().await.ok();
+    n
 }
 
 /// iftrue's documented example body (a copy of shared/fixtures/iftrue-create-deployment.json).

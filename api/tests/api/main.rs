@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod pg_cluster;
+mod process;
 
 mod admin;
 mod auth;
@@ -15,17 +17,22 @@ mod gitlab_webhooks;
 mod hooks;
 mod idempotency;
 mod incidents;
+mod instances;
 mod integrations;
 mod issuer;
+mod limits;
 mod metrics;
 mod migrations;
+mod numbers;
 mod oidc;
 mod openapi;
 mod prometheus;
 mod record;
+mod reliability;
 mod secrets;
+mod slow_clients;
 mod statuses;
 mod tokens;
 mod validation;
-mod webhook_helpers;
 mod web;
+mod webhook_helpers;

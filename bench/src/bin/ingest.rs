@@ -567,6 +567,7 @@ async fn prepare_raw(url: &str, workload: &Workload) -> Result<Parents, BoxError
         id: Set(parents.organization),
         slug: Set(ORG.to_owned()),
         created_at: Set(now),
+        ..Default::default()
     })
     .exec_without_returning(&db)
     .await?;

@@ -692,13 +692,13 @@ async fn load(db: &DatabaseConnection, args: &Args) -> Result<Loaded> {
     // What ingest maintains row by row: the commits another deployment of the stream shares.
     db.execute_unprepared(migration::flag_shared_commits(backend))
         .await?;
-    if backend == DbBackend::Postgres {
-        db.execute_unprepared(
-            "SELECT setval(pg_get_serial_sequence('deployments', 'number'), \
-             (SELECT max(number) FROM deployments))",
-        )
-        .await?;
-    }
+    // Deployment numbers are per organization: the next create takes the one after these.
+    db.execute_unprepared(
+        "UPDATE organizations SET last_deployment_number = \
+         (SELECT COALESCE(MAX(d.number), 0) FROM deployments d \
+         WHERE d.organization_id = organizations.id)",
+    )
+    .await?;
     Ok(Loaded {
         organization,
         end: end + TimeDelta::seconds(1),

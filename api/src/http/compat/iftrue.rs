@@ -10,6 +10,7 @@ use crate::{
         body::JsonBody,
         error::ApiError,
         extract::BearerAuth,
+        headers,
         shapes::deployment::{CreateResponse, Deployment, DeploymentIn, record_body},
         state::AppState,
     },
@@ -41,15 +42,17 @@ impl IftrueApi {
     )]
     async fn create(
         &self,
+        req: &poem::Request,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        // Declared for the spec; read raw by `headers::idempotency_key`.
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
         body: JsonBody<DeploymentIn>,
     ) -> Result<CreateResponse, ApiError> {
         record_body(
             &state,
             &auth,
-            idempotency_key.as_deref(),
+            headers::idempotency_key(req)?.as_deref(),
             "POST /v1/organization/deployment",
             body,
             render,

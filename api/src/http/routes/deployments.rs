@@ -16,7 +16,7 @@ use crate::{
         body::JsonBody,
         error::ApiError,
         extract::BearerAuth,
-        pagination, parse_id,
+        headers, pagination, parse_id,
         shapes::deployment::{
             CreateResponse, Deployment, DeploymentIn, DeploymentPage, record_body,
         },
@@ -54,15 +54,17 @@ impl DeploymentsApi {
     )]
     async fn create(
         &self,
+        req: &poem::Request,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        // Declared for the spec; read raw by `headers::idempotency_key`.
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
         body: JsonBody<DeploymentIn>,
     ) -> Result<CreateResponse, ApiError> {
         record_body(
             &state,
             &auth,
-            idempotency_key.as_deref(),
+            headers::idempotency_key(req)?.as_deref(),
             "POST /api/v1/deployments",
             body,
             Deployment::from_record,

@@ -1,5 +1,7 @@
 //! Liveness and readiness probes.
 
+use std::time::Duration;
+
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::http::{ApiTags, state::AppState};
@@ -15,10 +17,13 @@ pub enum ReadyResponse {
     /// The database answers.
     #[oai(status = 200)]
     Ready(Json<Health>),
-    /// The database does not answer.
+    /// The database does not answer (within 800 ms).
     #[oai(status = 503)]
     NotReady(Json<Health>),
 }
+
+/// How long the readiness probe waits for the database.
+const READY_WITHIN: Duration = Duration::from_millis(800);
 
 #[derive(Default)]
 pub struct HealthApi;
@@ -34,9 +39,16 @@ impl HealthApi {
     }
 
     /// Readiness: the database is reachable
+    ///
+    /// Answers within a second: a database that does not answer a ping within 800 ms is
+    /// not ready (a load balancer should stop sending requests here).
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: poem::web::Data<&AppState>) -> ReadyResponse {
-        match state.core.db.ping().await {
+        let ping = match tokio::time::timeout(READY_WITHIN, state.core.db.ping()).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer within 800 ms".to_owned()),
+        };
+        match ping {
             Ok(()) => ReadyResponse::Ready(Json(Health {
                 status: "ok".to_owned(),
             })),

@@ -47,7 +47,7 @@ pub enum GithubError {
     /// Not Found (also: another organization's deployment or repository).
     #[oai(status = 404)]
     NotFound(Json<GithubErrorBody>),
-    /// An `Idempotency-Key` still in flight.
+    /// Conflicts with the current state.
     #[oai(status = 409)]
     Conflict(Json<GithubErrorBody>),
     /// Validation Failed, or the delete rule.
@@ -59,12 +59,31 @@ pub enum GithubError {
     /// The body is not JSON.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<GithubErrorBody>),
+    /// Over the organization's API rate limit.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<GithubErrorBody>,
+        /// Seconds until a request may succeed.
+        #[oai(header = "Retry-After")]
+        u64,
+        /// `"organization";r=0;t=<seconds>` (IETF RateLimit header fields).
+        #[oai(header = "RateLimit")]
+        Option<String>,
+        /// `"organization";q=<requests>;w=<seconds>`: the organization's quota.
+        #[oai(header = "RateLimit-Policy")]
+        Option<String>,
+    ),
     /// Something failed on our side; the cause is logged.
     #[oai(status = 500)]
     Internal(Json<GithubErrorBody>),
-    /// The database is unreachable.
+    /// The database is unreachable; nothing was recorded, and the request may be retried.
     #[oai(status = 503)]
-    Unavailable(Json<GithubErrorBody>),
+    Unavailable(
+        Json<GithubErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 /// GitHub's error body for a failure.
@@ -126,7 +145,21 @@ impl GithubError {
             StatusCode::UNPROCESSABLE_ENTITY => GithubError::Unprocessable(body),
             StatusCode::PAYLOAD_TOO_LARGE => GithubError::PayloadTooLarge(body),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => GithubError::UnsupportedMediaType(body),
-            StatusCode::SERVICE_UNAVAILABLE => GithubError::Unavailable(body),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let rate = failure.rate_limit.clone();
+                GithubError::TooManyRequests(
+                    body,
+                    failure.retry_after.unwrap_or(1),
+                    rate.as_ref().map(|r| r.limit.clone()),
+                    rate.map(|r| r.policy),
+                )
+            }
+            StatusCode::SERVICE_UNAVAILABLE => GithubError::Unavailable(
+                body,
+                failure
+                    .retry_after
+                    .unwrap_or(crate::http::error::UNAVAILABLE_RETRY_AFTER),
+            ),
             _ => GithubError::Internal(body),
         }
     }
@@ -151,10 +184,16 @@ pub async fn github_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Res
             let operation = err.data::<poem_openapi::OperationId>().copied();
             let failure = Failure::from_poem(err);
             let body = github_body(&failure, path.contains("/statuses"));
-            let mut resp = Response::builder()
+            let mut builder = Response::builder()
                 .status(failure.status)
-                .content_type("application/json; charset=utf-8")
-                .body(serde_json::to_vec(&body).unwrap_or_default());
+                .content_type("application/json; charset=utf-8");
+            // GitHub sends no WWW-Authenticate; the retry hints it does send.
+            for (name, value) in failure.headers() {
+                if name != "WWW-Authenticate" {
+                    builder = builder.header(name, value);
+                }
+            }
+            let mut resp = builder.body(serde_json::to_vec(&body).unwrap_or_default());
             // Keep the matched route for the request metrics.
             if let Some(pattern) = pattern {
                 resp.set_data(pattern);

@@ -29,7 +29,7 @@ use crate::{
         check_text, normalize_sha, validate_environment,
     },
     http::HttpSettings,
-    http::{ApiTags, body::JsonBody, extract::GithubAuth, origin, state::AppState},
+    http::{ApiTags, body::JsonBody, extract::GithubAuth, headers, origin, state::AppState},
     store::github::{GithubRecord, ListFilter},
 };
 pub use error::{GithubError, github_errors};
@@ -292,7 +292,8 @@ impl GithubApi {
         auth: GithubAuth,
         owner: Path<String>,
         repo: Path<String>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        // Declared for the spec; read raw by `headers::idempotency_key`.
+        #[oai(name = "Idempotency-Key")] _idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateDeploymentIn>,
     ) -> Result<CreateDeploymentResponse, GithubError> {
         let repository = repository_ref(&owner, &repo)?;
@@ -301,7 +302,11 @@ impl GithubApi {
             owner = &*owner,
             repo = &*repo
         );
-        let key = Key::new(idempotency_key.as_deref(), &operation, &body.json)?;
+        let key = Key::new(
+            headers::idempotency_key(req)?.as_deref(),
+            &operation,
+            &body.json,
+        )?;
         let (new, details) = new_deployment(&body.value, repository, auth.0.subject.clone())?;
         let urls = RepoUrls::new(req, &state.http, &owner, &repo);
         let created = core::deployments::record_with(

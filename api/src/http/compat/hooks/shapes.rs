@@ -69,9 +69,14 @@ pub enum HookError {
     /// Something failed on our side; the cause is logged.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Box<HookProblem>>),
-    /// The database is unreachable.
+    /// The database is unreachable; nothing was recorded, and the trigger may be retried.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Box<HookProblem>>),
+    Unavailable(
+        Json<Box<HookProblem>>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 impl From<Failure> for HookError {
@@ -87,7 +92,12 @@ impl From<Failure> for HookError {
             StatusCode::TOO_MANY_REQUESTS => {
                 Self::TooManyRequests(body, failure.retry_after.unwrap_or(1).max(1))
             }
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(body),
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable(
+                body,
+                failure
+                    .retry_after
+                    .unwrap_or(crate::http::error::UNAVAILABLE_RETRY_AFTER),
+            ),
             _ => Self::Internal(body),
         }
     }
