@@ -9,8 +9,10 @@ mod m20261123_000003_statuses_audit;
 mod m20261123_000004_deploy_hooks;
 mod m20261123_000005_metric_reads;
 mod m20261130_000006_commit_streams;
+mod m20261201_000009_outcomes;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
+pub use m20261201_000009_outcomes::compute_outcomes;
 
 pub struct Migrator;
 
@@ -24,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_deploy_hooks::Migration),
             Box::new(m20261123_000005_metric_reads::Migration),
             Box::new(m20261130_000006_commit_streams::Migration),
+            Box::new(m20261201_000009_outcomes::Migration),
         ]
     }
 }
