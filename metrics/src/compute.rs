@@ -618,12 +618,7 @@ impl FrequencyTally {
     /// `count` successes of one UTC date, the first and last of which are given: a date lies in
     /// at most two buckets of a kind (spans are whole days or the whole window), so the two
     /// mark every bucket the others fall in.
-    fn add_many(
-        &mut self,
-        count: u64,
-        first: Option<DateTime<Utc>>,
-        last: Option<DateTime<Utc>>,
-    ) {
+    fn add_many(&mut self, count: u64, first: Option<DateTime<Utc>>, last: Option<DateTime<Utc>>) {
         self.deployments += count;
         for t in first.into_iter().chain(last) {
             self.mark(t);

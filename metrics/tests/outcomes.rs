@@ -15,8 +15,8 @@ use dora_metrics::{
     AttributedBy, CommitLeadTime, DeploymentOutcome, Facts, FailureCause, Outcome, OutcomeRow,
     OutcomeSlot, Recovery, compute, derive, summarize, summarize_slots,
 };
-use std::collections::BTreeMap;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use support::*;
 use uuid::Uuid;
 

@@ -314,8 +314,7 @@ async fn compute_chunk<C: ConnectionTrait>(
     for batch in outcomes.chunks(ROWS_PER_INSERT) {
         let mut values = Vec::with_capacity(batch.len() * COLUMNS.len());
         for outcome in batch {
-            let Some(&(organization_id, is_production)) = placed.get(&outcome.deployment.id)
-            else {
+            let Some(&(organization_id, is_production)) = placed.get(&outcome.deployment.id) else {
                 continue;
             };
             values.extend(row_values(outcome, organization_id, is_production)?);
@@ -333,11 +332,7 @@ async fn compute_chunk<C: ConnectionTrait>(
                 sql.push_str(", ");
             }
             sql.push('(');
-            sql.push_str(&placeholders(
-                backend,
-                r * COLUMNS.len() + 1,
-                COLUMNS.len(),
-            ));
+            sql.push_str(&placeholders(backend, r * COLUMNS.len() + 1, COLUMNS.len()));
             sql.push(')');
         }
         conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -430,9 +425,7 @@ fn row_values(
         outcome.rework.into(),
         lead_seconds.into(),
         lead_shas.into(),
-        serde_json::to_string(&outcome.causes)
-            .map_err(json)?
-            .into(),
+        serde_json::to_string(&outcome.causes).map_err(json)?.into(),
         recovery.into(),
         outcome.neighbours.previous.into(),
         outcome.neighbours.next.into(),

@@ -15,6 +15,7 @@ use crate::domain::{CommitInput, NewDeployment, Status};
 use super::{
     known::Known,
     organizations::{ensure_member, ensure_repository, set_team},
+    outcomes::{self, Placement},
     sql::Sql,
 };
 
@@ -105,6 +106,8 @@ pub async fn insert<C: ConnectionTrait>(
     .insert(txn)
     .await?;
     let commits = insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
+    let placement = Placement::new(&deployment, shipped(&commits));
+    outcomes::deployment_changed(txn, None, Some(&placement)).await?;
     Ok(DeploymentRecord {
         deployment,
         repository,
@@ -294,6 +297,7 @@ pub async fn update_timing<C: ConnectionTrait>(
         (None, Some(s), Some(f)) => Some((f - s).num_seconds()),
         (d, _, _) => d,
     };
+    let before = current.clone();
     let mut active: deployments::ActiveModel = current.into();
     active.status = Set(status.as_str().to_owned());
     active.started_at = Set(started_at);
@@ -301,7 +305,9 @@ pub async fn update_timing<C: ConnectionTrait>(
     active.deployed_at = Set(deployed_at);
     active.duration_seconds = Set(duration);
     active.updated_at = Set(now);
-    active.update(txn).await
+    let updated = active.update(txn).await?;
+    outcomes::deployment_updated(txn, &before, &updated).await?;
+    Ok(updated)
 }
 
 /// Replaces every writable field of `current` with `new` (admin repair): repository,
@@ -327,6 +333,7 @@ pub async fn replace<C: ConnectionTrait>(
         None => None,
     };
     let id = current.id;
+    let before = Placement::read(txn, &current).await?;
     let deployed_at = new.finished_at.unwrap_or(current.created_at);
     let mut active: deployments::ActiveModel = current.into();
     active.repository_id = Set(repository.id);
@@ -356,8 +363,18 @@ pub async fn replace<C: ConnectionTrait>(
         .filter(deployment_commits::Column::DeploymentId.eq(id))
         .exec(txn)
         .await?;
-    insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
+    let commits = insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
+    let after = Placement::new(&updated, shipped(&commits));
+    outcomes::deployment_changed(txn, Some(&before), Some(&after)).await?;
     Ok(updated)
+}
+
+/// `(sha, committed_at)` of commit rows, for [`Placement`].
+fn shipped(commits: &[deployment_commits::Model]) -> Vec<(String, DateTime<Utc>)> {
+    commits
+        .iter()
+        .map(|c| (c.sha.clone(), c.committed_at))
+        .collect()
 }
 
 /// Inserts the commits of deployment `id` of stream (`repository_id`, `environment`), keeping

@@ -12,7 +12,9 @@ pub async fn insert<C: ConnectionTrait>(
     txn: &C,
     incident: incidents::Model,
 ) -> Result<incidents::Model, DbErr> {
-    incidents::ActiveModel::from(incident).insert(txn).await
+    let inserted = incidents::ActiveModel::from(incident).insert(txn).await?;
+    super::outcomes::incident_changed(txn, None, Some(&inserted)).await?;
+    Ok(inserted)
 }
 
 /// The incident `id` of the organization.
@@ -134,8 +136,11 @@ pub async fn resolve<C: ConnectionTrait>(
     resolved_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<incidents::Model, DbErr> {
+    let before = current.clone();
     let mut active: incidents::ActiveModel = current.into();
     active.resolved_at = Set(Some(resolved_at));
     active.updated_at = Set(now);
-    active.update(txn).await
+    let resolved = active.update(txn).await?;
+    super::outcomes::incident_changed(txn, Some(&before), Some(&resolved)).await?;
+    Ok(resolved)
 }

@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod inventory;
 pub mod known;
 pub mod organizations;
+pub mod outcomes;
 mod sql;
 pub mod statuses;
 

@@ -58,7 +58,9 @@ pub async fn post<C: ConnectionTrait>(
         )
         .await?;
     }
+    let before = deployment.clone();
     let deployment = apply(txn, deployment, new.state, &environment, &earlier, now).await?;
+    super::outcomes::deployment_updated(txn, &before, &deployment).await?;
     if new.state == GithubState::Success && new.auto_inactive {
         inactivate_prior(txn, &deployment, new.creator.clone(), now).await?;
     }
@@ -227,7 +229,9 @@ async fn inactivate_prior<C: ConnectionTrait>(
             now,
         )
         .await?;
-        apply(txn, old, GithubState::Inactive, &environment, &[], now).await?;
+        let before = old.clone();
+        let after = apply(txn, old, GithubState::Inactive, &environment, &[], now).await?;
+        super::outcomes::deployment_updated(txn, &before, &after).await?;
     }
     Ok(())
 }

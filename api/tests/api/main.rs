@@ -15,6 +15,7 @@ mod incidents;
 mod metrics;
 mod migrations;
 mod openapi;
+mod outcomes;
 mod prometheus;
 mod statuses;
 mod validation;
