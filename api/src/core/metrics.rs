@@ -1,10 +1,13 @@
 //! DORA metrics queries (DESIGN.md §5, §6): a query's parameters are resolved into a scope and
-//! a window, a sufficient set of facts is read (`store::facts`) and `dora_metrics` computes.
+//! a window, the scope's stored outcomes are read added up per day (`store::facts::slots`,
+//! DESIGN.md §12) and `dora_metrics::summarize_slots` computes.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, TimeDelta, Utc};
-use dora_metrics::{Benchmark, DoraSummary, Interval, Window, WindowError};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use dora_metrics::{
+    Benchmark, DoraSummary, IncidentFact, Interval, OutcomeSlot, Window, WindowError,
+};
 use uuid::Uuid;
 
 use super::{Core, Error};
@@ -13,7 +16,7 @@ use crate::{
     domain::validate_environment,
     store::{
         self,
-        facts::{MetricsScope, ScopeFacts},
+        facts::{MetricsScope, SlotGroup, SlotRow},
         inventory::RepositoryLabels,
     },
 };
@@ -142,14 +145,32 @@ pub async fn resolve(
     })
 }
 
-fn compute(facts: &ScopeFacts, window: &Window, benchmark: Benchmark) -> DoraSummary {
-    dora_metrics::compute(&facts.as_facts(), window, benchmark)
+/// The summary of `window` from slot rows and incidents (each list may hold more than the
+/// window: `summarize_slots` counts the window's only).
+fn summarize(
+    window: &Window,
+    rows: &[&SlotRow],
+    incidents: &[IncidentFact],
+    benchmark: Benchmark,
+) -> DoraSummary {
+    let slots: Vec<OutcomeSlot> = rows
+        .iter()
+        .filter(|row| window.contains(row.at))
+        .map(|row| row.slot.clone())
+        .collect();
+    dora_metrics::summarize_slots(window, &slots, incidents, benchmark)
 }
 
-/// The query's summary.
+/// The query's summary: its stored outcomes added up per day (DESIGN.md §12).
 pub async fn summary(core: &Core, query: &MetricsQuery) -> Result<DoraSummary, Error> {
-    let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
-    Ok(compute(&facts, &query.window, query.benchmark))
+    let conn = core.db.read();
+    let (rows, incidents) = tokio::try_join!(
+        store::facts::slots(conn, &query.scope, &query.window, None, SlotGroup::Scope),
+        store::facts::incidents_in(conn, &query.scope, &query.window),
+    )?;
+    let incidents: Vec<IncidentFact> = incidents.into_iter().map(|(i, _)| i).collect();
+    let rows: Vec<&SlotRow> = rows.iter().collect();
+    Ok(summarize(&query.window, &rows, &incidents, query.benchmark))
 }
 
 /// The summary of each bucket of `interval` of the window, oldest first.
@@ -158,12 +179,33 @@ pub async fn series(
     query: &MetricsQuery,
     interval: Interval,
 ) -> Result<Vec<(Window, DoraSummary)>, Error> {
-    // Facts sufficient for the window are sufficient for every bucket inside it; the
-    // engine computes all buckets in one pass over them.
-    let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
     let windows = query.window.buckets(interval);
-    let summaries = dora_metrics::compute_each(&facts.as_facts(), &windows, query.benchmark);
-    Ok(windows.into_iter().zip(summaries).collect())
+    // The buckets start at `to`'s time of day: days are cut there too, so that every slot lies
+    // in one bucket.
+    let to = query.window.to;
+    let split = to - to.duration_trunc(TimeDelta::days(1)).unwrap_or(to);
+    let split = (split > TimeDelta::zero()).then_some(split);
+    let conn = core.db.read();
+    let (rows, incidents) = tokio::try_join!(
+        store::facts::slots(conn, &query.scope, &query.window, split, SlotGroup::Scope),
+        store::facts::incidents_in(conn, &query.scope, &query.window),
+    )?;
+    let incidents: Vec<IncidentFact> = incidents.into_iter().map(|(i, _)| i).collect();
+    let mut by_bucket: Vec<Vec<&SlotRow>> = vec![Vec::new(); windows.len()];
+    for row in &rows {
+        let k = windows.partition_point(|w| w.to <= row.at);
+        if let Some(bucket) = by_bucket.get_mut(k) {
+            bucket.push(row);
+        }
+    }
+    Ok(windows
+        .into_iter()
+        .zip(by_bucket)
+        .map(|(window, rows)| {
+            let summary = summarize(&window, &rows, &incidents, query.benchmark);
+            (window, summary)
+        })
+        .collect())
 }
 
 /// What a breakdown groups by.
@@ -178,59 +220,57 @@ pub enum GroupBy {
 /// repositories without one) or the environment; with the repository's id when by repository.
 pub type Group = (Option<String>, Option<Uuid>);
 
-/// The facts of each group, ordered by group.
-pub type Groups = BTreeMap<Group, ScopeFacts>;
-
-/// The summary of each group of the query's scope that has a deployment or an incident in
-/// the window.
+/// The summary of each group of the query's scope that has a finished deployment or an
+/// incident in the window, ordered by group.
 pub async fn breakdown(
     core: &Core,
     query: &MetricsQuery,
     by: GroupBy,
 ) -> Result<Vec<(Group, DoraSummary)>, Error> {
     let conn = core.db.read();
-    let facts = store::facts::load(conn, &query.scope, &query.window).await?;
+    let group = match by {
+        GroupBy::Environment => SlotGroup::Environment,
+        GroupBy::Repository | GroupBy::Team => SlotGroup::Repository,
+    };
+    let (rows, incidents) = tokio::try_join!(
+        store::facts::slots(conn, &query.scope, &query.window, None, group),
+        store::facts::incidents_in(conn, &query.scope, &query.window),
+    )?;
     let repositories = if by == GroupBy::Environment {
         HashMap::new()
     } else {
-        store::organizations::repositories_by_id(conn, &repository_ids(&facts)).await?
+        let mut ids: Vec<Uuid> = rows
+            .iter()
+            .filter_map(|r| r.repository_id)
+            .chain(incidents.iter().filter_map(|(i, _)| i.repository))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        store::organizations::repositories_by_id(conn, &ids).await?
     };
-    Ok(group_facts(&facts, by, &query.window, &repositories)
+    let groups = group_rows(&rows, &incidents, by, &repositories);
+    Ok(groups
         .into_iter()
-        .map(|(group, facts)| {
-            let summary = compute(&facts, &query.window, query.benchmark);
+        .map(|(group, (rows, incidents))| {
+            let summary = summarize(&query.window, &rows, &incidents, query.benchmark);
             (group, summary)
         })
         .collect())
 }
 
-/// The repositories the facts name.
-pub fn repository_ids(facts: &ScopeFacts) -> Vec<Uuid> {
-    let mut ids: Vec<Uuid> = facts
-        .deployments
-        .iter()
-        .map(|d| d.repository)
-        .chain(facts.incidents.iter().filter_map(|i| i.repository))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// Splits the facts of a scope by group: a group exists when something happened in it in the
-/// window. Facts are partitioned by stream and every stream lies in one group, so each group's
-/// share is sufficient for that group's scope. Shared by the breakdown and the `/metrics`
-/// snapshot.
-pub fn group_facts(
-    facts: &ScopeFacts,
+/// Slot rows and incidents by group: a group exists when something happened in it in the
+/// window. Every stream lies in one group, so each group's share is that group's scope.
+/// Shared by the breakdown and the `/metrics` snapshot.
+pub fn group_rows<'a>(
+    rows: &'a [SlotRow],
+    incidents: &[(IncidentFact, bool)],
     by: GroupBy,
-    window: &Window,
     repositories: &HashMap<Uuid, RepositoryLabels>,
-) -> Groups {
+) -> BTreeMap<Group, (Vec<&'a SlotRow>, Vec<IncidentFact>)> {
     // The group of a repository/environment; `None` when it belongs to no group.
-    let key = |repository: Option<Uuid>, environment: &str| -> Option<Group> {
+    let key = |repository: Option<Uuid>, environment: Option<&str>| -> Option<Group> {
         match by {
-            GroupBy::Environment => Some((Some(environment.to_owned()), None)),
+            GroupBy::Environment => Some((Some(environment?.to_owned()), None)),
             GroupBy::Repository => {
                 let id = repository?;
                 let name = repositories
@@ -244,33 +284,15 @@ pub fn group_facts(
             }
         }
     };
-    let mut groups = Groups::new();
-    for d in &facts.deployments {
-        if window.contains(d.deployed_at)
-            && let Some(group) = key(Some(d.repository), &d.environment)
-        {
-            groups.entry(group).or_default();
+    let mut groups: BTreeMap<Group, (Vec<&SlotRow>, Vec<IncidentFact>)> = BTreeMap::new();
+    for row in rows {
+        if let Some(group) = key(row.repository_id, row.environment.as_deref()) {
+            groups.entry(group).or_default().0.push(row);
         }
     }
-    for i in &facts.incidents {
-        if window.contains(i.started_at)
-            && let Some(group) = key(i.repository, &i.environment)
-        {
-            groups.entry(group).or_default();
-        }
-    }
-    for d in &facts.deployments {
-        if let Some(group) = key(Some(d.repository), &d.environment)
-            && let Some(g) = groups.get_mut(&group)
-        {
-            g.deployments.push(d.clone());
-        }
-    }
-    for i in &facts.incidents {
-        if let Some(group) = key(i.repository, &i.environment)
-            && let Some(g) = groups.get_mut(&group)
-        {
-            g.incidents.push(i.clone());
+    for (incident, _) in incidents {
+        if let Some(group) = key(incident.repository, Some(&incident.environment)) {
+            groups.entry(group).or_default().1.push(incident.clone());
         }
     }
     groups
