@@ -5,7 +5,9 @@
 //! deletes, incidents by id, by repository and time and by nothing, resolutions — go through
 //! the HTTP API, with times drawn from a few instants so that ties are common. After each
 //! sequence the organization's stored rows must be exactly what `dora_metrics::derive` gives
-//! over all its facts, read back from the database.
+//! over all its facts, read back from the database, and the summaries the service answers for
+//! the production scope and each environment must be the engine's summary of the deployments
+//! each scope selects (streams mix production and non-production deployments here).
 
 use std::collections::BTreeMap;
 
@@ -464,6 +466,74 @@ async fn assert_outcomes_match(app: &TestApp, organization_id: Uuid, log: &[Stri
     derived.len()
 }
 
+/// The production scope's and each environment's summary, as the service answers them, are
+/// the engine's summary of the stored outcomes each scope selects: every deployment judged in
+/// its whole stream (README, "Scope").
+async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, log: &[String]) {
+    let (deployments, incidents, production) = facts_of(app, organization_id).await;
+    let incident_production: BTreeMap<Uuid, bool> = incidents::Entity::find()
+        .filter(incidents::Column::OrganizationId.eq(organization_id))
+        .all(app.state.core.db.read())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, i.is_production))
+        .collect();
+    let from = Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap();
+    let to = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+    let window = Window::new(from, to).unwrap();
+    let outcomes = dora_metrics::derive(
+        &Facts {
+            deployments: &deployments,
+            incidents: &incidents,
+        },
+        &window,
+    );
+    for environment in [None, Some("production"), Some("staging")] {
+        let selected = |d: &Uuid, env: &str| match environment {
+            None => production[d],
+            Some(e) => env == e,
+        };
+        let chosen: Vec<&DeploymentOutcome> = outcomes
+            .iter()
+            .filter(|o| selected(&o.deployment.id, &o.deployment.environment))
+            .collect();
+        let rows: Vec<_> = chosen.iter().map(|o| o.row()).collect();
+        let samples: Vec<f64> = chosen.iter().flat_map(|o| o.lead_time_samples()).collect();
+        let scoped: Vec<IncidentFact> = incidents
+            .iter()
+            .filter(|i| match environment {
+                None => incident_production[&i.id],
+                Some(e) => i.environment == e,
+            })
+            .cloned()
+            .collect();
+        let expected = serde_json::to_value(dora_metrics::summarize(
+            &window,
+            &rows,
+            &samples,
+            &scoped,
+            dora_metrics::Benchmark::Y2023,
+        ))
+        .unwrap();
+        let mut path = format!("/api/v1/metrics/dora?from={}&to={}", rfc(from), rfc(to));
+        if let Some(e) = environment {
+            path.push_str(&format!("&environment={e}"));
+        }
+        let resp = app.get(&path, token).await;
+        assert_eq!(resp.status(), 200);
+        let actual: Value = resp.json().await.unwrap();
+        for key in expected.as_object().unwrap().keys() {
+            assert_eq!(
+                actual[key],
+                expected[key],
+                "{path}: {key}\n{}",
+                log.join("\n")
+            );
+        }
+    }
+}
+
 async fn organization_id(app: &TestApp, slug: &str) -> Uuid {
     entity::organizations::Entity::find()
         .filter(entity::organizations::Column::Slug.eq(slug))
@@ -499,6 +569,8 @@ async fn stored_outcomes_equal_the_engine_after_random_writes() {
                 checked += assert_outcomes_match(&app, id, &sequence.log).await;
             }
         }
+        let id = organization_id(&app, &sequence.org).await;
+        assert_scopes_match(&app, &sequence.token, id, &sequence.log).await;
     }
     // The sequences really produce outcomes (guards against a vacuous comparison).
     assert!(checked > 200, "only {checked} outcomes compared");
