@@ -402,7 +402,10 @@ async fn first_shipments<C: ConnectionTrait>(
 /// Stretches of streams to re-derive, `[from, to]` with both ends included, merged when they
 /// overlap.
 #[derive(Default)]
-struct Stretches(BTreeMap<Stream, Vec<(DateTime<Utc>, DateTime<Utc>)>>);
+struct Stretches(BTreeMap<Stream, Vec<Stretch>>);
+
+/// `[from, to]`, both ends included.
+type Stretch = (DateTime<Utc>, DateTime<Utc>);
 
 impl Stretches {
     fn add(&mut self, stream: &Stream, from: DateTime<Utc>, to: DateTime<Utc>) {
@@ -416,7 +419,7 @@ impl Stretches {
     ) -> Result<(), DbErr> {
         for (stream, mut stretches) in self.0 {
             stretches.sort();
-            let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+            let mut merged: Vec<Stretch> = Vec::new();
             for (from, to) in stretches {
                 match merged.last_mut() {
                     Some(last) if from <= last.1 => last.1 = last.1.max(to),
