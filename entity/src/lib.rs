@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod deploy_hook_triggers;
 pub mod deploy_hooks;
 pub mod deployment_commits;
+pub mod deployment_outcomes;
 pub mod deployment_statuses;
 pub mod deployments;
 pub mod github_deployments;

@@ -3,6 +3,7 @@ pub use super::audit_log::Entity as AuditLog;
 pub use super::deploy_hook_triggers::Entity as DeployHookTriggers;
 pub use super::deploy_hooks::Entity as DeployHooks;
 pub use super::deployment_commits::Entity as DeploymentCommits;
+pub use super::deployment_outcomes::Entity as DeploymentOutcomes;
 pub use super::deployment_statuses::Entity as DeploymentStatuses;
 pub use super::deployments::Entity as Deployments;
 pub use super::github_deployments::Entity as GithubDeployments;

@@ -26,7 +26,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
-use crate::outcomes::{AttributedBy, CommitLeadTime, OutcomeRow};
+use crate::outcomes::{AttributedBy, CommitLeadTime, OutcomeRow, OutcomeSlot};
 use crate::percentile::{median_and_p90, percentile_of};
 use crate::summary::{
     ChangeFailureRate, DeploymentFrequency, DoraSummary, LeadTime, RecoveryTime, ReworkRate,
@@ -130,6 +130,21 @@ impl Tally {
     /// Counts lead-time samples of the window's deployments.
     pub(crate) fn add_lead_times(&mut self, seconds: &[f64]) {
         self.lead_times.extend_from_slice(seconds);
+    }
+
+    /// Counts what the rows of one slot add up to (see [`OutcomeSlot`]): the same as adding
+    /// each row, because a slot lies in one UTC date, so its first and last success mark every
+    /// frequency bucket its successes fall in.
+    pub(crate) fn add_slot(&mut self, slot: &OutcomeSlot) {
+        self.frequency
+            .add_many(slot.successes, slot.first_success, slot.last_success);
+        self.rework += slot.rework;
+        self.finished += slot.finished;
+        self.failures += slot.failures;
+        self.unrecovered += slot.unrecovered;
+        self.recovery_times
+            .extend_from_slice(&slot.recovery_seconds);
+        self.lead_times.extend_from_slice(&slot.lead_seconds);
     }
 
     pub(crate) fn finish(self, incidents: &[IncidentFact], benchmark: Benchmark) -> DoraSummary {
@@ -597,6 +612,21 @@ impl FrequencyTally {
 
     fn add(&mut self, deployed_at: DateTime<Utc>) {
         self.deployments += 1;
+        self.mark(deployed_at);
+    }
+
+    /// `count` successes of one UTC date, the first and last of which are given: a date lies in
+    /// at most two buckets of a kind (spans are whole days or the whole window), so the two
+    /// mark every bucket the others fall in.
+    fn add_many(&mut self, count: u64, first: Option<DateTime<Utc>>, last: Option<DateTime<Utc>>) {
+        self.deployments += count;
+        for t in first.into_iter().chain(last) {
+            self.mark(t);
+        }
+    }
+
+    /// Notes a success at `deployed_at` in its buckets, without counting it.
+    fn mark(&mut self, deployed_at: DateTime<Utc>) {
         let date = deployed_at.date_naive();
         if let Some(week) = self.weeks.index_of(deployed_at) {
             self.week_days.push((week, date));

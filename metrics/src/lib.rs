@@ -23,6 +23,8 @@
 //! - [`summarize()`] computes the [`DoraSummary`] of a window from compact per-deployment
 //!   [`OutcomeRow`]s plus lead-time samples and incidents, for a store that keeps outcomes
 //!   (DESIGN.md §12); `summarize` of what `derive` gives equals `compute`, exactly;
+//! - [`summarize_slots()`] does the same from [`OutcomeSlot`]s, the rows of one UTC date added
+//!   up (what a store aggregates in SQL, so a query reads a few rows per day);
 //! - [`explain()`] lists the facts one [`Metric`] of a window is made of, each with its
 //!   reason ([`ExplainItem`]), adding up exactly to the summary (DESIGN.md §6, §11).
 //!
@@ -142,7 +144,7 @@ pub use explain::{
 pub use facts::{CommitFact, DeploymentFact, Facts, IncidentFact, Outcome};
 pub use outcomes::{
     AttributedBy, CommitLeadTime, CommitOutcome, DeploymentOutcome, DeploymentRef, FailureCause,
-    Neighbours, OutcomeRow, Recovery, Remediation, derive, summarize,
+    Neighbours, OutcomeRow, OutcomeSlot, Recovery, Remediation, derive, summarize, summarize_slots,
 };
 pub use percentile::percentile;
 pub use summary::{

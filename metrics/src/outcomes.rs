@@ -200,6 +200,86 @@ pub struct OutcomeRow {
     pub rework: bool,
 }
 
+/// What the [`OutcomeRow`]s (and lead-time samples) of some deployments of **one UTC date**
+/// add up to: a store can aggregate its outcome rows into slots in SQL and hand the engine a
+/// few slots per day instead of every row ([`summarize_slots`]).
+///
+/// Frequency needs only the first and the last success of a slot: a date lies in at most two
+/// of a window's frequency buckets (they are whole days long, or the whole window), so those
+/// two successes fall in every bucket any of the slot's successes falls in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OutcomeSlot {
+    /// Finished (successful or failed) deployments.
+    pub finished: u64,
+    /// Successful deployments.
+    pub successes: u64,
+    /// The earliest and the latest `deployed_at` of the successes (`None` without successes).
+    pub first_success: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Change failures.
+    pub failures: u64,
+    /// Change failures not recovered yet.
+    pub unrecovered: u64,
+    /// Successful hotfixes and rollbacks.
+    pub rework: u64,
+    /// The recovery-time samples of the recovered change failures, in any order.
+    pub recovery_seconds: Vec<f64>,
+    /// The lead-time samples of the successes' commits, in any order.
+    pub lead_seconds: Vec<f64>,
+}
+
+impl OutcomeSlot {
+    /// Adds one deployment: its row and its lead-time samples. Pending rows add nothing.
+    pub fn add(&mut self, row: &OutcomeRow, lead_seconds: &[f64]) {
+        if !row.outcome.is_finished() {
+            return;
+        }
+        self.finished += 1;
+        if row.outcome == Outcome::Success {
+            self.successes += 1;
+            self.first_success = Some(
+                self.first_success
+                    .map_or(row.deployed_at, |t| t.min(row.deployed_at)),
+            );
+            self.last_success = Some(
+                self.last_success
+                    .map_or(row.deployed_at, |t| t.max(row.deployed_at)),
+            );
+            if row.rework {
+                self.rework += 1;
+            }
+            self.lead_seconds.extend_from_slice(lead_seconds);
+        }
+        if row.change_failure {
+            self.failures += 1;
+            match row.recovery_seconds {
+                Some(seconds) => self.recovery_seconds.push(seconds),
+                None => self.unrecovered += 1,
+            }
+        }
+    }
+
+    /// Adds the deployments of `other`, a slot of the same UTC date.
+    pub fn merge(&mut self, other: &OutcomeSlot) {
+        self.finished += other.finished;
+        self.successes += other.successes;
+        self.first_success = match (self.first_success, other.first_success) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_success = match (self.last_success, other.last_success) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.failures += other.failures;
+        self.unrecovered += other.unrecovered;
+        self.rework += other.rework;
+        self.recovery_seconds
+            .extend_from_slice(&other.recovery_seconds);
+        self.lead_seconds.extend_from_slice(&other.lead_seconds);
+    }
+}
+
 /// How a commit of a successful deployment counts for change lead time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
@@ -371,6 +451,25 @@ pub fn summarize(
         tally.add(row);
     }
     tally.add_lead_times(lead_time_seconds);
+    tally.finish(incidents, benchmark)
+}
+
+/// The summary of `window` from [`OutcomeSlot`]s: exactly what [`summarize`] answers for the
+/// rows the slots add up.
+///
+/// Every slot must hold deployments of one UTC date, all deployed in the window (slots of one
+/// date may be several: a day cut at a bucket boundary, or one slot per repository); order
+/// does not matter. `incidents` as for [`summarize`].
+pub fn summarize_slots(
+    window: &Window,
+    slots: &[OutcomeSlot],
+    incidents: &[IncidentFact],
+    benchmark: Benchmark,
+) -> DoraSummary {
+    let mut tally = Tally::new(window);
+    for slot in slots {
+        tally.add_slot(slot);
+    }
     tally.finish(incidents, benchmark)
 }
 

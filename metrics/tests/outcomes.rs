@@ -4,7 +4,8 @@
 //! 2. each outcome agrees with the naive implementation of DESIGN.md §5 (tests/support/naive.rs)
 //!    on change failure, its causes, recovery, lead-time samples and rework;
 //! 3. the sufficient subset of facts gives the same outcomes as the full history, apart from the
-//!    neighbours it is documented not to know.
+//!    neighbours it is documented not to know;
+//! 4. the rows added up into slots of one UTC date, cut at random, summarize to `compute` too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,9 +13,10 @@ mod support;
 
 use dora_metrics::{
     AttributedBy, CommitLeadTime, DeploymentOutcome, Facts, FailureCause, Outcome, OutcomeRow,
-    Recovery, compute, derive, summarize,
+    OutcomeSlot, Recovery, compute, derive, summarize, summarize_slots,
 };
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use support::*;
 use uuid::Uuid;
 
@@ -61,6 +63,42 @@ proptest! {
             .flat_map(DeploymentOutcome::lead_time_samples)
             .collect();
         let summarized = summarize(&window, &rows, &samples, &history.incidents, benchmark);
+        prop_assert_eq!(summarized, compute(&facts, &window, benchmark));
+    }
+
+    #[test]
+    fn slots_of_one_date_summarize_to_compute(
+        history in history(),
+        window in window(),
+        benchmark in benchmark(),
+        cuts in proptest::collection::vec(any::<u8>(), 0..64),
+        merged in any::<bool>(),
+    ) {
+        let facts = Facts {
+            deployments: &history.deployments,
+            incidents: &history.incidents,
+        };
+        // Each outcome goes to a slot of its date; the slot within the date is drawn.
+        let mut slots: BTreeMap<(chrono::NaiveDate, u8), OutcomeSlot> = BTreeMap::new();
+        for (k, outcome) in derive(&facts, &window).iter().enumerate() {
+            let cut = cuts.get(k).map_or(0, |c| c % 3);
+            let samples: Vec<f64> = outcome.lead_time_samples().collect();
+            slots
+                .entry((outcome.deployment.deployed_at.date_naive(), cut))
+                .or_default()
+                .add(&outcome.row(), &samples);
+        }
+        let mut slots: Vec<OutcomeSlot> = slots.into_values().collect();
+        if merged && slots.len() > 1 {
+            // Merging two slots of one date is a slot too.
+            let mut by_date: BTreeMap<Option<chrono::NaiveDate>, OutcomeSlot> = BTreeMap::new();
+            for slot in &slots {
+                let date = slot.first_success.map(|t| t.date_naive());
+                by_date.entry(date).or_default().merge(slot);
+            }
+            slots = by_date.into_values().collect();
+        }
+        let summarized = summarize_slots(&window, &slots, &history.incidents, benchmark);
         prop_assert_eq!(summarized, compute(&facts, &window, benchmark));
     }
 

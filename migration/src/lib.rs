@@ -11,9 +11,11 @@ mod m20261123_000005_metric_reads;
 mod m20261130_000006_commit_streams;
 mod m20261201_000007_integrations;
 mod m20261201_000008_tokens;
+mod m20261201_000009_outcomes;
 mod m20261201_000010_hardening;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
+pub use m20261201_000009_outcomes::compute_outcomes;
 
 pub struct Migrator;
 
@@ -29,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_commit_streams::Migration),
             Box::new(m20261201_000007_integrations::Migration),
             Box::new(m20261201_000008_tokens::Migration),
+            Box::new(m20261201_000009_outcomes::Migration),
             Box::new(m20261201_000010_hardening::Migration),
         ]
     }

@@ -1,12 +1,16 @@
 //! DORA metrics queries (DESIGN.md §5, §6): a query's parameters are resolved into a scope and
-//! a window, a sufficient set of facts is read (`store::facts`) and `dora_metrics` computes.
+//! a window. Summaries, series and breakdowns read the scope's stored outcomes added up per day
+//! (`store::facts::slots`, DESIGN.md §12) for `dora_metrics::summarize_slots`; the explain
+//! listing and the web page's overview read a sufficient set of facts (`store::facts::load`)
+//! for the engine itself.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dora_metrics::{
     AttributedBy, Benchmark, Bucket, CommitLeadTime, DeploymentRef, DoraSummary, ExplainItem,
-    FailureCause, Interval, Metric, Recovery, Remediation, Window, WindowError,
+    FailureCause, IncidentFact, Interval, Metric, OutcomeSlot, Recovery, Remediation, Window,
+    WindowError,
 };
 use uuid::Uuid;
 
@@ -16,7 +20,7 @@ use crate::{
     domain::validate_environment,
     store::{
         self,
-        facts::{MetricsScope, ScopeFacts},
+        facts::{MetricsScope, ScopeFacts, SlotGroup, SlotRow},
         inventory::RepositoryLabels,
     },
 };
@@ -145,14 +149,32 @@ pub async fn resolve(
     })
 }
 
-fn compute(facts: &ScopeFacts, window: &Window, benchmark: Benchmark) -> DoraSummary {
-    dora_metrics::compute(&facts.as_facts(), window, benchmark)
+/// The summary of `window` from slot rows and incidents (each list may hold more than the
+/// window: `summarize_slots` counts the window's only).
+fn summarize(
+    window: &Window,
+    rows: &[&SlotRow],
+    incidents: &[IncidentFact],
+    benchmark: Benchmark,
+) -> DoraSummary {
+    let slots: Vec<OutcomeSlot> = rows
+        .iter()
+        .filter(|row| window.contains(row.at))
+        .map(|row| row.slot.clone())
+        .collect();
+    dora_metrics::summarize_slots(window, &slots, incidents, benchmark)
 }
 
-/// The query's summary.
+/// The query's summary: its stored outcomes added up per day (DESIGN.md §12).
 pub async fn summary(core: &Core, query: &MetricsQuery) -> Result<DoraSummary, Error> {
-    let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
-    Ok(compute(&facts, &query.window, query.benchmark))
+    let conn = core.db.read();
+    let (rows, incidents) = tokio::try_join!(
+        store::facts::slots(conn, &query.scope, &query.window, None, SlotGroup::Scope),
+        store::facts::incidents_in(conn, &query.scope, &query.window),
+    )?;
+    let incidents: Vec<IncidentFact> = incidents.into_iter().map(|(i, _)| i).collect();
+    let rows: Vec<&SlotRow> = rows.iter().collect();
+    Ok(summarize(&query.window, &rows, &incidents, query.benchmark))
 }
 
 /// The summary of each calendar bucket of `interval` of the window (UTC days, ISO weeks,
@@ -163,10 +185,30 @@ pub async fn series(
     query: &MetricsQuery,
     interval: Interval,
 ) -> Result<Vec<(Bucket, DoraSummary)>, Error> {
-    // Facts sufficient for the window are sufficient for every bucket inside it; the
-    // engine computes all buckets in one pass over them.
-    let facts = store::facts::load(core.db.read(), &query.scope, &query.window).await?;
-    Ok(series_of(&facts, &query.window, interval, query.benchmark))
+    let buckets = query.window.calendar_buckets(interval);
+    // Calendar buckets change at UTC midnight, where the stored outcomes' days change too: every
+    // day's slot lies in one bucket.
+    let conn = core.db.read();
+    let (rows, incidents) = tokio::try_join!(
+        store::facts::slots(conn, &query.scope, &query.window, None, SlotGroup::Scope),
+        store::facts::incidents_in(conn, &query.scope, &query.window),
+    )?;
+    let incidents: Vec<IncidentFact> = incidents.into_iter().map(|(i, _)| i).collect();
+    let mut by_bucket: Vec<Vec<&SlotRow>> = vec![Vec::new(); buckets.len()];
+    for row in &rows {
+        let k = buckets.partition_point(|b| b.window.to <= row.at);
+        if let Some(bucket) = by_bucket.get_mut(k) {
+            bucket.push(row);
+        }
+    }
+    Ok(buckets
+        .into_iter()
+        .zip(by_bucket)
+        .map(|(bucket, rows)| {
+            let summary = summarize(&bucket.window, &rows, &incidents, query.benchmark);
+            (bucket, summary)
+        })
+        .collect())
 }
 
 /// The calendar buckets of `window` and their summaries, from facts sufficient for it.
@@ -197,27 +239,82 @@ pub type Group = (Option<String>, Option<Uuid>);
 /// The facts of each group, ordered by group.
 pub type Groups = BTreeMap<Group, ScopeFacts>;
 
-/// The summary of each group of the query's scope that has a deployment or an incident in
-/// the window.
+/// The summary of each group of the query's scope that has a finished deployment or an
+/// incident in the window, ordered by group.
 pub async fn breakdown(
     core: &Core,
     query: &MetricsQuery,
     by: GroupBy,
 ) -> Result<Vec<(Group, DoraSummary)>, Error> {
     let conn = core.db.read();
-    let facts = store::facts::load(conn, &query.scope, &query.window).await?;
+    let group = match by {
+        GroupBy::Environment => SlotGroup::Environment,
+        GroupBy::Repository | GroupBy::Team => SlotGroup::Repository,
+    };
+    let (rows, incidents) = tokio::try_join!(
+        store::facts::slots(conn, &query.scope, &query.window, None, group),
+        store::facts::incidents_in(conn, &query.scope, &query.window),
+    )?;
     let repositories = if by == GroupBy::Environment {
         HashMap::new()
     } else {
-        store::organizations::repositories_by_id(conn, &repository_ids(&facts)).await?
+        let mut ids: Vec<Uuid> = rows
+            .iter()
+            .filter_map(|r| r.repository_id)
+            .chain(incidents.iter().filter_map(|(i, _)| i.repository))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        store::organizations::repositories_by_id(conn, &ids).await?
     };
-    Ok(group_facts(&facts, by, &query.window, &repositories)
+    let groups = group_rows(&rows, &incidents, by, &repositories);
+    Ok(groups
         .into_iter()
-        .map(|(group, facts)| {
-            let summary = compute(&facts, &query.window, query.benchmark);
+        .map(|(group, (rows, incidents))| {
+            let summary = summarize(&query.window, &rows, &incidents, query.benchmark);
             (group, summary)
         })
         .collect())
+}
+
+/// Slot rows and incidents by group: a group exists when something happened in it in the
+/// window. Every stream lies in one group, so each group's share is that group's scope.
+/// Shared by the breakdown and the `/metrics` snapshot.
+pub fn group_rows<'a>(
+    rows: &'a [SlotRow],
+    incidents: &[(IncidentFact, bool)],
+    by: GroupBy,
+    repositories: &HashMap<Uuid, RepositoryLabels>,
+) -> BTreeMap<Group, (Vec<&'a SlotRow>, Vec<IncidentFact>)> {
+    // The group of a repository/environment; `None` when it belongs to no group.
+    let key = |repository: Option<Uuid>, environment: Option<&str>| -> Option<Group> {
+        match by {
+            GroupBy::Environment => Some((Some(environment?.to_owned()), None)),
+            GroupBy::Repository => {
+                let id = repository?;
+                let name = repositories
+                    .get(&id)
+                    .map_or_else(|| id.to_string(), |r| r.name.clone());
+                Some((Some(name), Some(id)))
+            }
+            GroupBy::Team => {
+                let id = repository?;
+                Some((repositories.get(&id).and_then(|r| r.team.clone()), None))
+            }
+        }
+    };
+    let mut groups: BTreeMap<Group, (Vec<&SlotRow>, Vec<IncidentFact>)> = BTreeMap::new();
+    for row in rows {
+        if let Some(group) = key(row.repository_id, row.environment.as_deref()) {
+            groups.entry(group).or_default().0.push(row);
+        }
+    }
+    for (incident, _) in incidents {
+        if let Some(group) = key(incident.repository, Some(&incident.environment)) {
+            groups.entry(group).or_default().1.push(incident.clone());
+        }
+    }
+    groups
 }
 
 /// The repositories the facts name.

@@ -14,17 +14,16 @@ use std::{
 
 use chrono::Utc;
 use dora_metrics::{
-    Benchmark, Window,
+    Benchmark, IncidentFact, Window,
     exposition::{ScopeSummary, families, single_gauge},
 };
 use prometheus::{Encoder, TextEncoder, proto::MetricFamily};
 use sea_orm::{ConnectionTrait, DbErr};
-use uuid::Uuid;
 
-use super::metrics::{GroupBy, group_facts};
+use super::metrics::{GroupBy, group_rows};
 use crate::store::{
     Db,
-    facts::{self, MetricsScope, ScopeFacts},
+    facts::{self, SlotRow},
     inventory,
 };
 
@@ -149,9 +148,10 @@ async fn compute_families_in<C: ConnectionTrait>(
     let now = Utc::now();
     let organizations = inventory::organizations(conn).await?;
     let repositories = inventory::repositories(conn).await?;
+    let benchmark = Benchmark::default();
 
     let mut scopes = Vec::new();
-    let (mut deployments, mut incidents) = (Vec::new(), Vec::new());
+    let (mut deployments, mut incidents_by_label) = (Vec::new(), Vec::new());
     for (org_id, slug) in &organizations {
         for &days in windows {
             let Ok(window) = Window::last_days(days, now) else {
@@ -160,7 +160,8 @@ async fn compute_families_in<C: ConnectionTrait>(
             let label = format!("{days}d");
             let org = (*org_id, slug.as_str());
             deployments.extend(inventory::deployment_counts(conn, org, &window, &label).await?);
-            incidents.extend(inventory::incident_counts(conn, org, &window, &label).await?);
+            incidents_by_label
+                .extend(inventory::incident_counts(conn, org, &window, &label).await?);
             let row = |repository: &str, environment: &str, team: &str, summary| ScopeSummary {
                 organization: slug.clone(),
                 repository: repository.to_owned(),
@@ -169,58 +170,127 @@ async fn compute_families_in<C: ConnectionTrait>(
                 window: label.clone(),
                 summary,
             };
+            // Every stored outcome of the organization's window, per day and stream: one range
+            // scan, split below into the scopes the snapshot exports.
+            let (rows, incidents) = tokio::try_join!(
+                facts::slots_of_all(conn, *org_id, &window),
+                facts::incidents_of_all(conn, *org_id, &window),
+            )?;
             // All production environments, all repositories: what /api/v1/metrics/dora answers.
-            let production = facts::load(conn, &scope(*org_id, None), &window).await?;
-            scopes.push(row("*", "*", "*", compute(&production, &window)));
+            let production: Vec<&SlotRow> = rows
+                .iter()
+                .filter(|r| r.is_production == Some(true))
+                .collect();
+            let production_incidents: Vec<IncidentFact> = incidents
+                .iter()
+                .filter(|(_, p)| *p)
+                .map(|(i, _)| i.clone())
+                .collect();
+            scopes.push(row(
+                "*",
+                "*",
+                "*",
+                summarize(&window, &production, &production_incidents, benchmark),
+            ));
             // Each team across its repositories (`team="…"`, `repository="*"`): what
             // /api/v1/metrics/dora?team=… answers.
-            for ((team, _), facts) in
-                group_facts(&production, GroupBy::Team, &window, &repositories)
-            {
+            let production_rows: Vec<SlotRow> = production.iter().map(|r| (*r).clone()).collect();
+            let production_flagged: Vec<(IncidentFact, bool)> = production_incidents
+                .iter()
+                .map(|i| (i.clone(), true))
+                .collect();
+            for ((team, _), (rows, incidents)) in group_rows(
+                &production_rows,
+                &production_flagged,
+                GroupBy::Team,
+                &repositories,
+            ) {
                 if let Some(team) = team {
-                    scopes.push(row("*", "*", &team, compute(&facts, &window)));
+                    scopes.push(row(
+                        "*",
+                        "*",
+                        &team,
+                        summarize(&window, &rows, &incidents, benchmark),
+                    ));
                 }
             }
             // Each environment with deployments in the window, whole and per repository.
-            for environment in inventory::environments(conn, *org_id, &window).await? {
-                let facts =
-                    facts::load(conn, &scope(*org_id, Some(environment.clone())), &window).await?;
-                scopes.push(row("*", &environment, "*", compute(&facts, &window)));
-                for ((team, _), facts) in group_facts(&facts, GroupBy::Team, &window, &repositories)
-                {
+            let mut environments: Vec<&str> = rows
+                .iter()
+                .filter_map(|r| r.environment.as_deref())
+                .collect();
+            environments.sort_unstable();
+            environments.dedup();
+            for environment in environments {
+                let of_environment: Vec<SlotRow> = rows
+                    .iter()
+                    .filter(|r| r.environment.as_deref() == Some(environment))
+                    .cloned()
+                    .collect();
+                let environment_incidents: Vec<(IncidentFact, bool)> = incidents
+                    .iter()
+                    .filter(|(i, _)| i.environment == environment)
+                    .cloned()
+                    .collect();
+                let all: Vec<&SlotRow> = of_environment.iter().collect();
+                let plain: Vec<IncidentFact> = environment_incidents
+                    .iter()
+                    .map(|(i, _)| i.clone())
+                    .collect();
+                scopes.push(row(
+                    "*",
+                    environment,
+                    "*",
+                    summarize(&window, &all, &plain, benchmark),
+                ));
+                for ((team, _), (rows, incidents)) in group_rows(
+                    &of_environment,
+                    &environment_incidents,
+                    GroupBy::Team,
+                    &repositories,
+                ) {
                     if let Some(team) = team {
-                        scopes.push(row("*", &environment, &team, compute(&facts, &window)));
+                        scopes.push(row(
+                            "*",
+                            environment,
+                            &team,
+                            summarize(&window, &rows, &incidents, benchmark),
+                        ));
                     }
                 }
-                for ((_, repository_id), facts) in
-                    group_facts(&facts, GroupBy::Repository, &window, &repositories)
-                {
+                for ((_, repository_id), (rows, incidents)) in group_rows(
+                    &of_environment,
+                    &environment_incidents,
+                    GroupBy::Repository,
+                    &repositories,
+                ) {
                     let Some(repo) = repository_id.and_then(|id| repositories.get(&id)) else {
                         continue;
                     };
+                    // A repository with incidents but no deployment here exports nothing.
+                    if rows.is_empty() {
+                        continue;
+                    }
                     scopes.push(row(
                         &repo.name,
-                        &environment,
+                        environment,
                         repo.team.as_deref().unwrap_or("*"),
-                        compute(&facts, &window),
+                        summarize(&window, &rows, &incidents, benchmark),
                     ));
                 }
             }
         }
     }
 
-    families(&scopes, &deployments, &incidents).map_err(|e| DbErr::Custom(e.to_string()))
+    families(&scopes, &deployments, &incidents_by_label).map_err(|e| DbErr::Custom(e.to_string()))
 }
 
-fn scope(organization_id: Uuid, environment: Option<String>) -> MetricsScope {
-    MetricsScope {
-        organization_id,
-        repository_id: None,
-        team_repositories: None,
-        environment,
-    }
-}
-
-fn compute(facts: &ScopeFacts, window: &Window) -> dora_metrics::DoraSummary {
-    dora_metrics::compute(&facts.as_facts(), window, Benchmark::default())
+fn summarize(
+    window: &Window,
+    rows: &[&SlotRow],
+    incidents: &[IncidentFact],
+    benchmark: Benchmark,
+) -> dora_metrics::DoraSummary {
+    let slots: Vec<dora_metrics::OutcomeSlot> = rows.iter().map(|r| r.slot.clone()).collect();
+    dora_metrics::summarize_slots(window, &slots, incidents, benchmark)
 }

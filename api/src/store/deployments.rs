@@ -16,6 +16,7 @@ use super::{
     Db,
     known::Known,
     organizations::{ensure_member, ensure_repository, set_team},
+    outcomes::{self, Placement},
     sql::Sql,
 };
 
@@ -117,6 +118,8 @@ pub async fn insert<C: ConnectionTrait>(
     } else {
         insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?
     };
+    let placement = Placement::new(&deployment, shipped(&commits));
+    outcomes::deployment_changed(txn, None, Some(&placement)).await?;
     Ok(DeploymentRecord {
         deployment,
         repository,
@@ -340,6 +343,7 @@ pub async fn update_timing<C: ConnectionTrait>(
         (None, Some(s), Some(f)) => Some((f - s).num_seconds()),
         (d, _, _) => d,
     };
+    let before = current.clone();
     let mut active: deployments::ActiveModel = current.into();
     active.status = Set(status.as_str().to_owned());
     active.started_at = Set(started_at);
@@ -347,7 +351,9 @@ pub async fn update_timing<C: ConnectionTrait>(
     active.deployed_at = Set(deployed_at);
     active.duration_seconds = Set(duration);
     active.updated_at = Set(now);
-    active.update(txn).await
+    let updated = active.update(txn).await?;
+    outcomes::deployment_updated(txn, &before, &updated).await?;
+    Ok(updated)
 }
 
 /// Replaces every writable field of `current` with `new` (admin repair): repository,
@@ -373,6 +379,7 @@ pub async fn replace<C: ConnectionTrait>(
         None => None,
     };
     let id = current.id;
+    let before = Placement::read(txn, &current).await?;
     let deployed_at = new.finished_at.unwrap_or(current.created_at);
     let mut active: deployments::ActiveModel = current.into();
     active.repository_id = Set(repository.id);
@@ -402,12 +409,14 @@ pub async fn replace<C: ConnectionTrait>(
         .filter(deployment_commits::Column::DeploymentId.eq(id))
         .exec(txn)
         .await?;
-    if new.commits.is_empty() {
-        attach_inferred(txn, &updated, false, now).await?;
+    let commits = if new.commits.is_empty() {
+        attach_inferred(txn, &updated, false, now).await?
     } else {
         super::pushes::unmark_inferred(txn, id).await?;
-        insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?;
-    }
+        insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?
+    };
+    let after = Placement::new(&updated, shipped(&commits));
+    outcomes::deployment_changed(txn, Some(&before), Some(&after)).await?;
     Ok(updated)
 }
 
@@ -434,12 +443,22 @@ pub async fn attach_inferred<C: ConnectionTrait>(
         deployment.id,
     )
     .await?;
-    if had_commits {
+    // Commits replaced after the deployment was recorded (a late push) change its stream's
+    // outcomes: re-derive them here; a first attachment is the caller's insert or replace,
+    // which re-derives once for the whole write.
+    let before = if had_commits {
+        let old = deployment_commits::Entity::find()
+            .filter(deployment_commits::Column::DeploymentId.eq(deployment.id))
+            .all(txn)
+            .await?;
         deployment_commits::Entity::delete_many()
             .filter(deployment_commits::Column::DeploymentId.eq(deployment.id))
             .exec(txn)
             .await?;
-    }
+        Some(Placement::new(deployment, shipped(&old)))
+    } else {
+        None
+    };
     super::pushes::mark_inferred(
         txn,
         deployment.organization_id,
@@ -449,14 +468,27 @@ pub async fn attach_inferred<C: ConnectionTrait>(
         now,
     )
     .await?;
-    insert_commits(
+    let commits = insert_commits(
         txn,
         deployment.id,
         deployment.repository_id,
         &deployment.environment,
         &inference.commits,
     )
-    .await
+    .await?;
+    if let Some(before) = before {
+        let after = Placement::new(deployment, shipped(&commits));
+        outcomes::deployment_changed(txn, Some(&before), Some(&after)).await?;
+    }
+    Ok(commits)
+}
+
+/// `(sha, committed_at)` of commit rows, for [`Placement`].
+fn shipped(commits: &[deployment_commits::Model]) -> Vec<(String, DateTime<Utc>)> {
+    commits
+        .iter()
+        .map(|c| (c.sha.clone(), c.committed_at))
+        .collect()
 }
 
 /// Inserts the commits of deployment `id` of stream (`repository_id`, `environment`), keeping

@@ -1,5 +1,15 @@
-//! The facts a DORA metrics query needs, read with indexed range scans.
+//! The metric reads: stored outcomes added up over an index range, and the facts of a scope.
 //!
+//! [`slots`] is what the metrics queries read (DESIGN.md §12). The `deployment_outcomes` rows
+//! of the scope and window (`store::outcomes` keeps them) are added up in SQL per UTC day —
+//! and per half-day when a series' buckets start mid-day, per repository or environment for a
+//! breakdown — into `dora_metrics::OutcomeSlot`s: counts, the first and last success, and the
+//! recovery and lead-time samples concatenated. One range scan of a covering index
+//! (`ix_outcomes_production`, `ix_outcomes_environment`, `ix_outcomes_stream`) returns a few
+//! rows per day, and `dora_metrics::summarize_slots` computes exactly what `compute` would.
+//! The window's incidents (time to restore) come from [`incidents_in`].
+//!
+//! [`load`] reads facts instead, for what needs them (the explain listings, tests).
 //! `dora_metrics::compute` needs a *sufficient* set of facts for its window (see the crate
 //! documentation of `dora_metrics`). This module reads exactly that and nothing of the rest of
 //! the organization's history, in a fixed number of queries (six; more only when a window is
@@ -33,8 +43,8 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use dora_metrics::{CommitFact, DeploymentFact, IncidentFact, Outcome, Window};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use dora_metrics::{CommitFact, DeploymentFact, IncidentFact, Outcome, OutcomeSlot, Window};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult};
 use uuid::Uuid;
 
 use super::sql::Sql;
@@ -623,6 +633,229 @@ async fn incidents_after<C: ConnectionTrait>(
         }
     }
     Ok(incidents)
+}
+
+/// How the rows of [`slots`] are split besides the UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotGroup {
+    /// The whole scope.
+    Scope,
+    /// Per repository.
+    Repository,
+    /// Per environment.
+    Environment,
+    /// Per (environment, repository, is_production): the `/metrics` snapshot.
+    Stream,
+}
+
+/// One [`OutcomeSlot`] and what it is of.
+#[derive(Debug, Clone)]
+pub struct SlotRow {
+    /// A `deployed_at` of one of its deployments (which bucket of a series it lies in).
+    pub at: DateTime<Utc>,
+    pub repository_id: Option<Uuid>,
+    pub environment: Option<String>,
+    pub is_production: Option<bool>,
+    pub slot: OutcomeSlot,
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `t` in microseconds since the epoch, rounded up: `deployed_at ≥ t` ⟺ `deployed_us ≥ this`
+/// for the microsecond times the store keeps.
+fn micros_ceil(t: DateTime<Utc>) -> i64 {
+    let nanos = t.timestamp_subsec_nanos() % 1000;
+    t.timestamp_micros() + i64::from(nanos > 0)
+}
+
+/// The scope's stored outcomes deployed in `window`, added up per UTC day (and per `group`).
+/// With `split_at` (a time of day), each day is cut there too: the buckets of a series counted
+/// back from a `to` that is not midnight start at that time of day.
+pub async fn slots<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+    split_at: Option<TimeDelta>,
+    group: SlotGroup,
+) -> Result<Vec<SlotRow>, DbErr> {
+    slots_where(
+        conn,
+        scope.organization_id,
+        Some(scope),
+        window,
+        split_at,
+        group,
+    )
+    .await
+}
+
+/// [`slots`] of every deployment of the organization, production or not, per day and stream
+/// (the `/metrics` snapshot splits them into its scopes).
+pub async fn slots_of_all<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    window: &Window,
+) -> Result<Vec<SlotRow>, DbErr> {
+    slots_where(conn, organization_id, None, window, None, SlotGroup::Stream).await
+}
+
+/// Every incident of the organization that started in the window, with its `is_production`.
+pub async fn incidents_of_all<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    window: &Window,
+) -> Result<Vec<(IncidentFact, bool)>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!(
+        "SELECT {INCIDENT_COLUMNS}, i.is_production FROM incidents i WHERE i.organization_id = "
+    ))
+    .bind(organization_id);
+    sql.push(" AND i.started_at >= ")
+        .bind(window.from)
+        .push(" AND i.started_at < ")
+        .bind(window.to);
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(|row| Ok((incident_fact(row)?, row.try_get("", "is_production")?)))
+        .collect()
+}
+
+async fn slots_where<C: ConnectionTrait>(
+    conn: &C,
+    organization_id: Uuid,
+    scope: Option<&MetricsScope>,
+    window: &Window,
+    split_at: Option<TimeDelta>,
+    group: SlotGroup,
+) -> Result<Vec<SlotRow>, DbErr> {
+    let backend = conn.get_database_backend();
+    let (concat, recovery) = match backend {
+        DbBackend::Postgres => ("string_agg", "o.recovery_seconds::text"),
+        // 17 significant digits: every double prints and parses back exactly.
+        _ => ("group_concat", "printf('%!.17g', o.recovery_seconds)"),
+    };
+    let mut keys = vec!["o.deployed_day"];
+    match group {
+        SlotGroup::Scope => {}
+        SlotGroup::Repository => keys.push("o.repository_id"),
+        SlotGroup::Environment => keys.push("o.environment"),
+        SlotGroup::Stream => keys.extend(["o.environment", "o.repository_id", "o.is_production"]),
+    }
+    let mut sql = Sql::new(backend);
+    sql.push(&format!("SELECT {}", keys.join(", ")));
+    if let Some(split) = split_at {
+        let split_us = split.num_microseconds().unwrap_or(0);
+        sql.push(", CASE WHEN o.deployed_us - o.deployed_day * ")
+            .push(&MICROS_PER_DAY.to_string())
+            .push(" >= ")
+            .bind(split_us)
+            .push(" THEN 1 ELSE 0 END AS half");
+    }
+    sql.push(&format!(
+        ", MIN(o.deployed_us) AS any_us, COUNT(*) AS finished, \
+         SUM(CASE WHEN o.is_success THEN 1 ELSE 0 END) AS successes, \
+         MIN(CASE WHEN o.is_success THEN o.deployed_us END) AS first_us, \
+         MAX(CASE WHEN o.is_success THEN o.deployed_us END) AS last_us, \
+         SUM(CASE WHEN o.change_failure THEN 1 ELSE 0 END) AS failures, \
+         SUM(CASE WHEN o.change_failure AND o.recovery_seconds IS NULL THEN 1 ELSE 0 END) \
+         AS unrecovered, SUM(CASE WHEN o.rework THEN 1 ELSE 0 END) AS rework, \
+         {concat}(CASE WHEN o.recovery_seconds IS NOT NULL THEN {recovery} END, ',') \
+         AS recovery, {concat}(o.lead_seconds, ',') AS lead \
+         FROM deployment_outcomes o WHERE o.organization_id = "
+    ))
+    .bind(organization_id);
+    if let Some(scope) = scope {
+        sql.environment_filter("o", scope)
+            .repository_filter("o", scope);
+    }
+    sql.push(" AND o.deployed_us >= ")
+        .bind(micros_ceil(window.from))
+        .push(" AND o.deployed_us < ")
+        .bind(micros_ceil(window.to));
+    sql.push(&format!(" GROUP BY {}", keys.join(", ")));
+    if split_at.is_some() {
+        sql.push(", half");
+    }
+    let mut out = Vec::new();
+    for row in conn.query_all_raw(sql.statement()).await? {
+        let micros = |column: &str| -> Result<Option<DateTime<Utc>>, DbErr> {
+            Ok(row
+                .try_get::<Option<i64>>("", column)?
+                .and_then(DateTime::<Utc>::from_timestamp_micros))
+        };
+        let count = |column: &str| -> Result<u64, DbErr> {
+            Ok(u64::try_from(row.try_get::<Option<i64>>("", column)?.unwrap_or(0)).unwrap_or(0))
+        };
+        let samples = |column: &str| -> Result<Vec<f64>, DbErr> {
+            let text: Option<String> = row.try_get("", column)?;
+            text.as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<f64>()
+                        .map_err(|e| DbErr::Custom(format!("stored sample `{s}`: {e}")))
+                })
+                .collect()
+        };
+        let at = micros("any_us")?
+            .ok_or_else(|| DbErr::Custom("an outcome slot without a time".to_owned()))?;
+        let has = |key: &str| keys.contains(&key);
+        out.push(SlotRow {
+            at,
+            repository_id: if has("o.repository_id") {
+                Some(row.try_get("", "repository_id")?)
+            } else {
+                None
+            },
+            environment: if has("o.environment") {
+                Some(row.try_get("", "environment")?)
+            } else {
+                None
+            },
+            is_production: if has("o.is_production") {
+                Some(row.try_get("", "is_production")?)
+            } else {
+                None
+            },
+            slot: OutcomeSlot {
+                finished: count("finished")?,
+                successes: count("successes")?,
+                first_success: micros("first_us")?,
+                last_success: micros("last_us")?,
+                failures: count("failures")?,
+                unrecovered: count("unrecovered")?,
+                rework: count("rework")?,
+                recovery_seconds: samples("recovery")?,
+                lead_seconds: samples("lead")?,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The incidents of the scope that started in the window (time to restore), with their
+/// `is_production`.
+pub async fn incidents_in<C: ConnectionTrait>(
+    conn: &C,
+    scope: &MetricsScope,
+    window: &Window,
+) -> Result<Vec<(IncidentFact, bool)>, DbErr> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    sql.push(&format!(
+        "SELECT {INCIDENT_COLUMNS}, i.is_production FROM incidents i WHERE"
+    ));
+    sql.incident_scope("i", scope);
+    sql.push(" AND i.started_at >= ")
+        .bind(window.from)
+        .push(" AND i.started_at < ")
+        .bind(window.to);
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(|row| Ok((incident_fact(row)?, row.try_get("", "is_production")?)))
+        .collect()
 }
 
 #[cfg(test)]

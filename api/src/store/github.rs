@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use entity::{deployments, github_deployments, members};
+use entity::{deployments, github_deployments, incidents, members};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -141,11 +141,33 @@ pub async fn count_in_repository<C: ConnectionTrait>(
         .await
 }
 
-/// Deletes a deployment; its commits, statuses and GitHub fields go with it.
+/// Deletes a deployment; its commits, statuses, GitHub fields and outcome go with it, and the
+/// incidents that named it are attributed by repository and time from now on. The outcomes
+/// around it are re-derived.
 pub async fn delete<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+    let Some(deployment) = deployments::Entity::find()
+        .filter(deployments::Column::Id.eq(id))
+        .one(conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let before = super::outcomes::Placement::read(conn, &deployment).await?;
+    let named = incidents::Entity::find()
+        .filter(incidents::Column::DeploymentId.eq(id))
+        .all(conn)
+        .await?;
     deployments::Entity::delete_many()
         .filter(deployments::Column::Id.eq(id))
         .exec(conn)
-        .await
-        .map(|_| ())
+        .await?;
+    super::outcomes::deployment_changed(conn, Some(&before), None).await?;
+    for incident in named {
+        let after = incidents::Model {
+            deployment_id: None,
+            ..incident
+        };
+        super::outcomes::incident_changed(conn, None, Some(&after)).await?;
+    }
+    Ok(())
 }

@@ -12,7 +12,9 @@ pub async fn insert<C: ConnectionTrait>(
     txn: &C,
     incident: incidents::Model,
 ) -> Result<incidents::Model, DbErr> {
-    incidents::ActiveModel::from(incident).insert(txn).await
+    let inserted = incidents::ActiveModel::from(incident).insert(txn).await?;
+    super::outcomes::incident_changed(txn, None, Some(&inserted)).await?;
+    Ok(inserted)
 }
 
 /// Rewrites every field of an incident (its source brought it up to date).
@@ -20,11 +22,14 @@ pub async fn replace<C: ConnectionTrait>(
     txn: &C,
     incident: incidents::Model,
 ) -> Result<incidents::Model, DbErr> {
+    let before = incidents::Entity::find_by_id(incident.id).one(txn).await?;
     // Every column changed (the primary key identifies the row).
-    incidents::ActiveModel::from(incident)
+    let after = incidents::ActiveModel::from(incident)
         .reset_all()
         .update(txn)
-        .await
+        .await?;
+    super::outcomes::incident_changed(txn, before.as_ref(), Some(&after)).await?;
+    Ok(after)
 }
 
 pub async fn delete<C: ConnectionTrait>(
@@ -32,11 +37,13 @@ pub async fn delete<C: ConnectionTrait>(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<(), DbErr> {
+    let before = find(txn, organization_id, id).await?;
     incidents::Entity::delete_many()
         .filter(incidents::Column::Id.eq(id))
         .filter(incidents::Column::OrganizationId.eq(organization_id))
         .exec(txn)
         .await?;
+    super::outcomes::incident_changed(txn, before.as_ref(), None).await?;
     Ok(())
 }
 
@@ -164,8 +171,11 @@ pub async fn resolve<C: ConnectionTrait>(
     resolved_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<incidents::Model, DbErr> {
+    let before = current.clone();
     let mut active: incidents::ActiveModel = current.into();
     active.resolved_at = Set(Some(resolved_at));
     active.updated_at = Set(now);
-    active.update(txn).await
+    let resolved = active.update(txn).await?;
+    super::outcomes::incident_changed(txn, Some(&before), Some(&resolved)).await?;
+    Ok(resolved)
 }

@@ -13,6 +13,7 @@ pub mod integrations;
 pub mod inventory;
 pub mod known;
 pub mod organizations;
+pub mod outcomes;
 pub mod overview;
 pub mod pushes;
 pub mod source_objects;

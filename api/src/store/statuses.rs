@@ -70,7 +70,9 @@ pub async fn post_at<C: ConnectionTrait>(
         )
         .await?;
     }
+    let before = deployment.clone();
     let deployment = apply(txn, deployment, new.state, &environment, &earlier, at, now).await?;
+    super::outcomes::deployment_updated(txn, &before, &deployment).await?;
     if new.state == GithubState::Success && new.auto_inactive {
         inactivate_prior(txn, &deployment, new.creator.clone(), now).await?;
     }
@@ -267,7 +269,9 @@ async fn inactivate_prior<C: ConnectionTrait>(
             now,
         )
         .await?;
-        apply(txn, old, GithubState::Inactive, &environment, &[], now, now).await?;
+        let before = old.clone();
+        let after = apply(txn, old, GithubState::Inactive, &environment, &[], now, now).await?;
+        super::outcomes::deployment_updated(txn, &before, &after).await?;
     }
     Ok(())
 }

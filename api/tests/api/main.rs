@@ -26,6 +26,7 @@ mod migrations;
 mod numbers;
 mod oidc;
 mod openapi;
+mod outcomes;
 mod prometheus;
 mod record;
 mod reliability;

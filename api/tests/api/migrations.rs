@@ -35,9 +35,74 @@ async fn migrations_roll_back_and_forward_over_data() {
         row.try_get::<i64>("", "n").unwrap()
     };
     assert_eq!(copied().await, 1);
+    // 000009 (outcomes) and 000006 (commit copies).
     Migrator::down(conn, Some(2)).await.unwrap();
     Migrator::up(conn, None).await.unwrap();
     assert_eq!(copied().await, 1);
+}
+
+/// Migration 000009 computes, over an existing history, exactly the outcome rows the writes
+/// maintained: rolled back (the table is dropped) and applied again, every row is the same.
+#[tokio::test]
+async fn the_outcomes_migration_recomputes_what_the_writes_kept() {
+    use entity::deployment_outcomes;
+    use sea_orm::EntityTrait;
+
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let at = |h: u32| format!("2026-03-01T{h:02}:00:00Z");
+    for n in 1..=12u32 {
+        let mut body = deployment(
+            ["https://github.com/acme/web", "https://github.com/acme/api"][n as usize % 2],
+            n,
+        );
+        body["status"] = json!(if n % 4 == 0 { "failure" } else { "success" });
+        // Out of order, with ties.
+        body["finished_at"] = json!(at((n * 7) % 10 + 1));
+        body["is_hotfix"] = json!(n % 5 == 0);
+        body["environment"] = json!(if n % 3 == 0 { "staging" } else { "production" });
+        body["commits"] = json!([
+            {"sha": format!("{:040x}", n % 4), "committed_at": "2026-02-28T09:00:00Z"},
+            {"sha": format!("{:040x}", 100 + n), "committed_at": "2026-02-28T10:00:00Z"},
+        ]);
+        app.create_deployment(&token, &body).await;
+    }
+    for (started, repository) in [(3, Some("https://github.com/acme/web")), (6, None)] {
+        let mut incident = json!({
+            "title": "Down",
+            "started_at": format!("2026-03-01T{started:02}:30:00Z"),
+            "resolved_at": format!("2026-03-01T{started:02}:45:00Z"),
+        });
+        if let Some(url) = repository {
+            incident["repository_url"] = json!(url);
+        }
+        let resp = app.post_json("/api/v1/incidents", &token, &incident).await;
+        assert_eq!(resp.status(), 201);
+    }
+    let conn = app.state.core.db.read();
+    let rows = || async {
+        let mut rows = deployment_outcomes::Entity::find().all(conn).await.unwrap();
+        rows.sort_by_key(|r| r.deployment_id);
+        rows
+    };
+    let kept = rows().await;
+    assert_eq!(kept.len(), 12);
+    assert!(
+        kept.iter()
+            .any(|r| r.change_failure && r.recovery_seconds.is_some())
+    );
+    assert!(kept.iter().any(|r| r.lead_seconds.is_some()));
+    // The newest two: 000010 (numbers per organization), then 000009 (outcomes).
+    Migrator::down(conn, Some(2)).await.unwrap();
+    let gone = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM deployment_outcomes",
+        ))
+        .await;
+    assert!(gone.is_err(), "the table is dropped");
+    Migrator::up(conn, None).await.unwrap();
+    assert_eq!(rows().await, kept);
 }
 
 /// The commit rows' `is_success` copy, kept by the triggers of migration 000006, says what the
