@@ -8,14 +8,19 @@
 //! at most [`PG_ACQUIRE_TIMEOUT`] for a connection, and every error that means the database
 //! could not be reached or the connection was lost ([`is_unavailable`]) becomes a 503 that
 //! tells the client to retry. The pool reconnects by itself when the server is back.
+//!
+//! A pool that is only busy is not an outage: when a write transaction cannot get a
+//! connection within [`PG_ACQUIRE_TIMEOUT`], one direct connection attempt asks the server
+//! whether it answers; if it does, the request keeps waiting (up to [`PG_BUSY_WAIT`] in all),
+//! so a burst of writes queues instead of failing.
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode, SqlxPostgresConnector,
-    TransactionOptions, TransactionTrait,
+    AccessMode, ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode,
+    SqlxPostgresConnector, TransactionOptions, TransactionTrait,
     sqlx::{
         self, Connection,
         postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
@@ -29,6 +34,12 @@ use crate::domain::Secret;
 /// attempt to open one is refused and sqlx keeps retrying until this deadline, so it is what
 /// bounds the time to a 503; in normal operation a connection is free in microseconds.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The longest a write waits for a connection of a busy pool while the server answers.
+pub const PG_BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// The longest the "does the server answer?" probe of a busy pool waits.
+const PG_BUSY_PROBE: Duration = Duration::from_millis(500);
 
 /// The longest the start-up probe waits for PostgreSQL to answer.
 const PG_CONNECT_PROBE: Duration = Duration::from_secs(5);
@@ -163,12 +174,44 @@ impl Db {
 
     /// Starts a write transaction; on SQLite it takes the write lock at once.
     pub async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.write
-            .begin_with_options(TransactionOptions {
+        self.patiently(|| {
+            self.write.begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             })
-            .await
+        })
+        .await
+    }
+
+    /// Runs `begin` again while it fails only because the PostgreSQL pool had no free
+    /// connection in time and the server itself still answers (see the module's comment).
+    async fn patiently<F, Fut>(&self, begin: F) -> Result<DatabaseTransaction, DbErr>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
+    {
+        let started = std::time::Instant::now();
+        loop {
+            match begin().await {
+                Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
+                    if self.backend() == DbBackend::Postgres
+                        && started.elapsed() < PG_BUSY_WAIT
+                        && self.server_answers().await => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// One direct connection attempt with the pool's options, outside the pool.
+    async fn server_answers(&self) -> bool {
+        let options = self.write.get_postgres_connection_pool().connect_options();
+        match tokio::time::timeout(PG_BUSY_PROBE, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// PostgreSQL only: a short write transaction that does not wait for its commit to reach
@@ -176,7 +219,7 @@ impl Db {
     /// Losing it in a crash is harmless: any later commit that waits for the disk (such as
     /// the write that used the value) flushes it first, as it comes earlier in the log.
     pub async fn begin_async_commit(&self) -> Result<DatabaseTransaction, DbErr> {
-        let txn = self.write.begin().await?;
+        let txn = self.patiently(|| self.write.begin()).await?;
         txn.execute_unprepared("SET LOCAL synchronous_commit = off")
             .await?;
         Ok(txn)
