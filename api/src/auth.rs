@@ -334,8 +334,9 @@ pub fn load_or_create_secret(path: &Path) -> Result<Secret, String> {
             Ok(Secret::new(secret))
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_secret(path)?
-            .ok_or_else(|| format!("cannot read {}: it vanished", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            load_secret(path)?.ok_or_else(|| format!("cannot read {}: it vanished", path.display()))
+        }
         Err(e) => Err(format!(
             "unset, and a secret cannot be written to {}: {e}",
             path.display()

@@ -95,8 +95,8 @@ async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
             .join("; ")
     })?;
     let command = "token issue";
-    let options = existing_database_options(&args.db, command, Some(&args.jwt))
-        .map_err(|e| e.to_string())?;
+    let options =
+        existing_database_options(&args.db, command, Some(&args.jwt)).map_err(|e| e.to_string())?;
     let jwt = jwt_settings(&args.jwt, &options).map_err(|e| e.to_string())?;
     let keys = api::existing_jwt_keys(&jwt, command).map_err(|e| e.to_string())?;
     let db = open(&args.db, command).await?;

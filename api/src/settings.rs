@@ -585,15 +585,17 @@ pub fn existing_database_options(
             ),
             _ => String::new(),
         };
+        let settings = match secret {
+            Some(_) => format!("{} and {}", names::DATABASE_URL, names::JWT_SECRET),
+            None => names::DATABASE_URL.to_string(),
+        };
         return Err(ConfigError::new(
             names::DATABASE_URL,
             format!(
                 "there is no database at {}{secret_note}. `{command}` works on the database \
                  of a service and never creates one (only `serve` does): run it from the \
-                 directory the service runs in, or set {} and {} to the service's",
+                 directory the service runs in, or set {settings} to the service's",
                 absolute(&path).display(),
-                names::DATABASE_URL,
-                names::JWT_SECRET,
             ),
         ));
     }
@@ -819,7 +821,10 @@ mod tests {
             sqlite_with_mode("sqlite://x.db", "rwc", false).as_deref(),
             Some("sqlite://x.db?mode=rwc")
         );
-        assert_eq!(sqlite_with_mode("sqlite://x.db?mode=ro", "rwc", false), None);
+        assert_eq!(
+            sqlite_with_mode("sqlite://x.db?mode=ro", "rwc", false),
+            None
+        );
         assert_eq!(
             sqlite_with_mode("sqlite:///d/x.db?cache=shared&mode=rwc", "rw", true).as_deref(),
             Some("sqlite:///d/x.db?cache=shared&mode=rw")

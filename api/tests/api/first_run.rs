@@ -182,7 +182,11 @@ async fn the_token_commands_refuse_a_database_no_service_set_up() {
     }
     let out = run(dir.path(), &["token", "issue", "--org", "acme"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(files(dir.path()), Vec::<String>::new(), "nothing written here");
+    assert_eq!(
+        files(dir.path()),
+        Vec::<String>::new(),
+        "nothing written here"
+    );
 }
 
 #[tokio::test]
@@ -242,7 +246,11 @@ async fn wrong_settings_are_reported_as_what_they_are_before_anything_is_written
     // "unable to open database file").
     let other = tempfile::tempdir().unwrap();
     let service = serve_in(other.path(), &[("DATABASE_URL", "sqlite://x.db")]);
-    assert!(other.path().join("x.db").is_file(), "{:?}", files(other.path()));
+    assert!(
+        other.path().join("x.db").is_file(),
+        "{:?}",
+        files(other.path())
+    );
     assert!(other.path().join("x.db.jwt-secret").is_file());
     drop(service);
 }

@@ -145,7 +145,12 @@ impl DeploymentReplacement {
         let team = maybe(&self.team);
         differs(&mut errors, "team", team.as_ref(), &stored.team.as_ref());
         let pusher = maybe(&self.pusher_id);
-        differs(&mut errors, "pusher_id", pusher.as_ref(), &stored.pusher_id.as_ref());
+        differs(
+            &mut errors,
+            "pusher_id",
+            pusher.as_ref(),
+            &stored.pusher_id.as_ref(),
+        );
         let by = self.triggered_by.as_ref();
         differs(&mut errors, "triggered_by", by, &stored.triggered_by);
         let deployed = self.deployed_at.as_ref();
