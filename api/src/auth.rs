@@ -296,19 +296,24 @@ pub struct Verified {
 #[error("invalid token: {0}")]
 pub struct InvalidToken(pub String);
 
+/// The secret kept in `path`; `None` when there is no such file. The error says what went
+/// wrong with the file.
+pub fn load_secret(path: &Path) -> Result<Option<Secret>, String> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(Secret::new(text.trim()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!(
+            "unset, and the kept secret {} cannot be read: {e}",
+            path.display()
+        )),
+    }
+}
+
 /// The secret kept in `path`, made (256 random bits, mode 0600) when there is none. The
 /// error says what went wrong with the file.
 pub fn load_or_create_secret(path: &Path) -> Result<Secret, String> {
-    let read = |path: &Path| fs::read_to_string(path).map(|text| Secret::new(text.trim()));
-    match read(path) {
-        Ok(secret) => return Ok(secret),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(format!(
-                "unset, and the kept secret {} cannot be read: {e}",
-                path.display()
-            ));
-        }
+    if let Some(secret) = load_secret(path)? {
+        return Ok(secret);
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -330,7 +335,7 @@ pub fn load_or_create_secret(path: &Path) -> Result<Secret, String> {
         }
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            load_secret(path)?.ok_or_else(|| format!("cannot read {}: it vanished", path.display()))
         }
         Err(e) => Err(format!(
             "unset, and a secret cannot be written to {}: {e}",

@@ -153,6 +153,38 @@ pub fn jwt_keys(settings: &settings::JwtSettings) -> Result<JwtKeys, ConfigError
         .map_err(|e| ConfigError::new(names::JWT_SECRET, e))
 }
 
+/// The signing keys of a command other than `serve` (`token issue`): the configured secret,
+/// else the one the service keeps in the secret file, which must exist (it is never made
+/// here: a new secret would sign tokens the service refuses).
+pub fn existing_jwt_keys(
+    settings: &settings::JwtSettings,
+    command: &str,
+) -> Result<JwtKeys, ConfigError> {
+    let secret = match &settings.secret {
+        Some(secret) => secret.clone(),
+        None => auth::load_secret(&settings.secret_file)
+            .map_err(|e| ConfigError::new(names::JWT_SECRET, e))?
+            .ok_or_else(|| {
+                let path = std::path::absolute(&settings.secret_file)
+                    .unwrap_or_else(|_| settings.secret_file.clone());
+                ConfigError::new(
+                    names::JWT_SECRET,
+                    format!(
+                        "unset, and there is no kept secret at {} (the service writes it on \
+                         its first start, next to its SQLite database; with PostgreSQL in \
+                         its working directory). `{command}` never makes one (its tokens \
+                         would not verify): run it from the directory the service runs in, \
+                         or set {} to the service's secret",
+                        path.display(),
+                        names::JWT_SECRET,
+                    ),
+                )
+            })?,
+    };
+    JwtKeys::new(&secret, &settings.issuer, &settings.audience)
+        .map_err(|e| ConfigError::new(names::JWT_SECRET, e))
+}
+
 /// The key that seals stored secrets: the configured one, else the one kept in the key file
 /// (made on first start).
 pub fn secret_key(

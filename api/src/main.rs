@@ -9,7 +9,7 @@ use api::{
     domain::{NewToken, RawToken, validate_slug},
     settings::{
         Cli, Command, DbArgs, ServeArgs, Settings, TokenCommand, TokenIssueArgs, TokenListArgs,
-        TokenRevokeArgs, database_options, jwt_settings,
+        TokenRevokeArgs, existing_database_options, jwt_settings,
     },
     store::Db,
 };
@@ -54,9 +54,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
+/// Applies pending migrations to an existing database (a SQLite file must exist: only
+/// `serve` creates one; an empty PostgreSQL database is set up).
 async fn migrate(args: DbArgs) -> Result<(), String> {
     let _ = api::init_tracing("warn");
-    let options = database_options(&args).map_err(|e| e.to_string())?;
+    let options = existing_database_options(&args, "migrate", None).map_err(|e| e.to_string())?;
     let db = Db::connect(&options).await.map_err(|e| e.to_string())?;
     db.migrate()
         .await
@@ -92,10 +94,12 @@ async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    let options = database_options(&args.db).map_err(|e| e.to_string())?;
+    let command = "token issue";
+    let options =
+        existing_database_options(&args.db, command, Some(&args.jwt)).map_err(|e| e.to_string())?;
     let jwt = jwt_settings(&args.jwt, &options).map_err(|e| e.to_string())?;
-    let keys = api::jwt_keys(&jwt).map_err(|e| e.to_string())?;
-    let db = connect(&args.db).await?;
+    let keys = api::existing_jwt_keys(&jwt, command).map_err(|e| e.to_string())?;
+    let db = open(&args.db, command).await?;
     let issued = api::core::tokens::issue_on_host(&db, &keys, &args.org, input)
         .await
         .map_err(|e| e.to_string());
@@ -107,7 +111,7 @@ async fn issue_token(args: TokenIssueArgs) -> Result<(), String> {
 async fn list_tokens(args: TokenListArgs) -> Result<(), String> {
     let _ = api::init_tracing("warn");
     validate_slug(&args.org).map_err(|e| format!("--org: {e}"))?;
-    let db = connect(&args.db).await?;
+    let db = open(&args.db, "token list").await?;
     let records = api::core::tokens::list_on_host(&db, &args.org)
         .await
         .map_err(|e| e.to_string());
@@ -123,7 +127,7 @@ async fn revoke_token(args: TokenRevokeArgs) -> Result<(), String> {
     let _ = api::init_tracing("warn");
     let id = uuid::Uuid::parse_str(args.id.trim())
         .map_err(|_| format!("`{}` is not a token id (see `token list`)", args.id))?;
-    let db = connect(&args.db).await?;
+    let db = open(&args.db, "token revoke").await?;
     let revoked = api::core::tokens::revoke_on_host(&db, id)
         .await
         .map_err(|e| e.to_string());
@@ -136,14 +140,31 @@ async fn revoke_token(args: TokenRevokeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Connects and migrates (the token commands work on a database no service has started).
-async fn connect(args: &DbArgs) -> Result<Db, String> {
-    let options = database_options(args).map_err(|e| e.to_string())?;
+/// Opens the database of a service for `command`: it must exist and be up to date. Nothing
+/// is created or migrated here (a token written to a database no service reads would be
+/// refused by the service).
+async fn open(args: &DbArgs, command: &str) -> Result<Db, String> {
+    let options = existing_database_options(args, command, None).map_err(|e| e.to_string())?;
     let db = Db::connect(&options).await.map_err(|e| e.to_string())?;
-    db.migrate()
-        .await
-        .map_err(|e| format!("migrations failed: {e}"))?;
-    Ok(db)
+    let database = redact_url(options.url.expose());
+    let refused = match db.pending_migrations().await {
+        Ok(Some(0)) => return Ok(db),
+        Ok(None) => format!(
+            "{}: the database {database} has no dora-tracker tables, so it is not a \
+             service's database. `{command}` never sets one up: point {} at the database the \
+             service uses (start `serve` on a new one first)",
+            api::settings::names::DATABASE_URL,
+            api::settings::names::DATABASE_URL,
+        ),
+        Ok(Some(pending)) => format!(
+            "{}: the database {database} lacks {pending} migration(s) of this version: run \
+             `dora-tracker migrate` (or restart the service, which applies them) first",
+            api::settings::names::DATABASE_URL,
+        ),
+        Err(e) => format!("cannot read the schema of {database}: {e}"),
+    };
+    db.close().await;
+    Err(refused)
 }
 
 fn token_line(record: &TokenRecord) -> String {

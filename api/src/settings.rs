@@ -402,7 +402,7 @@ fn secret_settings(args: &SecretArgs, database: &DbOptions) -> Result<SecretSett
 impl Settings {
     /// Checks every value of `serve`; nothing is connected, written or bound here.
     pub fn from_serve_args(args: ServeArgs) -> Result<Self, ConfigError> {
-        let database = database_options(&args.db)?;
+        let database = serve_database_options(&args.db)?;
         let jwt = jwt_settings(&args.jwt, &database)?;
         let secrets = secret_settings(&args.secrets, &database)?;
         let listen = parse_listen(&args.listen)?;
@@ -550,6 +550,83 @@ pub fn database_options(args: &DbArgs) -> Result<DbOptions, ConfigError> {
         max_connections: args.db_max_connections,
         synchronous,
     })
+}
+
+/// The database of `serve`, the one command that creates a database: a `sqlite:` URL that
+/// names no `mode` gets `mode=rwc` (without it SQLite would not create the file).
+pub fn serve_database_options(args: &DbArgs) -> Result<DbOptions, ConfigError> {
+    let mut options = database_options(args)?;
+    if let Some(url) = sqlite_with_mode(options.url.expose(), "rwc", false) {
+        options.url = Secret::new(url);
+    }
+    Ok(options)
+}
+
+/// The database of a command other than `serve` (`migrate`, `token …`), which works on the
+/// database a service created and never creates one: a SQLite file must exist (it is
+/// opened with `mode=rw`, whatever the URL says). The error names the file it looked for
+/// (and, with `secret`, the JWT secret file that goes with it) and how to point the command
+/// at the service's database.
+pub fn existing_database_options(
+    args: &DbArgs,
+    command: &str,
+    secret: Option<&JwtArgs>,
+) -> Result<DbOptions, ConfigError> {
+    let mut options = database_options(args)?;
+    let url = options.url.expose();
+    let Some(path) = sqlite_path(url) else {
+        return Ok(options);
+    };
+    if !path.is_file() {
+        let secret_note = match secret {
+            Some(jwt) if jwt.jwt_secret.is_none() => format!(
+                " (nor, next to it, the JWT secret {})",
+                absolute(&secret_file(url)).display()
+            ),
+            _ => String::new(),
+        };
+        let settings = match secret {
+            Some(_) => format!("{} and {}", names::DATABASE_URL, names::JWT_SECRET),
+            None => names::DATABASE_URL.to_string(),
+        };
+        return Err(ConfigError::new(
+            names::DATABASE_URL,
+            format!(
+                "there is no database at {}{secret_note}. `{command}` works on the database \
+                 of a service and never creates one (only `serve` does): run it from the \
+                 directory the service runs in, or set {settings} to the service's",
+                absolute(&path).display(),
+            ),
+        ));
+    }
+    if let Some(url) = sqlite_with_mode(url, "rw", true) {
+        options.url = Secret::new(url);
+    }
+    Ok(options)
+}
+
+/// `path` from the working directory, for messages.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A `sqlite:` file URL with `mode=<mode>`: `None` when it is not a SQLite file, or (unless
+/// `force`) when it names a mode already.
+fn sqlite_with_mode(url: &str, mode: &str, force: bool) -> Option<String> {
+    sqlite_path(url)?;
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    let named = params.iter().any(|p| p.starts_with("mode="));
+    if named && !force {
+        return None;
+    }
+    let mut kept: Vec<String> = params
+        .into_iter()
+        .filter(|p| !p.starts_with("mode="))
+        .map(str::to_owned)
+        .collect();
+    kept.push(format!("mode={mode}"));
+    Some(format!("{base}?{}", kept.join("&")))
 }
 
 /// The JWT settings of any command that signs or verifies tokens.
@@ -736,6 +813,27 @@ mod tests {
             secret_file("postgres://postgres@localhost/dora"),
             PathBuf::from("dora-tracker.jwt-secret")
         );
+    }
+
+    #[test]
+    fn serve_adds_the_create_mode_and_other_commands_never_create() {
+        assert_eq!(
+            sqlite_with_mode("sqlite://x.db", "rwc", false).as_deref(),
+            Some("sqlite://x.db?mode=rwc")
+        );
+        assert_eq!(
+            sqlite_with_mode("sqlite://x.db?mode=ro", "rwc", false),
+            None
+        );
+        assert_eq!(
+            sqlite_with_mode("sqlite:///d/x.db?cache=shared&mode=rwc", "rw", true).as_deref(),
+            Some("sqlite:///d/x.db?cache=shared&mode=rw")
+        );
+        assert_eq!(sqlite_with_mode("sqlite::memory:", "rwc", false), None);
+        assert_eq!(sqlite_with_mode("postgres://u@h/db", "rwc", false), None);
+        let settings = Settings::from_serve_args(serve_args(&["--database-url", "sqlite://x.db"]))
+            .expect("valid");
+        assert_eq!(settings.database.url.expose(), "sqlite://x.db?mode=rwc");
     }
 
     #[test]

@@ -38,8 +38,6 @@ export DORA_JWT_SECRET
 export DORA_LISTEN="127.0.0.1:0"
 export RUST_LOG="${RUST_LOG:-warn}"
 
-token="$("$bin" token issue --org acme --scope "ingest read" --sub ci-bot --ttl 1h)"
-
 "$bin" serve 2>"$tmp/server.log" &
 server_pid=$!
 url=""
@@ -58,6 +56,9 @@ if [ -z "$url" ]; then
   echo "github-client: the server did not report its address" >&2
   exit 1
 fi
+
+# The server created the database; the token is minted in it.
+token="$("$bin" token issue --org acme --scope "ingest read" --sub ci-bot --ttl 1h)"
 
 status=0
 DORA_URL="$url" DORA_TOKEN="$token" node "$here/check.mjs" || status=$?

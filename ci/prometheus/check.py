@@ -10,6 +10,8 @@ history, then:
      returns no data (for the team, unless the JSON API says that metric has no value);
   4. compares DORA gauges with what /api/v1/metrics/dora reports for the same scope (the
      organization and the team).
+Before all that it checks the dashboard's structure (what Grafana's import needs, since
+Grafana itself cannot be installed here): `check.py --structure` does only that.
 Exits non-zero on any failure. Uses only the standard library.
 """
 import json
@@ -109,6 +111,88 @@ def post_history(base, token):
     return len(ids)
 
 
+# The unit each family of series is in (the dashboard's panels must show it).
+UNITS = [
+    (re.compile(r"\bdora_tier\b"), "none"),
+    (re.compile(r"\bdora_[a-z0-9_]*_seconds\b"), "s"),
+    (re.compile(r"\bdora_[a-z0-9_]*_rate\b"), "percentunit"),
+    (re.compile(r"\bdora_deployment_frequency_per_day\b"), "suffix:/day"),
+    (re.compile(r"\bdora_(deployments|window_deployments|incidents|change_failures|unrecovered_failures|open_incidents)\b"), "short"),
+    (re.compile(r"\brate\(http_requests_total\b"), "reqps"),
+]
+
+
+def check_structure(dash):
+    """What Grafana's import dialog and a sound dashboard need; the problems found."""
+    problems = []
+    inputs = dash.get("__inputs", [])
+    ds_inputs = [i for i in inputs if i.get("type") == "datasource" and i.get("pluginId") == "prometheus"]
+    if len(ds_inputs) != 1 or not ds_inputs[0].get("name"):
+        problems.append("__inputs must hold one Prometheus datasource input (the import dialog's picker)")
+    requires = {(r.get("type"), r.get("id")) for r in dash.get("__requires", [])}
+    needed = {("grafana", "grafana"), ("datasource", "prometheus")}
+    needed |= {("panel", p["type"]) for p in dash.get("panels", [])}
+    for kind, ident in sorted(needed - requires):
+        problems.append(f"__requires lacks the {kind} {ident}")
+    text = json.dumps(dash)
+    for name in {i["name"] for i in ds_inputs}:
+        if text.count("${" + name + "}") == 0:
+            problems.append(f"the input {name} is used nowhere: the datasource picked on import would be ignored")
+    variables = {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
+    if variables.get("datasource", {}).get("type") != "datasource":
+        problems.append("a `datasource` variable of type datasource is needed")
+    if "job" not in variables:
+        problems.append("a `job` variable (the Prometheus scrape job) is needed")
+    ids = [p.get("id") for p in dash.get("panels", [])]
+    if len(ids) != len(set(ids)):
+        problems.append(f"panel ids repeat: {ids}")
+
+    def uses_datasource_variable(obj, where):
+        ds = obj.get("datasource")
+        if not (isinstance(ds, dict) and ds.get("type") == "prometheus" and ds.get("uid") == "${datasource}"):
+            problems.append(f"{where}: datasource must be {{type: prometheus, uid: ${{datasource}}}}, not {ds!r}")
+
+    for name, var in variables.items():
+        if var.get("type") != "query":
+            continue
+        uses_datasource_variable(var, f"variable {name}")
+        q = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+        if name != "job" and 'job="$job"' not in q:
+            problems.append(f"variable {name}: its query is not filtered by job=\"$job\": {q}")
+    for panel in dash.get("panels", []):
+        where = f"panel {panel.get('id')} ({panel.get('title')})"
+        uses_datasource_variable(panel, where)
+        unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+        if not unit:
+            problems.append(f"{where}: no unit (fieldConfig.defaults.unit)")
+        for override in panel.get("fieldConfig", {}).get("overrides", []):
+            if any(prop.get("id") == "unit" for prop in override.get("properties", [])):
+                problems.append(f"{where}: an override changes the unit: one axis, one unit")
+        targets = panel.get("targets", [])
+        if not targets:
+            problems.append(f"{where}: no query")
+        target_units = set()
+        for target in targets:
+            uses_datasource_variable(target, f"{where} query {target.get('refId')}")
+            expr = target.get("expr", "")
+            if 'job="$job"' not in expr:
+                problems.append(f"{where}: query not filtered by job=\"$job\": {expr}")
+            found = {u for pattern, u in UNITS if pattern.search(expr)}
+            if len(found) != 1:
+                problems.append(f"{where}: cannot tell the unit of {expr} (matches {sorted(found)})")
+            target_units |= found
+        if len(target_units) > 1:
+            problems.append(f"{where}: mixes units {sorted(target_units)} on one axis")
+        elif target_units and unit not in target_units:
+            problems.append(f"{where}: unit {unit!r}, but its series are in {target_units.pop()!r}")
+    return problems
+
+
+def load_dashboard():
+    with open(os.path.join(ROOT, "dashboards", "dora-tracker.json")) as f:
+        return json.load(f)
+
+
 def dashboard_exprs():
     with open(os.path.join(ROOT, "dashboards", "dora-tracker.json")) as f:
         dash = json.load(f)
@@ -126,6 +210,14 @@ def dashboard_exprs():
 
 
 def main():
+    problems = check_structure(load_dashboard())
+    for problem in problems:
+        print(f"dashboard: {problem}")
+    if problems:
+        sys.exit(f"dashboards/dora-tracker.json: {len(problems)} structural problems")
+    print("dashboard structure: ok (inputs, requires, units, job filter)")
+    if sys.argv[1:] == ["--structure"]:
+        return
     binary = sys.argv[1]
     work = tempfile.mkdtemp(prefix="dora-prom-")
     port, prom_port = free_port(), free_port()
@@ -134,11 +226,12 @@ def main():
                DORA_JWT_SECRET=SECRET, DORA_METRICS_REFRESH_SECONDS="1", RUST_LOG="warn")
     procs = []
     try:
-        token = subprocess.run([binary, "token", "issue", "--org", "acme", "--scope", "ingest read"],
-                               env=env, check=True, capture_output=True, text=True).stdout.strip()
         server = subprocess.Popen([binary, "serve"], env=env)
         procs.append(server)
         wait_for("the service", lambda: request("GET", f"{base}/healthz")[0] == 200)
+        # `serve` created the database; the token is minted in it.
+        token = subprocess.run([binary, "token", "issue", "--org", "acme", "--scope", "ingest read"],
+                               env=env, check=True, capture_output=True, text=True).stdout.strip()
         count = post_history(base, token)
         print(f"posted {count} deployments")
 
@@ -202,9 +295,10 @@ def main():
 
         failures = []
         passes = [
-            ({"$organization": "acme", "$team": "*", "$repository": "*", "$environment": "*", "$window": "30d"}, None),
-            ({"$organization": "acme", "$team": "platform", "$repository": "*", "$environment": "*", "$window": "30d"},
-             metrics_json("?team=platform")),
+            ({"$job": "dora-tracker", "$organization": "acme", "$team": "*", "$repository": "*",
+              "$environment": "*", "$window": "30d"}, None),
+            ({"$job": "dora-tracker", "$organization": "acme", "$team": "platform", "$repository": "*",
+              "$environment": "*", "$window": "30d"}, metrics_json("?team=platform")),
         ]
         for values, summary in passes:
             for title, expr in dashboard_exprs():

@@ -48,11 +48,6 @@ export DORA_LISTEN="127.0.0.1:0"
 export RUST_LOG="${RUST_LOG:-warn}"
 unset DORA_PUBLIC_URL
 
-# `token issue` creates the database and the organization.
-ingest="$("$bin" token issue --org acme --scope ingest --sub ci-seeder --ttl 1h)"
-read_token="$("$bin" token issue --org acme --scope read --sub ci-manager --ttl 2h)"
-other="$("$bin" token issue --org globex --scope "ingest read" --sub ci-other --ttl 1h)"
-
 "$bin" serve 2>"$tmp/server.log" &
 server_pid=$!
 url=""
@@ -71,6 +66,11 @@ if [ -z "$url" ]; then
   echo "web: the server did not report its address" >&2
   exit 1
 fi
+
+# `serve` created the database; `token issue` uses it (and creates the organizations).
+ingest="$("$bin" token issue --org acme --scope ingest --sub ci-seeder --ttl 1h)"
+read_token="$("$bin" token issue --org acme --scope read --sub ci-manager --ttl 2h)"
+other="$("$bin" token issue --org globex --scope "ingest read" --sub ci-other --ttl 1h)"
 
 status=0
 DORA_URL="$url" DORA_INGEST_TOKEN="$ingest" DORA_READ_TOKEN="$read_token" \

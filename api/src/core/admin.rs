@@ -11,11 +11,13 @@ use super::{
 };
 use crate::{
     auth::{Principal, Scope},
-    domain::NewDeployment,
+    domain::{FieldError, NewDeployment},
     store::{self, audit::Change, deployments::DeploymentRecord},
 };
 
-/// Overwrites every writable field of deployment `id` with `new` (never creates one). The
+/// Overwrites every writable field of deployment `id` with `new` (never creates one).
+/// `read_only` compares the read-only values the caller sent with the stored record and
+/// answers those that differ: any refuses the whole replace (422, nothing written). The
 /// record before and after, as `snapshot` shows it, goes to the audit log; the status it
 /// sets is appended to the history.
 pub async fn replace(
@@ -23,6 +25,7 @@ pub async fn replace(
     principal: &Principal,
     id: Uuid,
     new: &NewDeployment,
+    read_only: impl Fn(&DeploymentRecord) -> Vec<FieldError>,
     snapshot: impl Fn(&DeploymentRecord) -> serde_json::Value,
 ) -> Result<DeploymentRecord, Error> {
     principal.require(Scope::Admin)?;
@@ -36,6 +39,10 @@ pub async fn replace(
     // Both the repository it was of and the one it becomes of.
     authorize_write(&txn, principal, WriteFor::Key(&before.repository.key)).await?;
     authorize_write(&txn, principal, WriteFor::Key(&new.repository.key)).await?;
+    let differences = read_only(&before);
+    if !differences.is_empty() {
+        return Err(Error::Validation(differences));
+    }
     let replaced = store::deployments::replace(&txn, before.deployment.clone(), new, now).await?;
     store::statuses::record_set_status(
         &txn,

@@ -20,7 +20,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     AccessMode, ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode,
-    SqlxPostgresConnector, TransactionOptions, TransactionTrait,
+    SqlxPostgresConnector, Statement, TransactionOptions, TransactionTrait,
     sqlx::{
         self, Connection,
         postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
@@ -165,6 +165,51 @@ impl Db {
             .await;
         let _ = conn.close().await;
         result
+    }
+
+    /// How far this database's schema is, read without changing anything (the migrator's
+    /// own status calls would create its table): `None` when it has no dora-tracker schema
+    /// (no migration table), else how many migrations are not applied yet.
+    pub async fn pending_migrations(&self) -> Result<Option<usize>, DbErr> {
+        let backend = self.backend();
+        let exists = match backend {
+            DbBackend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'seaql_migrations'"
+            }
+            _ => {
+                "SELECT COUNT(*) AS n FROM sqlite_master \
+                 WHERE type = 'table' AND name = 'seaql_migrations'"
+            }
+        };
+        let row = self
+            .read
+            .query_one_raw(Statement::from_string(backend, exists))
+            .await?;
+        let tables: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        if tables == 0 {
+            return Ok(None);
+        }
+        let rows = self
+            .read
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT version FROM seaql_migrations",
+            ))
+            .await?;
+        let applied = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "version"))
+            .collect::<Result<std::collections::HashSet<_>, _>>()?;
+        Ok(Some(
+            Migrator::migrations()
+                .iter()
+                .filter(|m| !applied.contains(m.name()))
+                .count(),
+        ))
     }
 
     /// Connection for reads.

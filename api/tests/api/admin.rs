@@ -162,8 +162,14 @@ async fn admin_replace_is_guarded() {
         assert_eq!(status, 422, "{field}");
         assert_eq!(problem_body["errors"][0]["field"], field);
     }
+    // A read-only field that differs from the stored value, and a field no record has.
     let mut body = replacement();
-    body["id"] = json!(id);
+    body["id"] = json!(uuid::Uuid::now_v7());
+    let (status, problem_body) = problem(put(&app, Some(&admin), id, &body).await).await;
+    assert_eq!(status, 422);
+    assert_eq!(problem_body["errors"][0]["field"], "id");
+    let mut body = replacement();
+    body["colour"] = json!("blue");
     assert_eq!(
         problem(put(&app, Some(&admin), id, &body).await).await.0,
         422
@@ -236,4 +242,101 @@ async fn a_replace_into_a_stream_that_already_shipped_the_commit_adds_no_lead_ti
     assert_eq!(after["deployment_frequency"]["deployments"], 1);
     assert_eq!(after["change_lead_time"]["samples"], 0);
     assert_eq!(after["change_lead_time"]["median_seconds"], Value::Null);
+}
+
+/// The body of a GET, changed and sent back as it is: its read-only fields are accepted when
+/// they equal the stored values and refused, each named, when they differ.
+#[tokio::test]
+async fn a_get_body_changed_and_put_back_round_trips() {
+    let app = spawn_app().await;
+    let rw = app.rw_token("acme");
+    let admin = app.token("acme", &[Scope::Admin]);
+    let mut body = deployment("https://github.com/acme/web", 1);
+    body["team"] = json!("payments");
+    body["finished_at"] = json!("2026-01-01T10:00:00Z");
+    body["commits"] = json!([{"sha": "abcdef0", "committed_at": "2026-01-01T09:00:00Z"}]);
+    let created = app.create_deployment(&rw, &body).await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/v1/deployments/{id}");
+    let read = |token: String| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            let resp = app.get(&path, &token).await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+
+    let mut record = read(admin.clone()).await;
+    for field in [
+        "id",
+        "number",
+        "organization_id",
+        "repository_id",
+        "repository",
+        "team",
+        "pusher_id",
+        "triggered_by",
+        "deployed_at",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(record.get(field).is_some(), "a GET shows {field}");
+    }
+    record["title"] = json!("Renamed");
+    let resp = put(&app, Some(&admin), id, &record).await;
+    let status = resp.status();
+    let replaced: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["title"], "Renamed");
+    for same in [
+        "id",
+        "number",
+        "repository",
+        "team",
+        "commit_id",
+        "commits",
+        "deployed_at",
+        "created_at",
+        "finished_at",
+        "status",
+        "deployment_duration",
+    ] {
+        assert_eq!(replaced[same], created[same], "{same} is kept");
+    }
+
+    // The same body again: its `updated_at` is now stale, and it names what else differs.
+    let mut stale = record.clone();
+    stale["number"] = json!(99);
+    stale["team"] = json!(null);
+    stale["created_at"] = json!("2020-01-01T00:00:00Z");
+    stale["title"] = json!("Renamed again");
+    let (status, problem_body) = problem(put(&app, Some(&admin), id, &stale).await).await;
+    assert_eq!(status, 422, "{problem_body}");
+    let mut fields: Vec<&str> = problem_body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["created_at", "number", "team", "updated_at"]);
+    assert!(
+        problem_body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{problem_body}"
+    );
+    // Refused means nothing written: the record is the one the first PUT answered.
+    assert_eq!(read(rw.clone()).await, replaced);
+
+    // A fresh read round-trips again, and an empty change changes nothing but `updated_at`.
+    let fresh = read(admin.clone()).await;
+    let resp = put(&app, Some(&admin), id, &fresh).await;
+    assert_eq!(resp.status(), 200);
+    let again: Value = resp.json().await.unwrap();
+    assert_eq!(again["title"], "Renamed");
+    assert_eq!(again["commits"], fresh["commits"]);
 }

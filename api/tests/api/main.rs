@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod deployments;
 mod explain;
+mod first_run;
 mod github;
 mod github_webhooks;
 mod gitlab_webhooks;

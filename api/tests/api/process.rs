@@ -36,7 +36,13 @@ pub fn command(env: &[(&str, String)]) -> Command {
 impl ServiceProcess {
     /// Starts the service and waits (up to a minute) until it announces its address.
     pub fn start(env: &[(&str, String)]) -> Self {
-        let mut child = command(env)
+        Self::spawn(command(env))
+    }
+
+    /// Starts `cmd` (the binary with its arguments and environment) and waits (up to a
+    /// minute) until it announces its address.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

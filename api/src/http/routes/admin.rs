@@ -7,12 +7,14 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::MaybeUndefined,
 };
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::{
     core,
-    domain::{NewDeployment, RawDeployment, Status},
+    domain::{FieldError, NewDeployment, RawDeployment, Status},
     http::{
         ApiTags,
         body::JsonBody,
@@ -22,12 +24,15 @@ use crate::{
         shapes::deployment::{CommitIn, Deployment, commit_pairs},
         state::AppState,
     },
+    store::deployments::DeploymentRecord,
 };
 
 /// A whole deployment record: every writable field. Fields that may be null may be
-/// left out (null); absent `commits` means none. Read-only fields (`id`, `number`,
-/// `organization_id`, `repository_id`, `pusher_id`, `triggered_by`, `deployed_at`,
-/// `created_at`, `updated_at`…) are not accepted.
+/// left out (null); absent `commits` means none. The read-only fields of the record
+/// (`id`, `number`, `organization_id`, `repository_id`, `repository`, `team`, `pusher_id`,
+/// `triggered_by`, `deployed_at`, `created_at`, `updated_at`) may be sent too, so that the
+/// body of a `GET` can be changed and sent back: each must equal the stored value (else
+/// 422 naming every one that differs), and none is written.
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
@@ -69,6 +74,93 @@ pub struct DeploymentReplacement {
     pub finished_at: Option<DateTime<Utc>>,
     #[oai(validator(max_items = 1000))]
     pub commits: Option<Vec<CommitIn>>,
+    /// Read-only: must equal the stored value when given.
+    pub id: Option<Uuid>,
+    /// Read-only: must equal the stored value when given.
+    pub number: Option<i64>,
+    /// Read-only: must equal the stored value when given.
+    pub organization_id: Option<Uuid>,
+    /// Read-only: must equal the stored value when given.
+    pub repository_id: Option<Uuid>,
+    /// Read-only (the name of the stored repository): must equal the stored value when given.
+    #[oai(validator(max_length = 2048))]
+    pub repository: Option<String>,
+    /// Read-only (the repository's team): must equal the stored value when given.
+    #[serde(default)]
+    pub team: MaybeUndefined<String>,
+    /// Read-only: must equal the stored value when given.
+    #[serde(default)]
+    pub pusher_id: MaybeUndefined<Uuid>,
+    /// Read-only: must equal the stored value when given.
+    #[oai(validator(max_length = 64))]
+    pub triggered_by: Option<String>,
+    /// Read-only (it follows `finished_at`): must equal the stored value when given.
+    pub deployed_at: Option<DateTime<Utc>>,
+    /// Read-only: must equal the stored value when given.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Read-only: must equal the stored value when given (a different one means the record
+    /// changed since it was read).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl DeploymentReplacement {
+    /// The read-only fields given that differ from `stored`, as field errors.
+    fn read_only_differences(&self, stored: &Deployment) -> Vec<FieldError> {
+        fn differs<T: PartialEq + serde::Serialize>(
+            errors: &mut Vec<FieldError>,
+            field: &str,
+            given: Option<&T>,
+            stored: &T,
+        ) {
+            if let Some(given) = given
+                && given != stored
+            {
+                let json = |v: &T| serde_json::to_string(v).unwrap_or_default();
+                errors.push(FieldError::new(
+                    field,
+                    format!(
+                        "is read-only: {} differs from the stored {}",
+                        json(given),
+                        json(stored)
+                    ),
+                ));
+            }
+        }
+        fn maybe<T>(value: &MaybeUndefined<T>) -> Option<Option<&T>> {
+            match value {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v)),
+            }
+        }
+        let mut errors = Vec::new();
+        differs(&mut errors, "id", self.id.as_ref(), &stored.id);
+        differs(&mut errors, "number", self.number.as_ref(), &stored.number);
+        let org = self.organization_id.as_ref();
+        differs(&mut errors, "organization_id", org, &stored.organization_id);
+        let repo = self.repository_id.as_ref();
+        differs(&mut errors, "repository_id", repo, &stored.repository_id);
+        let name = self.repository.as_ref();
+        differs(&mut errors, "repository", name, &stored.repository);
+        let team = maybe(&self.team);
+        differs(&mut errors, "team", team.as_ref(), &stored.team.as_ref());
+        let pusher = maybe(&self.pusher_id);
+        differs(
+            &mut errors,
+            "pusher_id",
+            pusher.as_ref(),
+            &stored.pusher_id.as_ref(),
+        );
+        let by = self.triggered_by.as_ref();
+        differs(&mut errors, "triggered_by", by, &stored.triggered_by);
+        let deployed = self.deployed_at.as_ref();
+        differs(&mut errors, "deployed_at", deployed, &stored.deployed_at);
+        let created = self.created_at.as_ref();
+        differs(&mut errors, "created_at", created, &stored.created_at);
+        let updated = self.updated_at.as_ref();
+        differs(&mut errors, "updated_at", updated, &stored.updated_at);
+        errors
+    }
 }
 
 /// One admin change.
@@ -97,7 +189,7 @@ pub struct AuditPage {
 }
 
 /// A deployment as the audit log keeps it: as the API shows it.
-fn snapshot(record: &crate::store::deployments::DeploymentRecord) -> serde_json::Value {
+fn snapshot(record: &DeploymentRecord) -> serde_json::Value {
     use poem_openapi::types::ToJSON;
     Deployment::from_record(record)
         .to_json()
@@ -112,8 +204,11 @@ impl AdminApi {
     /// Replace a deployment record (admin)
     ///
     /// Overwrites every writable field of an existing deployment (never creates one:
-    /// unknown ids answer 404); the metrics follow. The record before and after is
-    /// written to the audit log in the same transaction. Needs the `admin` scope.
+    /// unknown ids answer 404); the metrics follow. The body of a `GET` of the deployment,
+    /// changed, may be sent back as it is: its read-only fields are accepted when they
+    /// equal the stored values, and refused (422, naming each) when they differ. The record
+    /// before and after is written to the audit log in the same transaction. Needs the
+    /// `admin` scope.
     #[oai(
         path = "/deployments/:id",
         method = "put",
@@ -156,7 +251,10 @@ impl AdminApi {
             Utc::now(),
         )
         .map_err(core::Error::from)?;
-        let after = core::admin::replace(&state.core, &auth.0, id, &new, snapshot).await?;
+        let read_only =
+            |stored: &DeploymentRecord| b.read_only_differences(&Deployment::from_record(stored));
+        let after =
+            core::admin::replace(&state.core, &auth.0, id, &new, read_only, snapshot).await?;
         Ok(Json(Deployment::from_record(&after)))
     }
 
