@@ -19,3 +19,6 @@ pub use super::pushes::Entity as Pushes;
 pub use super::repositories::Entity as Repositories;
 pub use super::source_objects::Entity as SourceObjects;
 pub use super::trust_policies::Entity as TrustPolicies;
+pub use super::webhook_deliveries::Entity as WebhookDeliveries;
+pub use super::webhook_subscriptions::Entity as WebhookSubscriptions;
+pub use super::dora_tiers::Entity as DoraTiers;

@@ -37,6 +37,7 @@ pub async fn replace(
     authorize_write(&txn, principal, WriteFor::Key(&before.repository.key)).await?;
     authorize_write(&txn, principal, WriteFor::Key(&new.repository.key)).await?;
     let replaced = store::deployments::replace(&txn, before.deployment.clone(), new, now).await?;
+    super::outbound::status_changed(&txn, &before.deployment.status, &replaced).await?;
     store::statuses::record_set_status(
         &txn,
         &before.deployment.status,
