@@ -11,7 +11,7 @@ use std::{
 use api::auth::Scope;
 use hmac::{Hmac, Mac};
 use poem::{
-    Request, Response, Route, Server,
+    EndpointExt, Request, Response, Route, Server,
     handler,
     http::StatusCode,
     listener::{Acceptor, Listener, TcpListener},
@@ -352,8 +352,15 @@ async fn every_event_arrives_signed_with_its_documented_payload() {
     let ids: std::collections::HashSet<&str> = seen.iter().map(|r| r.delivery.as_str()).collect();
     assert_eq!(ids.len(), seen.len(), "each event has its own delivery id");
 
-    // Each delivery is recorded.
-    let listed = deliveries(&app, &id).await;
+    // Each delivery is recorded (the record is written just after the receiver answers).
+    let listed = poll_until(Duration::from_secs(10), "every delivery recorded", || async {
+        let listed = deliveries(&app, &id).await;
+        listed
+            .iter()
+            .all(|d| d["state"] != "pending")
+            .then_some(listed)
+    })
+    .await;
     assert_eq!(listed.len(), seen.len());
     for d in &listed {
         assert_eq!(d["state"], "delivered", "{d}");
