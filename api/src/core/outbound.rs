@@ -84,7 +84,10 @@ async fn emit_to<C: ConnectionTrait>(
     for subscription in &subscriptions {
         let mut body = body.clone();
         if event.kind == OutboundEvent::Ping {
-            body.insert("hook_id".to_owned(), Value::from(subscription.id.to_string()));
+            body.insert(
+                "hook_id".to_owned(),
+                Value::from(subscription.id.to_string()),
+            );
             body.insert("hook".to_owned(), hook_json(subscription));
         }
         let payload = serde_json::to_string(&Value::Object(body)).map_err(Error::internal)?;
@@ -290,8 +293,7 @@ pub async fn dispatch(
     authorize_write(core.db.read(), principal, WriteFor::Key(&repository.key)).await?;
     let org = principal.organization_id;
     let txn = core.db.begin_write().await?;
-    let known =
-        store::organizations::find_repository_by_key(&txn, org, &repository.key).await?;
+    let known = store::organizations::find_repository_by_key(&txn, org, &repository.key).await?;
     let branch = match &known {
         Some(r) => store::outbox::latest_branch(&txn, org, r.id).await?,
         None => None,
@@ -340,7 +342,12 @@ pub(crate) fn signing_secret(
     core: &Core,
     subscription: &webhook_subscriptions::Model,
 ) -> Result<Secret, Error> {
-    secrets::open(&core.secret_key, &subscription.secret, &context(subscription.id)).map_err(|e| {
+    secrets::open(
+        &core.secret_key,
+        &subscription.secret,
+        &context(subscription.id),
+    )
+    .map_err(|e| {
         Error::internal(format!(
             "cannot open the secret of webhook subscription {}: {e}",
             subscription.id
@@ -615,7 +622,10 @@ pub async fn tier_changes(
 ) -> Result<usize, Error> {
     use std::collections::HashMap;
     let known: HashMap<(Uuid, String, String), Option<String>> =
-        store::outbox::all_tiers(core.db.read()).await?.into_iter().collect();
+        store::outbox::all_tiers(core.db.read())
+            .await?
+            .into_iter()
+            .collect();
     let changed: Vec<_> = observations
         .iter()
         .filter(|o| {
@@ -633,7 +643,8 @@ pub async fn tier_changes(
     let txn = core.db.begin_write().await?;
     for o in changed {
         let tier = o.tier.map(dora_metrics::Tier::as_str);
-        let Some(previous) = store::outbox::tier(&txn, o.organization_id, &o.scope, o.metric).await?
+        let Some(previous) =
+            store::outbox::tier(&txn, o.organization_id, &o.scope, o.metric).await?
         else {
             store::outbox::insert_tier(&txn, o.organization_id, &o.scope, o.metric, tier, now)
                 .await?;
@@ -654,7 +665,9 @@ pub async fn tier_changes(
             continue;
         }
         let (repository, environment) = match &o.repository {
-            Some((name, environment)) => (Value::from(name.clone()), Value::from(environment.clone())),
+            Some((name, environment)) => {
+                (Value::from(name.clone()), Value::from(environment.clone()))
+            }
             None => (Value::Null, Value::Null),
         };
         let scope = if o.repository.is_some() {

@@ -172,7 +172,9 @@ impl Sender {
 /// time, at most [`MAX_BACKOFF`], with "equal jitter" (between half and all of it), so
 /// receivers coming back are not hit by every retry at once.
 pub fn backoff(first: Duration, attempt: i32) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+    let exponent = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
     let full = first
         .checked_mul(1u32 << exponent)
         .unwrap_or(MAX_BACKOFF)
@@ -202,7 +204,10 @@ enum AttemptResult {
         retry_after: Option<Duration>,
     },
     /// Not retried (another answer, such as 3xx or 4xx).
-    Refused { status: Option<u16>, error: String },
+    Refused {
+        status: Option<u16>,
+        error: String,
+    },
 }
 
 /// Sends due deliveries until the task is aborted.
@@ -227,7 +232,10 @@ pub async fn release(core: &Core, sender: &Sender) {
     };
     match released.await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(released = n, "outbound webhooks: deliveries in flight given back"),
+        Ok(n) => tracing::info!(
+            released = n,
+            "outbound webhooks: deliveries in flight given back"
+        ),
         Err(e) => tracing::warn!(error = %e, "outbound webhooks: cannot give back deliveries"),
     }
 }
@@ -288,7 +296,9 @@ async fn deliver(core: &Core, sender: &Sender, id: Uuid) -> Result<(), Error> {
     let at = now();
     let (state, status, error, next) = match result {
         AttemptResult::Delivered(status) => (store::outbox::DELIVERED, Some(status), None, at),
-        AttemptResult::Refused { status, error } => (store::outbox::FAILED, status, Some(error), at),
+        AttemptResult::Refused { status, error } => {
+            (store::outbox::FAILED, status, Some(error), at)
+        }
         AttemptResult::Retry {
             status,
             error,
@@ -331,7 +341,9 @@ async fn deliver(core: &Core, sender: &Sender, id: Uuid) -> Result<(), Error> {
             let never_succeeded_since = subscription
                 .last_success_at
                 .is_none_or(|t| t < delivery.created_at);
-            let expired = error.as_deref().is_some_and(|e| e.contains("retry period ended"));
+            let expired = error
+                .as_deref()
+                .is_some_and(|e| e.contains("retry period ended"));
             let disable = if expired && never_succeeded_since {
                 Some(format!(
                     "every attempt failed for the whole retry period; the last: {}",

@@ -319,7 +319,9 @@ fn tier_observations(
 ) -> Vec<TierObservation> {
     let mut out = Vec::new();
     for s in scopes.iter().filter(|s| s.window == TIER_WINDOW) {
-        let Some((organization_id, _)) = organizations.iter().find(|(_, slug)| *slug == s.organization)
+        let Some((organization_id, _)) = organizations
+            .iter()
+            .find(|(_, slug)| *slug == s.organization)
         else {
             continue;
         };
@@ -335,7 +337,10 @@ fn tier_observations(
         };
         let summary = &s.summary;
         for (metric, tier) in [
-            ("deployment_frequency", Some(summary.deployment_frequency.tier)),
+            (
+                "deployment_frequency",
+                Some(summary.deployment_frequency.tier),
+            ),
             ("change_lead_time", summary.change_lead_time.tier),
             ("change_failure_rate", summary.change_failure_rate.tier),
             (

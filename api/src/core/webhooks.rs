@@ -769,9 +769,15 @@ async fn cancel<C: ConnectionTrait>(
         change.apply(current, deployment.started_at, deployment.finished_at, now)
     {
         let previous = deployment.status.clone();
-        let updated =
-            store::deployments::update_timing(txn, deployment, status, started_at, finished_at, now)
-                .await?;
+        let updated = store::deployments::update_timing(
+            txn,
+            deployment,
+            status,
+            started_at,
+            finished_at,
+            now,
+        )
+        .await?;
         super::outbound::status_changed(txn, &previous, &updated).await?;
     }
     Ok(())

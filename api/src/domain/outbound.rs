@@ -114,7 +114,9 @@ pub fn check_events(words: &[String]) -> Result<Vec<OutboundEvent>, String> {
                 return Err(format!(
                     "`{}` is not an event; use {} or *",
                     word.chars().take(64).collect::<String>(),
-                    OutboundEvent::SUBSCRIBABLE.map(OutboundEvent::as_str).join(", ")
+                    OutboundEvent::SUBSCRIBABLE
+                        .map(OutboundEvent::as_str)
+                        .join(", ")
                 ));
             }
             Some(event) => events.push(event),
@@ -155,7 +157,8 @@ impl NewSubscription {
         let mut errors = Errors::default();
         let url = errors.check("url", check_subscription_url(url, allow_http));
         let events = errors.check("events", check_events(events));
-        let description = description.and_then(|d| errors.check("description", check_description(d)));
+        let description =
+            description.and_then(|d| errors.check("description", check_description(d)));
         errors.finish(|| Self {
             url: url.unwrap_or_else(|| unreachable!("checked")),
             events: events.unwrap_or_default(),

@@ -84,7 +84,12 @@ pub type Apis = (
     HooksApi,
     IntegrationApis,
     // Credentials, nested so the tuple stays short.
-    (TokensApi, TrustPoliciesApi, StreamsApi, WebhookSubscriptionsApi),
+    (
+        TokensApi,
+        TrustPoliciesApi,
+        StreamsApi,
+        WebhookSubscriptionsApi,
+    ),
 );
 
 /// Integrations and their webhook sources (a tuple of its own: `Default` is implemented for

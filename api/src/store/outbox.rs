@@ -129,11 +129,7 @@ pub async fn due<C: ConnectionTrait>(
         .column(D::Id)
         .filter(D::State.eq(PENDING))
         .filter(D::NextAttemptAt.lte(now))
-        .filter(
-            D::ClaimedUntil
-                .is_null()
-                .or(D::ClaimedUntil.lt(now)),
-        )
+        .filter(D::ClaimedUntil.is_null().or(D::ClaimedUntil.lt(now)))
         .filter(D::SubscriptionId.in_subquery(active))
         .order_by_asc(D::NextAttemptAt)
         .limit(limit)
@@ -157,11 +153,7 @@ pub async fn claim<C: ConnectionTrait>(
         .col_expr(D::ClaimedUntil, Expr::value(until))
         .filter(D::Id.eq(id))
         .filter(D::State.eq(PENDING))
-        .filter(
-            D::ClaimedUntil
-                .is_null()
-                .or(D::ClaimedUntil.lt(now)),
-        )
+        .filter(D::ClaimedUntil.is_null().or(D::ClaimedUntil.lt(now)))
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
@@ -326,12 +318,14 @@ pub async fn tier<C: ConnectionTrait>(
     scope: &str,
     metric: &str,
 ) -> Result<Option<Option<String>>, DbErr> {
-    Ok(
-        entity::dora_tiers::Entity::find_by_id((organization_id, scope.to_owned(), metric.to_owned()))
-            .one(conn)
-            .await?
-            .map(|t| t.tier),
-    )
+    Ok(entity::dora_tiers::Entity::find_by_id((
+        organization_id,
+        scope.to_owned(),
+        metric.to_owned(),
+    ))
+    .one(conn)
+    .await?
+    .map(|t| t.tier))
 }
 
 /// Records the first tier seen (no event: there is nothing to compare with); false when

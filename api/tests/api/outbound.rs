@@ -11,8 +11,7 @@ use std::{
 use api::auth::Scope;
 use hmac::{Hmac, Mac};
 use poem::{
-    EndpointExt, Request, Response, Route, Server,
-    handler,
+    EndpointExt, Request, Response, Route, Server, handler,
     http::StatusCode,
     listener::{Acceptor, Listener, TcpListener},
     web::{Data, Path},
@@ -70,7 +69,12 @@ pub struct Receiver {
 }
 
 #[handler]
-async fn receive(req: &Request, body: Vec<u8>, state: Data<&Arc<ReceiverState>>, _p: Path<String>) -> Response {
+async fn receive(
+    req: &Request,
+    body: Vec<u8>,
+    state: Data<&Arc<ReceiverState>>,
+    _p: Path<String>,
+) -> Response {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -110,10 +114,15 @@ async fn receive(req: &Request, body: Vec<u8>, state: Data<&Arc<ReceiverState>>,
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
         let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
         let state = Arc::new(ReceiverState::default());
-        let app = Route::new().at("/hooks/:name", poem::post(receive)).data(state.clone());
+        let app = Route::new()
+            .at("/hooks/:name", poem::post(receive))
+            .data(state.clone());
         tokio::spawn(async move {
             let _ = Server::new_with_acceptor(acceptor).run(app).await;
         });
@@ -124,7 +133,11 @@ impl Receiver {
     }
 
     pub fn script(&self, answers: &[Answer]) {
-        self.state.script.lock().unwrap().extend(answers.iter().copied());
+        self.state
+            .script
+            .lock()
+            .unwrap()
+            .extend(answers.iter().copied());
     }
 
     pub fn answer_by_default(&self, answer: Answer) {
@@ -153,18 +166,16 @@ impl Receiver {
             assert!(
                 !left.is_zero(),
                 "timed out waiting for {what}; received: {:?}",
-                seen.iter().map(|r| (&r.event, &r.attempt)).collect::<Vec<_>>()
+                seen.iter()
+                    .map(|r| (&r.event, &r.attempt))
+                    .collect::<Vec<_>>()
             );
             let _ = tokio::time::timeout(left.min(Duration::from_millis(500)), notified).await;
         }
     }
 
     /// Waits for the first delivery of `event` whose body satisfies `matches`.
-    pub async fn wait_event(
-        &self,
-        event: &str,
-        matches: impl Fn(&Value) -> bool,
-    ) -> Received {
+    pub async fn wait_event(&self, event: &str, matches: impl Fn(&Value) -> bool) -> Received {
         let seen = self
             .wait_for(Duration::from_secs(30), event, |seen| {
                 seen.iter().any(|r| r.event == event && matches(&r.json()))
@@ -266,7 +277,9 @@ async fn every_event_arrives_signed_with_its_documented_payload() {
     let d = app.create_deployment(&token, &new).await;
     let deployment_id = d["id"].as_str().unwrap().to_owned();
     let created_event = receiver
-        .wait_event("deployment", |b| b["deployment"]["id"] == deployment_id.as_str())
+        .wait_event("deployment", |b| {
+            b["deployment"]["id"] == deployment_id.as_str()
+        })
         .await
         .json();
     assert_eq!(created_event["action"], "created");
@@ -284,7 +297,9 @@ async fn every_event_arrives_signed_with_its_documented_payload() {
         .await;
     assert_eq!(resp.status(), 201);
     let status_event = receiver
-        .wait_event("deployment_status", |b| b["deployment"]["id"] == deployment_id.as_str())
+        .wait_event("deployment_status", |b| {
+            b["deployment"]["id"] == deployment_id.as_str()
+        })
         .await
         .json();
     assert_eq!(status_event["action"], "changed");
@@ -310,7 +325,11 @@ async fn every_event_arrives_signed_with_its_documented_payload() {
     assert_eq!(opened["incident"]["resolved_at"], Value::Null);
     assert_eq!(opened["repository"]["url"], REPO);
     let resp = app
-        .post_json(&format!("/api/v1/incidents/{incident_id}/resolve"), &token, &json!({}))
+        .post_json(
+            &format!("/api/v1/incidents/{incident_id}/resolve"),
+            &token,
+            &json!({}),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let resolved = receiver
@@ -343,7 +362,11 @@ async fn every_event_arrives_signed_with_its_documented_payload() {
     let seen = receiver.seen();
     assert!(seen.len() >= 6);
     for r in &seen {
-        assert!(signature_is_valid(&secret, r), "bad signature on {}", r.event);
+        assert!(
+            signature_is_valid(&secret, r),
+            "bad signature on {}",
+            r.event
+        );
         assert!(uuid::Uuid::parse_str(&r.delivery).is_ok());
         assert_eq!(r.hook, id);
         let body = r.json();
@@ -353,13 +376,17 @@ async fn every_event_arrives_signed_with_its_documented_payload() {
     assert_eq!(ids.len(), seen.len(), "each event has its own delivery id");
 
     // Each delivery is recorded (the record is written just after the receiver answers).
-    let listed = poll_until(Duration::from_secs(10), "every delivery recorded", || async {
-        let listed = deliveries(&app, &id).await;
-        listed
-            .iter()
-            .all(|d| d["state"] != "pending")
-            .then_some(listed)
-    })
+    let listed = poll_until(
+        Duration::from_secs(10),
+        "every delivery recorded",
+        || async {
+            let listed = deliveries(&app, &id).await;
+            listed
+                .iter()
+                .all(|d| d["state"] != "pending")
+                .then_some(listed)
+        },
+    )
     .await;
     assert_eq!(listed.len(), seen.len());
     for d in &listed {
@@ -396,7 +423,12 @@ async fn only_the_subscribed_events_are_sent() {
     receiver.wait_event("incident", |_| true).await;
     let events: Vec<String> = receiver.seen().iter().map(|r| r.event.clone()).collect();
     assert_eq!(events, ["ping", "incident"]);
-    assert_eq!(deliveries(&app, created["id"].as_str().unwrap()).await.len(), 2);
+    assert_eq!(
+        deliveries(&app, created["id"].as_str().unwrap())
+            .await
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -418,7 +450,10 @@ async fn a_receiver_answering_500_twice_gets_the_event_three_times_with_one_id()
     assert_eq!(attempts.len(), 3);
     assert!(attempts.iter().all(|r| r.delivery == attempts[0].delivery));
     assert_eq!(
-        attempts.iter().map(|r| r.attempt.as_str()).collect::<Vec<_>>(),
+        attempts
+            .iter()
+            .map(|r| r.attempt.as_str())
+            .collect::<Vec<_>>(),
         ["1", "2", "3"]
     );
     assert!(attempts.iter().all(|r| signature_is_valid(&secret, r)));
@@ -452,7 +487,10 @@ async fn retry_after_of_a_429_is_honoured() {
         .await;
     // Without Retry-After the first retry would come after 0.1-0.2 s.
     let waited = seen[1].at - seen[0].at;
-    assert!(waited >= Duration::from_millis(1900), "retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "retried after {waited:?}"
+    );
     assert_eq!(seen[0].delivery, seen[1].delivery);
 }
 
@@ -483,7 +521,12 @@ async fn a_receiver_that_never_answers_is_retried_then_failed_and_the_subscripti
         .await
         .unwrap();
     assert_eq!(subscription["active"], false, "{subscription}");
-    assert!(subscription["disabled_reason"].as_str().unwrap().contains("failed"));
+    assert!(
+        subscription["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("failed")
+    );
     // A disabled subscription gets no new events; re-enabling clears the reason.
     let token = app.rw_token("acme");
     app.create_deployment(&token, &deployment(REPO, 1)).await;
@@ -523,36 +566,68 @@ async fn redeliver_sends_the_same_delivery_again() {
     assert_eq!(queued["redelivery"], true);
     assert_eq!(queued["guid"], first.delivery.as_str());
     let seen = receiver
-        .wait_for(Duration::from_secs(30), "the redelivery", |seen| seen.len() >= 2)
+        .wait_for(Duration::from_secs(30), "the redelivery", |seen| {
+            seen.len() >= 2
+        })
         .await;
     assert_eq!(seen[1].delivery, first.delivery);
     assert_eq!(seen[1].body, first.body);
-    assert!(signature_is_valid(created["secret"].as_str().unwrap(), &seen[1]));
+    assert!(signature_is_valid(
+        created["secret"].as_str().unwrap(),
+        &seen[1]
+    ));
     // An explicit ping is a new delivery; pings, secrets and 404s.
     let resp = app
-        .post_json(&format!("/api/v1/webhook-subscriptions/{id}/pings"), &admin, &json!({}))
+        .post_json(
+            &format!("/api/v1/webhook-subscriptions/{id}/pings"),
+            &admin,
+            &json!({}),
+        )
         .await;
     assert_eq!(resp.status(), 202);
     let seen = receiver
-        .wait_for(Duration::from_secs(30), "the second ping", |seen| seen.len() >= 3)
+        .wait_for(Duration::from_secs(30), "the second ping", |seen| {
+            seen.len() >= 3
+        })
         .await;
     assert_ne!(seen[2].delivery, first.delivery);
     let resp = app
-        .post_json(&format!("/api/v1/webhook-subscriptions/{id}/rotate-secret"), &admin, &json!({}))
+        .post_json(
+            &format!("/api/v1/webhook-subscriptions/{id}/rotate-secret"),
+            &admin,
+            &json!({}),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let rotated: Value = resp.json().await.unwrap();
     let new_secret = rotated["secret"].as_str().unwrap();
     assert_ne!(new_secret, created["secret"].as_str().unwrap());
-    app.post_json(&format!("/api/v1/webhook-subscriptions/{id}/pings"), &admin, &json!({}))
-        .await;
+    app.post_json(
+        &format!("/api/v1/webhook-subscriptions/{id}/pings"),
+        &admin,
+        &json!({}),
+    )
+    .await;
     let seen = receiver
-        .wait_for(Duration::from_secs(30), "the third ping", |seen| seen.len() >= 4)
+        .wait_for(Duration::from_secs(30), "the third ping", |seen| {
+            seen.len() >= 4
+        })
         .await;
     assert!(signature_is_valid(new_secret, &seen[3]));
-    assert!(!signature_is_valid(created["secret"].as_str().unwrap(), &seen[3]));
-    let listed: Value = app.get("/api/v1/webhook-subscriptions", &admin).await.json().await.unwrap();
-    assert!(!listed.to_string().contains(new_secret), "secrets are shown once");
+    assert!(!signature_is_valid(
+        created["secret"].as_str().unwrap(),
+        &seen[3]
+    ));
+    let listed: Value = app
+        .get("/api/v1/webhook-subscriptions", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !listed.to_string().contains(new_secret),
+        "secrets are shown once"
+    );
     let resp = app
         .client
         .delete(app.url(&format!("/api/v1/webhook-subscriptions/{id}")))
@@ -562,7 +637,10 @@ async fn redeliver_sends_the_same_delivery_again() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let resp = app
-        .get(&format!("/api/v1/webhook-subscriptions/{id}/deliveries"), &admin)
+        .get(
+            &format!("/api/v1/webhook-subscriptions/{id}/deliveries"),
+            &admin,
+        )
         .await;
     assert_eq!(resp.status(), 404);
 }
@@ -622,7 +700,10 @@ async fn repository_dispatch_follows_githubs_rules() {
         (json!({}), "event_type"),
         (json!({"event_type": ""}), "event_type"),
         (json!({"event_type": "x".repeat(101)}), "event_type"),
-        (json!({"event_type": "a", "client_payload": [1]}), "client_payload"),
+        (
+            json!({"event_type": "a", "client_payload": [1]}),
+            "client_payload",
+        ),
         (
             json!({"event_type": "a", "client_payload": (0..11).map(|i| (format!("k{i}"), json!(i))).collect::<serde_json::Map<_, _>>()}),
             "client_payload",
@@ -640,7 +721,11 @@ async fn repository_dispatch_follows_githubs_rules() {
         .await;
     assert_eq!(resp.status(), 403);
     let resp = app
-        .post_json(path, &token, &json!({"event_type": "go", "client_payload": {"a": 1}}))
+        .post_json(
+            path,
+            &token,
+            &json!({"event_type": "go", "client_payload": {"a": 1}}),
+        )
         .await;
     assert_eq!(resp.status(), 204);
 }
@@ -662,15 +747,19 @@ async fn a_tier_change_at_a_refresh_is_emitted() {
     app.create_deployment(&token, &deployment(REPO, 1)).await;
     let db = app.state.core.db.read().clone();
     use sea_orm::EntityTrait;
-    let baseline = poll_until(Duration::from_secs(30), "a refresh to record the tier", || async {
-        entity::dora_tiers::Entity::find()
-            .all(&db)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|t| t.scope == "organization" && t.metric == "change_failure_rate")
-            .and_then(|t| t.tier)
-    })
+    let baseline = poll_until(
+        Duration::from_secs(30),
+        "a refresh to record the tier",
+        || async {
+            entity::dora_tiers::Entity::find()
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.scope == "organization" && t.metric == "change_failure_rate")
+                .and_then(|t| t.tier)
+        },
+    )
     .await;
     // A failed deployment's incident: the change failure rate's tier changes.
     let failed = app.create_deployment(&token, &deployment(REPO, 2)).await;
@@ -733,7 +822,12 @@ async fn killed_between_commit_and_delivery_it_delivers_after_restart() {
     )
     .unwrap();
     let admin = keys
-        .issue("acme", &[Scope::Admin, Scope::Ingest], "test", Duration::from_secs(600))
+        .issue(
+            "acme",
+            &[Scope::Admin, Scope::Ingest],
+            "test",
+            Duration::from_secs(600),
+        )
         .unwrap();
     let client = reqwest::Client::new();
     let mut first = ServiceProcess::start(&env);

@@ -155,7 +155,8 @@ impl Delivery {
             error: d.error.clone(),
             created_at: d.created_at,
             last_attempt_at: d.last_attempt_at,
-            next_attempt_at: (d.state == crate::store::outbox::PENDING).then_some(d.next_attempt_at),
+            next_attempt_at: (d.state == crate::store::outbox::PENDING)
+                .then_some(d.next_attempt_at),
             finished_at: d.finished_at,
             payload: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
         }

@@ -568,8 +568,11 @@ impl GithubApi {
     ) -> Result<DispatchResponse, GithubError> {
         let repository = repository_ref(&owner, &repo)?;
         let b = &body.value;
-        let dispatch = Dispatch::parse(b.event_type.as_deref().unwrap_or(""), b.client_payload.as_ref())
-            .map_err(core::Error::Validation)?;
+        let dispatch = Dispatch::parse(
+            b.event_type.as_deref().unwrap_or(""),
+            b.client_payload.as_ref(),
+        )
+        .map_err(core::Error::Validation)?;
         core::outbound::dispatch(&state.core, &auth.0, &repository, dispatch).await?;
         Ok(DispatchResponse::NoContent)
     }
