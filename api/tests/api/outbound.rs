@@ -814,6 +814,7 @@ async fn killed_between_commit_and_delivery_it_delivers_after_restart() {
         ("DORA_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
         ("DORA_WEBHOOK_TIMEOUT_SECONDS", "20".to_owned()),
         ("DORA_WEBHOOK_FIRST_RETRY_SECONDS", "0.2".to_owned()),
+        ("RUST_LOG", "debug".to_owned()),
     ];
     let keys = api::auth::JwtKeys::new(
         &api::domain::Secret::new(crate::helpers::SECRET),
@@ -839,6 +840,8 @@ async fn killed_between_commit_and_delivery_it_delivers_after_restart() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
+    let subscription: Value = resp.json().await.unwrap();
+    let secret = subscription["secret"].as_str().unwrap().to_owned();
     receiver.wait_event("ping", |_| true).await;
     let resp = client
         .post(format!("{}/api/v1/deployments", first.base))
@@ -850,6 +853,8 @@ async fn killed_between_commit_and_delivery_it_delivers_after_restart() {
     assert_eq!(resp.status(), 201);
     let created: Value = resp.json().await.unwrap();
     first.kill();
+    // Secrets are never logged, even at debug level.
+    assert!(!first.log().contains(&secret), "the subscription secret was logged");
     assert!(
         !receiver.seen().iter().any(|r| r.event == "deployment"),
         "delivered before the kill: the test did not test the crash"
