@@ -854,7 +854,10 @@ async fn killed_between_commit_and_delivery_it_delivers_after_restart() {
     let created: Value = resp.json().await.unwrap();
     first.kill();
     // Secrets are never logged, even at debug level.
-    assert!(!first.log().contains(&secret), "the subscription secret was logged");
+    assert!(
+        !first.log().contains(&secret),
+        "the subscription secret was logged"
+    );
     assert!(
         !receiver.seen().iter().any(|r| r.event == "deployment"),
         "delivered before the kill: the test did not test the crash"
