@@ -288,7 +288,7 @@ pub async fn problem(resp: reqwest::Response) -> (u16, Value) {
 /// How many steps `Migrator::down` takes to undo migration `name` and every later one (so a
 /// test of one migration's `down` keeps working when newer migrations are added).
 pub fn migrations_since(name: &str) -> u32 {
-    use migration::{MigrationName, MigratorTrait};
+    use migration::MigratorTrait;
     let all = migration::Migrator::migrations();
     let at = all
         .iter()
