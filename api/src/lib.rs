@@ -31,6 +31,8 @@ pub struct Application {
     server: ServerSettings,
     metrics_windows: Vec<i64>,
     metrics_refresh: Duration,
+    /// The outbound webhooks' delivery worker's client.
+    outbound: std::sync::Arc<core::outbound_delivery::Sender>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,8 @@ pub enum StartError {
     Migrate(sea_orm::DbErr),
     #[error("{0}")]
     Credentials(String),
+    #[error("outbound webhooks: cannot build the HTTP client: {0}")]
+    Outbound(String),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("{setting}: cannot listen on {addr}: {source}")]
@@ -86,14 +90,18 @@ impl Application {
                 secret_key,
                 credentials,
                 &settings.api_limits,
-            ),
+            )
+            .with_outbound(settings.outbound.clone()),
             jwt,
             http: settings.http,
             metrics_token: settings.metrics.token,
             service_metrics: ServiceMetrics::new(&openapi_service().spec())?,
             snapshot: DoraSnapshot::default(),
         };
+        let outbound = core::outbound_delivery::Sender::new(settings.outbound)
+            .map_err(StartError::Outbound)?;
         Ok(Self {
+            outbound: std::sync::Arc::new(outbound),
             listener,
             state,
             server: settings.server,
@@ -127,15 +135,23 @@ impl Application {
         let core = self.state.core.clone();
         let purge = tokio::spawn(purge_idempotency_keys(core.clone()));
         let refresh = tokio::spawn(core::snapshot::refresh_forever(
-            core.db.clone(),
+            core.clone(),
             self.state.snapshot.clone(),
             self.metrics_windows,
             self.metrics_refresh,
+        ));
+        let deliveries = tokio::spawn(core::outbound_delivery::run_forever(
+            core.clone(),
+            self.outbound.clone(),
         ));
         let app = http::app(self.state);
         http::server::serve(self.listener, app, self.server, shutdown).await;
         purge.abort();
         refresh.abort();
+        deliveries.abort();
+        let _ = deliveries.await;
+        // What was in flight is sent again by the next instance to look.
+        core::outbound_delivery::release(&core, &self.outbound).await;
         core.db.close().await;
         Ok(())
     }

@@ -17,8 +17,8 @@ use url::Url;
 pub use crate::domain::Secret;
 use crate::{
     core::{
-        hooks::HookLimitSettings, limits::ApiLimitSettings, secrets::SecretKey,
-        tokens::CredentialSettings,
+        hooks::HookLimitSettings, limits::ApiLimitSettings, outbound_delivery::OutboundSettings,
+        secrets::SecretKey, tokens::CredentialSettings,
     },
     http::{HttpSettings, server::ServerSettings},
     store::db::{DbOptions, Synchronous},
@@ -79,6 +79,11 @@ pub mod names {
         SHUTDOWN_GRACE = "DORA_SHUTDOWN_GRACE_SECONDS", "shutdown-grace-seconds";
         API_RATE_PER_MINUTE = "DORA_API_RATE_PER_MINUTE", "api-rate-per-minute";
         API_BURST = "DORA_API_BURST", "api-burst";
+        // Outbound webhooks (`WebhookArgs`).
+        WEBHOOK_TIMEOUT = "DORA_WEBHOOK_TIMEOUT_SECONDS", "webhook-timeout-seconds";
+        WEBHOOK_RETRY_PERIOD = "DORA_WEBHOOK_RETRY_PERIOD", "webhook-retry-period";
+        WEBHOOK_FIRST_RETRY = "DORA_WEBHOOK_FIRST_RETRY_SECONDS", "webhook-first-retry-seconds";
+        WEBHOOK_ALLOW_PRIVATE_TARGETS = "DORA_WEBHOOK_ALLOW_PRIVATE_TARGETS", "webhook-allow-private-targets";
     }
 }
 
@@ -194,6 +199,8 @@ pub struct ServeArgs {
     pub credentials: CredentialArgs,
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 /// The key that seals stored secrets (integration webhook secrets).
@@ -204,6 +211,24 @@ pub struct SecretArgs {
     /// (`<db file>.secret-key`, mode 0600).
     #[arg(long = names::SECRET_KEY.flag, env = names::SECRET_KEY.env, hide_env_values = true)]
     pub secret_key: Option<Secret>,
+}
+
+/// Outbound webhooks (subscriptions' deliveries).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Seconds one delivery attempt may take, connecting included (1-60).
+    #[arg(long = names::WEBHOOK_TIMEOUT.flag, env = names::WEBHOOK_TIMEOUT.env, default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
+    /// How long a delivery is retried before it is marked failed, e.g. 24h, 30m.
+    #[arg(long = names::WEBHOOK_RETRY_PERIOD.flag, env = names::WEBHOOK_RETRY_PERIOD.env, default_value = "24h")]
+    pub webhook_retry_period: String,
+    /// Seconds before the first retry (doubling each time, at most an hour, with jitter).
+    #[arg(long = names::WEBHOOK_FIRST_RETRY.flag, env = names::WEBHOOK_FIRST_RETRY.env, default_value_t = 10.0)]
+    pub webhook_first_retry_seconds: f64,
+    /// Allow plain http and loopback, private and link-local targets (tests, internal
+    /// deployments). Off: https to public addresses only, checked again at connect time.
+    #[arg(long = names::WEBHOOK_ALLOW_PRIVATE_TARGETS.flag, env = names::WEBHOOK_ALLOW_PRIVATE_TARGETS.env, default_value = "false")]
+    pub webhook_allow_private_targets: String,
 }
 
 /// Token records and CI identity tokens.
@@ -376,6 +401,7 @@ pub struct Settings {
     pub credentials: CredentialSettings,
     pub server: ServerSettings,
     pub api_limits: ApiLimitSettings,
+    pub outbound: OutboundSettings,
 }
 
 /// Where the key that seals stored secrets comes from.
@@ -468,6 +494,7 @@ impl Settings {
             credentials: credential_settings(&args.credentials)?,
             server: server_settings(&args.server)?,
             api_limits: api_limits(&args.server)?,
+            outbound: outbound_settings(&args.webhooks)?,
         })
     }
 }
@@ -701,6 +728,40 @@ fn hook_limits(args: &HookArgs) -> Result<HookLimitSettings, ConfigError> {
         )?,
         per_organization_burst: nonzero(names::HOOK_ORG_BURST, args.hook_org_burst)?,
         dedupe_window: chrono::Duration::seconds(i64::from(args.hook_dedupe_seconds)),
+    })
+}
+
+fn outbound_settings(args: &WebhookArgs) -> Result<OutboundSettings, ConfigError> {
+    if !(1..=60).contains(&args.webhook_timeout_seconds) {
+        return Err(ConfigError::new(
+            names::WEBHOOK_TIMEOUT,
+            "must be between 1 and 60",
+        ));
+    }
+    let retry_period = crate::domain::parse_ttl(&args.webhook_retry_period)
+        .map_err(|e| ConfigError::new(names::WEBHOOK_RETRY_PERIOD, e))?;
+    if retry_period > Duration::from_secs(7 * 86_400) {
+        return Err(ConfigError::new(
+            names::WEBHOOK_RETRY_PERIOD,
+            "must be at most 7d",
+        ));
+    }
+    let first = args.webhook_first_retry_seconds;
+    if !(first.is_finite() && (0.05..=3600.0).contains(&first)) {
+        return Err(ConfigError::new(
+            names::WEBHOOK_FIRST_RETRY,
+            "must be between 0.05 and 3600",
+        ));
+    }
+    Ok(OutboundSettings {
+        timeout: Duration::from_secs(args.webhook_timeout_seconds),
+        retry_period: chrono::Duration::from_std(retry_period)
+            .map_err(|e| ConfigError::new(names::WEBHOOK_RETRY_PERIOD, e.to_string()))?,
+        first_retry: Duration::from_secs_f64(first),
+        allow_private_targets: parse_bool(
+            names::WEBHOOK_ALLOW_PRIVATE_TARGETS,
+            &args.webhook_allow_private_targets,
+        )?,
     })
 }
 

@@ -44,6 +44,7 @@ pub async fn replace(
         return Err(Error::Validation(differences));
     }
     let replaced = store::deployments::replace(&txn, before.deployment.clone(), new, now).await?;
+    super::outbound::status_changed(&txn, &before.deployment.status, &replaced).await?;
     store::statuses::record_set_status(
         &txn,
         &before.deployment.status,

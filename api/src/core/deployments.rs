@@ -66,6 +66,7 @@ pub async fn record_with<T: Replayable>(
         return Ok(replayed);
     }
     let record = store::deployments::insert(&txn, org, &new, now(), &core.known, number).await?;
+    super::outbound::deployment_created(&txn, &record.deployment).await?;
     if let Some(mut details) = details {
         details.deployment_id = record.deployment.id;
         store::github::insert_details(&txn, details).await?;
@@ -133,6 +134,7 @@ pub async fn patch(
     let updated =
         store::deployments::update_timing(&txn, current, status, started_at, finished_at, now)
             .await?;
+    super::outbound::status_changed(&txn, &previous, &updated).await?;
     store::statuses::record_set_status(
         &txn,
         &previous,

@@ -206,6 +206,7 @@ pub async fn trigger(
                 if let Ok((status, started_at, finished_at)) =
                     change.apply(current, deployment.started_at, deployment.finished_at, now)
                 {
+                    let previous = deployment.status.clone();
                     deployment = store::deployments::update_timing(
                         &txn,
                         deployment,
@@ -215,6 +216,7 @@ pub async fn trigger(
                         now,
                     )
                     .await?;
+                    super::outbound::status_changed(&txn, &previous, &deployment).await?;
                 }
             }
             store::deploy_hooks::touch(&txn, hook, deployment.id, now).await?;
@@ -265,6 +267,7 @@ pub async fn trigger(
         store::deployments::insert(&txn, hook.organization_id, &new, now, &core.known, number)
             .await?;
     let deployment = record.deployment;
+    super::outbound::deployment_created(&txn, &deployment).await?;
     store::deploy_hooks::record_trigger(&txn, hook.id, deployment.id, &dedupe_key, now).await?;
     let hook_id = hook.id;
     store::deploy_hooks::touch(&txn, hook, deployment.id, now).await?;

@@ -110,6 +110,7 @@ pub async fn create(
         },
     )
     .await?;
+    super::outbound::incident_changed(&txn, None, &incident).await?;
     txn.commit().await?;
     Ok(incident)
 }
@@ -192,10 +193,12 @@ pub(crate) async fn upsert_sourced<C: sea_orm::ConnectionTrait>(
         source_id: Some(incident.source_id),
         source_url: incident.source_url,
     };
-    Ok(match current {
+    let recorded = match &current {
         Some(_) => store::incidents::replace(txn, model).await?,
         None => store::incidents::insert(txn, model).await?,
-    })
+    };
+    super::outbound::incident_changed(txn, current.as_ref(), &recorded).await?;
+    Ok(recorded)
 }
 
 /// Withdraws an incident its source no longer calls one (the label removed, the issue
@@ -269,7 +272,9 @@ pub async fn resolve(
             ),
         ));
     }
+    let before = current.clone();
     let incident = store::incidents::resolve(&txn, current, resolved_at, now).await?;
+    super::outbound::incident_changed(&txn, Some(&before), &incident).await?;
     txn.commit().await?;
     Ok(incident)
 }

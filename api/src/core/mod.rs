@@ -16,6 +16,8 @@ pub mod incidents;
 pub mod integrations;
 pub mod limits;
 pub mod metrics;
+pub mod outbound;
+pub mod outbound_delivery;
 pub mod overview;
 pub mod secrets;
 pub mod snapshot;
@@ -50,6 +52,8 @@ pub struct Core {
     pub credentials: Arc<tokens::Credentials>,
     /// Per-organization limits of the authenticated API.
     pub api_limits: Arc<limits::ApiLimits>,
+    /// Outbound webhooks: timeouts, retries, which targets are allowed.
+    pub outbound: Arc<outbound_delivery::OutboundSettings>,
 }
 
 impl Core {
@@ -70,7 +74,14 @@ impl Core {
             secret_key,
             credentials: Arc::new(credentials),
             api_limits: Arc::new(limits::ApiLimits::new(api_limits)),
+            outbound: Arc::new(outbound_delivery::OutboundSettings::default()),
         }
+    }
+
+    /// With these outbound webhook settings.
+    pub fn with_outbound(mut self, settings: outbound_delivery::OutboundSettings) -> Self {
+        self.outbound = Arc::new(settings);
+        self
     }
 }
 

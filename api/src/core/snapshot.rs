@@ -92,21 +92,42 @@ impl DoraSnapshot {
     }
 }
 
-/// Refreshes `snapshot` every `interval` until the task is dropped.
+/// A key metric's 30-day tier in one scope, as one refresh computed it (for
+/// `dora.tier_changed`, see `core::outbound::tier_changes`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierObservation {
+    pub organization_id: uuid::Uuid,
+    /// `organization`, or `repository:<name>:<environment>`.
+    pub scope: String,
+    /// The repository and environment of a repository scope.
+    pub repository: Option<(String, String)>,
+    pub metric: &'static str,
+    pub tier: Option<dora_metrics::Tier>,
+}
+
+/// The window whose tiers `dora.tier_changed` follows.
+pub const TIER_WINDOW: &str = "30d";
+
+/// Refreshes `snapshot` every `interval` until the task is dropped; tiers that changed since
+/// the previous refresh emit `dora.tier_changed`.
 pub async fn refresh_forever(
-    db: Db,
+    core: super::Core,
     snapshot: DoraSnapshot,
     windows: Vec<i64>,
     interval: Duration,
 ) {
+    let db = core.db.clone();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let started = Instant::now();
         match compute_text(&db, &windows).await {
-            Ok(text) => {
+            Ok((text, tiers)) => {
                 snapshot.store(text);
+                if let Err(e) = super::outbound::tier_changes(&core, &tiers).await {
+                    tracing::warn!(error = %e, "cannot compare the DORA tiers with the previous refresh's");
+                }
                 tracing::debug!(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "DORA snapshot refreshed"
@@ -121,19 +142,22 @@ pub async fn refresh_forever(
 }
 
 /// The snapshot in the text exposition format.
-async fn compute_text(db: &Db, windows: &[i64]) -> Result<Vec<u8>, DbErr> {
-    let families = compute_families(db, windows).await?;
+async fn compute_text(db: &Db, windows: &[i64]) -> Result<(Vec<u8>, Vec<TierObservation>), DbErr> {
+    let (families, tiers) = compute_families(db, windows).await?;
     let mut text = Vec::new();
     TextEncoder::new()
         .encode(&families, &mut text)
         .map_err(|e| DbErr::Custom(e.to_string()))?;
-    Ok(text)
+    Ok((text, tiers))
 }
 
 /// Every series of one snapshot is computed from one state of the database (a read-only
 /// snapshot transaction): the organization-wide gauges and the per-stream ones never disagree
 /// because a deployment landed between two of the refresh's reads.
-async fn compute_families(db: &Db, windows: &[i64]) -> Result<Vec<MetricFamily>, DbErr> {
+async fn compute_families(
+    db: &Db,
+    windows: &[i64],
+) -> Result<(Vec<MetricFamily>, Vec<TierObservation>), DbErr> {
     let txn = db.begin_snapshot().await?;
     let families = compute_families_in(&txn, windows).await;
     // Read-only: ending it either way discards nothing.
@@ -144,7 +168,7 @@ async fn compute_families(db: &Db, windows: &[i64]) -> Result<Vec<MetricFamily>,
 async fn compute_families_in<C: ConnectionTrait>(
     conn: &C,
     windows: &[i64],
-) -> Result<Vec<MetricFamily>, DbErr> {
+) -> Result<(Vec<MetricFamily>, Vec<TierObservation>), DbErr> {
     let now = Utc::now();
     let organizations = inventory::organizations(conn).await?;
     let repositories = inventory::repositories(conn).await?;
@@ -282,7 +306,58 @@ async fn compute_families_in<C: ConnectionTrait>(
         }
     }
 
-    families(&scopes, &deployments, &incidents_by_label).map_err(|e| DbErr::Custom(e.to_string()))
+    let tiers = tier_observations(&organizations, &scopes);
+    let families = families(&scopes, &deployments, &incidents_by_label)
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    Ok((families, tiers))
+}
+
+/// The 30-day tiers of the organization-wide scope and of each repository (per environment).
+fn tier_observations(
+    organizations: &[(uuid::Uuid, String)],
+    scopes: &[ScopeSummary],
+) -> Vec<TierObservation> {
+    let mut out = Vec::new();
+    for s in scopes.iter().filter(|s| s.window == TIER_WINDOW) {
+        let Some((organization_id, _)) = organizations
+            .iter()
+            .find(|(_, slug)| *slug == s.organization)
+        else {
+            continue;
+        };
+        let (scope, repository) = if s.repository == "*" && s.environment == "*" && s.team == "*" {
+            ("organization".to_owned(), None)
+        } else if s.repository != "*" {
+            (
+                format!("repository:{}:{}", s.repository, s.environment),
+                Some((s.repository.clone(), s.environment.clone())),
+            )
+        } else {
+            continue;
+        };
+        let summary = &s.summary;
+        for (metric, tier) in [
+            (
+                "deployment_frequency",
+                Some(summary.deployment_frequency.tier),
+            ),
+            ("change_lead_time", summary.change_lead_time.tier),
+            ("change_failure_rate", summary.change_failure_rate.tier),
+            (
+                "failed_deployment_recovery_time",
+                summary.failed_deployment_recovery_time.tier,
+            ),
+        ] {
+            out.push(TierObservation {
+                organization_id: *organization_id,
+                scope: scope.clone(),
+                repository: repository.clone(),
+                metric,
+                tier,
+            });
+        }
+    }
+    out
 }
 
 fn summarize(

@@ -34,7 +34,9 @@ pub async fn post(
         WriteFor::Repository(deployment.repository_id),
     )
     .await?;
+    let previous = deployment.status.clone();
     let posted = store::statuses::post(&txn, deployment, new, now()).await?;
+    super::outbound::status_changed(&txn, &previous, &posted.deployment).await?;
     txn.commit().await?;
     Ok(posted)
 }

@@ -392,6 +392,7 @@ impl Context<'_> {
         let record =
             store::deployments::insert(txn, self.org, &new, created_at, &self.core.known, None)
                 .await?;
+        super::outbound::deployment_created(txn, &record.deployment).await?;
         if let Some(github) = &source.github {
             store::github::insert_details(
                 txn,
@@ -448,7 +449,9 @@ impl Context<'_> {
                 store::statuses::append_only(txn, &deployment, &new, at).await?;
             }
             (SourceState::State(_), false) => {
-                store::statuses::post_at(txn, deployment, &new, at, self.now).await?;
+                let previous = deployment.status.clone();
+                let posted = store::statuses::post_at(txn, deployment, &new, at, self.now).await?;
+                super::outbound::status_changed(txn, &previous, &posted.deployment).await?;
             }
             (SourceState::Canceled, true) => {}
             (SourceState::Canceled, false) => {
@@ -521,6 +524,7 @@ impl Context<'_> {
                     self.now,
                 )
                 .await?;
+                super::outbound::status_changed(txn, &previous, &updated).await?;
                 store::statuses::record_set_status(
                     txn,
                     &previous,
@@ -568,6 +572,7 @@ impl Context<'_> {
                     None,
                 )
                 .await?;
+                super::outbound::deployment_created(txn, &record.deployment).await?;
                 record.deployment.id
             }
         };
@@ -763,8 +768,17 @@ async fn cancel<C: ConnectionTrait>(
     if let Ok((status, started_at, finished_at)) =
         change.apply(current, deployment.started_at, deployment.finished_at, now)
     {
-        store::deployments::update_timing(txn, deployment, status, started_at, finished_at, now)
-            .await?;
+        let previous = deployment.status.clone();
+        let updated = store::deployments::update_timing(
+            txn,
+            deployment,
+            status,
+            started_at,
+            finished_at,
+            now,
+        )
+        .await?;
+        super::outbound::status_changed(txn, &previous, &updated).await?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod deploy_hook;
 mod deployment;
 mod incident;
 mod integration;
+mod outbound;
 mod repository;
 mod scope;
 mod secret;
@@ -21,6 +22,10 @@ pub use incident::{IncidentInput, RawIncident};
 pub use integration::{
     IncidentSource, IntegrationKind, IntegrationOptions, MAX_INTEGRATION_NAME_CHARS,
     NewIntegration, RawOptions, check_integration_name,
+};
+pub use outbound::{
+    Dispatch, NewSubscription, OutboundEvent, check_description, check_events,
+    check_subscription_url, is_public_address,
 };
 pub use repository::RepositoryRef;
 pub use scope::{Scope, parse_scopes, parse_ttl, scope_string, scopes_of};

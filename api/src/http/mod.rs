@@ -35,7 +35,7 @@ use routes::{
     admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
     incidents::IncidentsApi, integrations::IntegrationsApi, metrics::MetricsApi,
     statuses::StatusesApi, streams::StreamsApi, tokens::TokensApi,
-    trust_policies::TrustPoliciesApi,
+    trust_policies::TrustPoliciesApi, webhook_subscriptions::WebhookSubscriptionsApi,
 };
 use state::AppState;
 
@@ -67,6 +67,8 @@ pub enum ApiTags {
     Tokens,
     /// Trust policies for CI identity tokens (OIDC) (admin)
     TrustPolicies,
+    /// Outbound webhooks: subscriptions and their deliveries (admin)
+    WebhookSubscriptions,
 }
 
 pub type Apis = (
@@ -82,7 +84,12 @@ pub type Apis = (
     HooksApi,
     IntegrationApis,
     // Credentials, nested so the tuple stays short.
-    (TokensApi, TrustPoliciesApi, StreamsApi),
+    (
+        TokensApi,
+        TrustPoliciesApi,
+        StreamsApi,
+        WebhookSubscriptionsApi,
+    ),
 );
 
 /// Integrations and their webhook sources (a tuple of its own: `Default` is implemented for

@@ -13,6 +13,7 @@ pub mod integrations;
 pub mod inventory;
 pub mod known;
 pub mod organizations;
+pub mod outbox;
 pub mod outcomes;
 pub mod overview;
 pub mod pushes;

@@ -284,3 +284,15 @@ pub async fn problem(resp: reqwest::Response) -> (u16, Value) {
     );
     (status, resp.json().await.unwrap())
 }
+
+/// How many steps `Migrator::down` takes to undo migration `name` and every later one (so a
+/// test of one migration's `down` keeps working when newer migrations are added).
+pub fn migrations_since(name: &str) -> u32 {
+    use migration::MigratorTrait;
+    let all = migration::Migrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("no migration {name}"));
+    u32::try_from(all.len() - at).unwrap()
+}

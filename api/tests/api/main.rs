@@ -27,6 +27,7 @@ mod migrations;
 mod numbers;
 mod oidc;
 mod openapi;
+mod outbound;
 mod outcomes;
 mod prometheus;
 mod record;

@@ -137,7 +137,14 @@ async fn the_migration_renumbers_existing_deployments_per_organization() {
     };
     assert_eq!(numbered().await, [1, 1, 2, 2, 3]);
 
-    Migrator::down(conn, Some(1)).await.unwrap();
+    Migrator::down(
+        conn,
+        Some(crate::helpers::migrations_since(
+            "m20261201_000010_hardening",
+        )),
+    )
+    .await
+    .unwrap();
     // The old schema: one key for every organization, in creation order.
     assert_eq!(numbered().await, [1, 2, 3, 4, 5]);
 

@@ -12,3 +12,4 @@ pub mod statuses;
 pub mod streams;
 pub mod tokens;
 pub mod trust_policies;
+pub mod webhook_subscriptions;

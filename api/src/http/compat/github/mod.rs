@@ -25,7 +25,7 @@ use crate::{
     auth::Scope,
     core::{self, idempotency::Key},
     domain::{
-        Errors, NewDeployment, NewStatus, RawStatus, RepositoryRef, Status, TriggeredBy,
+        Dispatch, Errors, NewDeployment, NewStatus, RawStatus, RepositoryRef, Status, TriggeredBy,
         check_text, normalize_sha, validate_environment,
     },
     http::HttpSettings,
@@ -228,6 +228,13 @@ pub enum ListDeploymentsResponse {
 #[derive(ApiResponse)]
 pub enum DeleteResponse {
     /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+pub enum DispatchResponse {
+    /// The event was queued for the organization's webhook subscriptions.
     #[oai(status = 204)]
     NoContent,
 }
@@ -537,5 +544,36 @@ impl GithubApi {
             RepoUrls::new(req, &state.http, &owner, &repo)
                 .status(record.deployment.number, &status),
         ))
+    }
+
+    /// Create a repository dispatch event (GitHub)
+    ///
+    /// GitHub's "Create a repository dispatch event": `event_type` (1-100 characters) and an
+    /// optional `client_payload` object of at most 10 top-level properties. Emits a
+    /// `repository_dispatch` event to the organization's webhook subscriptions, with GitHub's
+    /// payload shape (`action` = `event_type`, `branch`, `client_payload`, `repository`,
+    /// `sender`). Needs the `ingest` scope. 204 with no body.
+    #[oai(
+        path = "/:owner/:repo/dispatches",
+        method = "post",
+        operation_id = "githubCreateRepositoryDispatch"
+    )]
+    async fn create_dispatch(
+        &self,
+        state: poem::web::Data<&AppState>,
+        auth: GithubAuth,
+        owner: Path<String>,
+        repo: Path<String>,
+        body: JsonBody<shapes::DispatchIn>,
+    ) -> Result<DispatchResponse, GithubError> {
+        let repository = repository_ref(&owner, &repo)?;
+        let b = &body.value;
+        let dispatch = Dispatch::parse(
+            b.event_type.as_deref().unwrap_or(""),
+            b.client_payload.as_ref(),
+        )
+        .map_err(core::Error::Validation)?;
+        core::outbound::dispatch(&state.core, &auth.0, &repository, dispatch).await?;
+        Ok(DispatchResponse::NoContent)
     }
 }

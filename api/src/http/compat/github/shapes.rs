@@ -287,3 +287,13 @@ pub struct CreateStatusIn {
     /// Default true.
     pub auto_inactive: Option<bool>,
 }
+
+/// The body of `POST /repos/{owner}/{repo}/dispatches` (validated by `domain::Dispatch`, so
+/// a missing or too long `event_type` is GitHub's 422).
+#[derive(Debug, Clone, Object, Deserialize)]
+pub struct DispatchIn {
+    /// 1-100 characters: the `action` of the `repository_dispatch` event.
+    pub event_type: Option<String>,
+    /// Any JSON object of at most 10 top-level properties.
+    pub client_payload: Option<serde_json::Value>,
+}
