@@ -20,5 +20,6 @@ pub mod prelude;
 pub mod push_commits;
 pub mod pushes;
 pub mod repositories;
+pub mod source_incidents;
 pub mod source_objects;
 pub mod trust_policies;

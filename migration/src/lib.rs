@@ -13,6 +13,7 @@ mod m20261201_000007_integrations;
 mod m20261201_000008_tokens;
 mod m20261201_000009_outcomes;
 mod m20261201_000010_hardening;
+mod m20261202_000012_source_incidents;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 pub use m20261201_000009_outcomes::compute_outcomes;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_tokens::Migration),
             Box::new(m20261201_000009_outcomes::Migration),
             Box::new(m20261201_000010_hardening::Migration),
+            Box::new(m20261202_000012_source_incidents::Migration),
         ]
     }
 }

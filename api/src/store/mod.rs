@@ -16,6 +16,7 @@ pub mod organizations;
 pub mod outcomes;
 pub mod overview;
 pub mod pushes;
+pub mod source_incidents;
 pub mod source_objects;
 mod sql;
 pub mod statuses;

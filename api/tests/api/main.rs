@@ -8,6 +8,7 @@ mod pg_cluster;
 mod process;
 
 mod admin;
+mod alertmanager_webhooks;
 mod auth;
 mod deployments;
 mod explain;
@@ -27,6 +28,7 @@ mod numbers;
 mod oidc;
 mod openapi;
 mod outcomes;
+mod pagerduty_webhooks;
 mod prometheus;
 mod record;
 mod reliability;
