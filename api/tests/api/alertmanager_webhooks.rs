@@ -164,7 +164,7 @@ async fn each_alert_is_an_incident_by_fingerprint_and_start() {
     assert_eq!(ttr["samples"], 1, "{metrics}");
     assert_eq!(ttr["open"], 2, "{metrics}");
     let median = ttr["median_seconds"].as_f64().unwrap();
-    assert!((median - 1200.376_544).abs() < 0.01, "{median}");
+    assert!((median - 1_200.376_544).abs() < 0.01, "{median}");
 }
 
 #[tokio::test]

@@ -92,8 +92,14 @@ async fn the_outcomes_migration_recomputes_what_the_writes_kept() {
             .any(|r| r.change_failure && r.recovery_seconds.is_some())
     );
     assert!(kept.iter().any(|r| r.lead_seconds.is_some()));
-    // The newest two: 000010 (numbers per organization), then 000009 (outcomes).
-    Migrator::down(conn, Some(2)).await.unwrap();
+    // 000009 (outcomes) and every migration after it, newest first.
+    let all = Migrator::migrations();
+    let outcomes = all
+        .iter()
+        .position(|m| m.name() == "m20261201_000009_outcomes")
+        .unwrap();
+    let steps = u32::try_from(all.len() - outcomes).unwrap();
+    Migrator::down(conn, Some(steps)).await.unwrap();
     let gone = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
