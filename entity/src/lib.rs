@@ -21,6 +21,7 @@ pub mod prelude;
 pub mod push_commits;
 pub mod pushes;
 pub mod repositories;
+pub mod source_incidents;
 pub mod source_objects;
 pub mod trust_policies;
 pub mod webhook_deliveries;

@@ -18,6 +18,7 @@ pub use super::organizations::Entity as Organizations;
 pub use super::push_commits::Entity as PushCommits;
 pub use super::pushes::Entity as Pushes;
 pub use super::repositories::Entity as Repositories;
+pub use super::source_incidents::Entity as SourceIncidents;
 pub use super::source_objects::Entity as SourceObjects;
 pub use super::trust_policies::Entity as TrustPolicies;
 pub use super::webhook_deliveries::Entity as WebhookDeliveries;

@@ -14,6 +14,7 @@ mod m20261201_000008_tokens;
 mod m20261201_000009_outcomes;
 mod m20261201_000010_hardening;
 mod m20261202_000011_outbound_webhooks;
+mod m20261202_000012_source_incidents;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 pub use m20261201_000009_outcomes::compute_outcomes;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_outcomes::Migration),
             Box::new(m20261201_000010_hardening::Migration),
             Box::new(m20261202_000011_outbound_webhooks::Migration),
+            Box::new(m20261202_000012_source_incidents::Migration),
         ]
     }
 }

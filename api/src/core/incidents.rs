@@ -140,7 +140,8 @@ async fn placement<C: sea_orm::ConnectionTrait>(
     Ok((repository_id, environment, is_production))
 }
 
-/// An incident as its source (a GitHub or GitLab issue) shows it now.
+/// An incident as its source (a GitHub or GitLab issue, a PagerDuty incident, an alert)
+/// shows it now.
 #[derive(Debug, Clone)]
 pub(crate) struct SourcedIncident {
     pub source: IncidentSource,
@@ -148,7 +149,8 @@ pub(crate) struct SourcedIncident {
     pub source_url: Option<String>,
     pub title: String,
     pub severity: Option<String>,
-    pub repository_id: Uuid,
+    /// `None`: unattributed (it counts only in time to restore).
+    pub repository_id: Option<Uuid>,
     /// The deployment it names, if found (then it is that deployment's incident).
     pub deployment: Option<deployments::Model>,
     /// Without a deployment: the environment it is in.
@@ -169,7 +171,7 @@ pub(crate) async fn upsert_sourced<C: sea_orm::ConnectionTrait>(
     let (repository_id, environment, is_production) = placement(
         txn,
         org,
-        Some(incident.repository_id),
+        incident.repository_id,
         incident.deployment.as_ref(),
         Some(&incident.environment),
     )

@@ -187,6 +187,27 @@ pub fn verify_hmac_sha256(secret: &Secret, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&given).is_ok()
 }
 
+/// Whether any `v1=<hex>` signature of PagerDuty's `X-PagerDuty-Signature` header (one or more,
+/// comma-separated while PagerDuty rotates its secret) is the HMAC-SHA256 of `body` under
+/// `secret`. Each is compared in constant time; signatures of other versions are skipped.
+pub fn verify_pagerduty_signature(secret: &Secret, body: &[u8], header: &str) -> bool {
+    let mut valid = false;
+    for signature in header.split(',').take(16) {
+        let Some(given) = signature.trim().strip_prefix("v1=") else {
+            continue;
+        };
+        let Ok(given) = hex::decode(given) else {
+            continue;
+        };
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes()) else {
+            return false;
+        };
+        mac.update(body);
+        valid |= mac.verify_slice(&given).is_ok();
+    }
+    valid
+}
+
 /// Whether `given` is `secret`, in constant time (the digests are compared, so the length
 /// leaks nothing either).
 pub fn token_matches(secret: &Secret, given: &str) -> bool {
@@ -246,6 +267,34 @@ mod tests {
 
     fn key() -> SecretKey {
         SecretKey::parse(&"ab".repeat(32)).expect("64 hex digits")
+    }
+
+    #[test]
+    fn pagerduty_signatures() {
+        let secret = Secret::new("pd-secret-0123456789");
+        let body = br#"{"event":{}}"#;
+        let good = hmac_sha256_header(&secret, body).replace("sha256=", "v1=");
+        let other =
+            hmac_sha256_header(&Secret::new("another-secret-0123"), body).replace("sha256=", "v1=");
+        assert!(verify_pagerduty_signature(&secret, body, &good));
+        assert!(verify_pagerduty_signature(
+            &secret,
+            body,
+            &format!("{other},{good}")
+        ));
+        assert!(verify_pagerduty_signature(
+            &secret,
+            body,
+            &format!("{good}, {other}")
+        ));
+        assert!(!verify_pagerduty_signature(&secret, body, &other));
+        assert!(!verify_pagerduty_signature(&secret, b"{}", &good));
+        assert!(!verify_pagerduty_signature(
+            &secret,
+            body,
+            &good.replace("v1=", "v2=")
+        ));
+        assert!(!verify_pagerduty_signature(&secret, body, ""));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Webhook deliveries from the integrations' sources (GitHub, GitLab): verified before the body
-//! is parsed, deduplicated, and recorded through the same paths as the canonical API.
+//! Webhook deliveries from the integrations' sources (GitHub, GitLab, PagerDuty,
+//! Alertmanager): verified before the body is parsed, deduplicated, and recorded through the
+//! same paths as the canonical API.
 //!
 //! - The integration is named by the URL; its secret (sealed, `core::secrets`) is the
 //!   credential. An unknown or deleted integration, another kind's URL, a missing or wrong
@@ -12,6 +13,10 @@
 //!   `triggered_by` `github_webhook`/`gitlab_webhook`), statuses by `store::statuses`, incidents
 //!   by `core::incidents`; pushes complete the commits of deployments waiting for them
 //!   (`store::pushes`).
+//! - Alerting sources' incidents (PagerDuty incidents, Alertmanager alerts) are keyed by the
+//!   source's id in `store::source_incidents` (no repository needed), with the time and kind
+//!   of the change last applied: a redelivered or late change (a resolve before a reopen, a
+//!   firing notification after the resolve) changes nothing.
 //!
 //! One delivery is one transaction.
 
@@ -28,10 +33,10 @@ use super::{
 };
 use crate::{
     domain::{
-        Attribution, DeploymentChange, GithubState, IntegrationKind, IntegrationOptions,
-        NewDeployment, NewStatus, RepositoryRef, SourceDeployment, SourceEvent, SourceIssue,
-        SourcePush, SourceRun, SourceState, SourceStatus, Status, TriggeredBy, attribution,
-        clean_text,
+        AlertChange, AlertRepository, Attribution, DeploymentChange, GithubState, IntegrationKind,
+        IntegrationOptions, NewDeployment, NewStatus, RepositoryRef, SourceAlert, SourceDeployment,
+        SourceEvent, SourceIssue, SourcePush, SourceRun, SourceState, SourceStatus, Status,
+        TriggeredBy, attribution, clean_text,
     },
     store::{
         self,
@@ -45,8 +50,10 @@ use crate::{
 pub enum Credential<'a> {
     /// GitHub's `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`.
     HmacSha256(Option<&'a str>),
-    /// GitLab's `X-Gitlab-Token: <the secret>`.
+    /// GitLab's `X-Gitlab-Token: <the secret>`; Alertmanager's `Authorization: Bearer`.
     Token(Option<&'a str>),
+    /// PagerDuty's `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>…]`.
+    PagerdutySignature(Option<&'a str>),
 }
 
 /// A delivery's envelope (headers), as the adapter read it.
@@ -86,7 +93,8 @@ pub fn unauthorized() -> Error {
 }
 
 /// Verifies a delivery to integration `id` of `kind` against `credential` and the raw `body`
-/// (constant time, before anything is parsed), then `parse`s it and records what it says.
+/// (constant time, before anything is parsed), then `parse`s it (with the integration's
+/// options) and records what it says.
 pub async fn receive(
     core: &Core,
     kind: IntegrationKind,
@@ -94,7 +102,7 @@ pub async fn receive(
     credential: Credential<'_>,
     body: &[u8],
     delivery: Delivery<'_>,
-    parse: impl FnOnce() -> Result<SourceEvent, Error>,
+    parse: impl FnOnce(&IntegrationOptions) -> Result<SourceEvent, Error>,
 ) -> Result<Outcome, Error> {
     let now = now();
     let Some(integration) = store::integrations::find_for_delivery(core.db.read(), id).await?
@@ -110,14 +118,23 @@ pub async fn receive(
             .iter()
             .any(|s| secrets::verify_hmac_sha256(s, body, header)),
         Credential::Token(Some(token)) => secrets.iter().any(|s| secrets::token_matches(s, token)),
-        Credential::HmacSha256(None) | Credential::Token(None) => false,
+        Credential::PagerdutySignature(Some(header)) => secrets
+            .iter()
+            .any(|s| secrets::verify_pagerduty_signature(s, body, header)),
+        Credential::HmacSha256(None)
+        | Credential::Token(None)
+        | Credential::PagerdutySignature(None) => false,
     };
     if !verified {
-        tracing::info!(integration_id = %id, "webhook delivery refused: bad signature");
+        tracing::info!(
+            integration_id = %id,
+            secret_set = !secrets.is_empty(),
+            "webhook delivery refused: bad signature"
+        );
         return Err(unauthorized());
     }
-    let event = parse()?;
     let record = record_of(integration)?;
+    let event = parse(&record.options)?;
     record_event(core, &record, delivery, event, now).await
 }
 
@@ -129,7 +146,11 @@ async fn record_event(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
     let integration_id = integration.integration.id;
-    let event_name = clean_text(delivery.event, MAX_HEADER_CHARS, false);
+    let (event_name, event) = match event {
+        SourceEvent::Named { name, event } => (name, *event),
+        event => (delivery.event.to_owned(), event),
+    };
+    let event_name = clean_text(&event_name, MAX_HEADER_CHARS, false);
     let delivery_id = delivery
         .id
         .map(|d| clean_text(d, MAX_HEADER_CHARS, false))
@@ -214,6 +235,9 @@ async fn apply<C: ConnectionTrait>(
         SourceEvent::Run(run) => ctx.run(txn, *run).await,
         SourceEvent::Push(push) => ctx.push(txn, *push).await,
         SourceEvent::Issue(issue) => ctx.issue(txn, *issue).await,
+        SourceEvent::Alerts { alerts, note } => ctx.alerts(txn, alerts, note).await,
+        // `record_event` unwraps the one an adapter returns; adapters nest none.
+        SourceEvent::Named { .. } => Err(Error::internal("a named event inside a named event")),
     }
 }
 
@@ -239,8 +263,11 @@ const RUN_OF_DEPLOYMENT: i64 = 0;
 impl Context<'_> {
     fn triggered_by(&self) -> TriggeredBy {
         match self.kind {
-            IntegrationKind::Github => TriggeredBy::GithubWebhook,
             IntegrationKind::Gitlab => TriggeredBy::GitlabWebhook,
+            // Alerting sources record no deployments (their adapters send no such events).
+            IntegrationKind::Github
+            | IntegrationKind::Pagerduty
+            | IntegrationKind::Alertmanager => TriggeredBy::GithubWebhook,
         }
     }
 
@@ -692,7 +719,7 @@ impl Context<'_> {
                     source_url: issue.url.clone(),
                     title: issue.title.clone(),
                     severity: issue.severity.clone(),
-                    repository_id: repository.id,
+                    repository_id: Some(repository.id),
                     deployment,
                     environment: self.options.default_environment().to_owned(),
                     started_at,
@@ -713,6 +740,111 @@ impl Context<'_> {
         };
         store::source_objects::set(txn, row, state, self.now).await?;
         Ok(outcome)
+    }
+
+    /// The incidents of an alerting source: each opened, reopened or resolved unless a change
+    /// as late or later was applied before.
+    async fn alerts<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        alerts: Vec<SourceAlert>,
+        note: Option<String>,
+    ) -> Result<Outcome, Error> {
+        let source = self.kind.incident_source();
+        let (mut opened, mut resolved, mut unchanged, mut unmatched) = (0, 0, 0, 0);
+        let mut notes: Vec<String> = note.into_iter().collect();
+        for alert in alerts {
+            if !alert.matched
+                && store::source_incidents::find(txn, self.org, source.as_str(), &alert.source_id)
+                    .await?
+                    .is_none_or(|row| row.incident_id.is_none())
+            {
+                unmatched += 1;
+                continue;
+            }
+            let row = store::source_incidents::claim(
+                txn,
+                self.org,
+                source.as_str(),
+                &alert.source_id,
+                self.now,
+            )
+            .await?;
+            let at = crate::domain::payload_time(alert.at, self.now);
+            let version = (at, alert.change.rank());
+            let current = match row.incident_id {
+                Some(id) => store::incidents::find_for_update(txn, self.org, id).await?,
+                None => None,
+            };
+            if let (Some(_), Some(seen_at), Some(seen_rank)) =
+                (&current, row.version_at, row.version_rank)
+                && (seen_at, seen_rank) >= version
+            {
+                unchanged += 1;
+                continue;
+            }
+            let repository_id = match &alert.repository {
+                None => None,
+                Some(AlertRepository::Ref(reference)) => {
+                    Some(self.repository(txn, reference).await?.id)
+                }
+                Some(AlertRepository::Id(id)) => {
+                    let found =
+                        store::organizations::resolve_repository(txn, self.org, &id.to_string())
+                            .await?;
+                    if found.is_none() {
+                        notes.push(format!("repository {id} is not one of this organization's; recorded unattributed"));
+                    }
+                    found.map(|r| r.id)
+                }
+            };
+            let started_at = crate::domain::payload_time(alert.started_at, self.now);
+            let resolved_at = (alert.change == AlertChange::Resolve).then_some(at);
+            let incident = upsert_sourced(
+                txn,
+                self.org,
+                current,
+                SourcedIncident {
+                    source,
+                    source_id: alert.source_id.clone(),
+                    source_url: alert.url.clone(),
+                    title: alert.title.clone(),
+                    severity: alert.severity.clone(),
+                    repository_id,
+                    deployment: None,
+                    environment: alert.environment.clone(),
+                    started_at,
+                    resolved_at,
+                },
+                self.now,
+            )
+            .await?;
+            store::source_incidents::set(txn, row, Some(incident.id), version, self.now).await?;
+            if incident.resolved_at.is_some() {
+                resolved += 1;
+            } else {
+                opened += 1;
+            }
+        }
+        let changed = opened + resolved;
+        let mut detail = match (changed, unchanged, unmatched) {
+            (0, 0, 0) => "no incident in this delivery".to_owned(),
+            _ => format!(
+                "{opened} incidents recorded as open, {resolved} as resolved; {unchanged} unchanged (recorded before, or older than what was); {unmatched} not matching this integration's filters"
+            ),
+        };
+        for n in &notes {
+            detail.push_str("; ");
+            detail.push_str(n);
+        }
+        let result = if changed > 0 {
+            DeliveryResult::Recorded
+        } else if unchanged > 0 {
+            DeliveryResult::Duplicate
+        } else {
+            DeliveryResult::Ignored
+        };
+        Ok(Outcome::new(result, detail))
     }
 
     /// The deployment of `repository` an issue's attribution line names, if there is one.

@@ -3,12 +3,12 @@
 //! per kind ([`IntegrationOptions::parse`]), so each kind accepts only the options that mean
 //! something for it.
 
-use std::{fmt, str::FromStr};
+use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use glob::{MatchOptions, Pattern};
 use serde::{Deserialize, Serialize};
 
-use super::{Errors, FieldError, check_text, validate_environment};
+use super::{Errors, FieldError, RepositoryRef, Secret, check_text, validate_environment};
 
 /// Longest integration name.
 pub const MAX_INTEGRATION_NAME_CHARS: usize = 100;
@@ -24,15 +24,27 @@ const MAX_PATTERN_CHARS: usize = 200;
 pub enum IntegrationKind {
     Github,
     Gitlab,
+    /// PagerDuty V3 webhook subscriptions: incidents.
+    Pagerduty,
+    /// Prometheus Alertmanager's webhook receiver (and Grafana Alerting's webhook contact
+    /// point, which sends the same payload): alerts as incidents.
+    Alertmanager,
 }
 
 impl IntegrationKind {
-    pub const ALL: [IntegrationKind; 2] = [IntegrationKind::Github, IntegrationKind::Gitlab];
+    pub const ALL: [IntegrationKind; 4] = [
+        IntegrationKind::Github,
+        IntegrationKind::Gitlab,
+        IntegrationKind::Pagerduty,
+        IntegrationKind::Alertmanager,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             IntegrationKind::Github => "github",
             IntegrationKind::Gitlab => "gitlab",
+            IntegrationKind::Pagerduty => "pagerduty",
+            IntegrationKind::Alertmanager => "alertmanager",
         }
     }
 
@@ -41,7 +53,16 @@ impl IntegrationKind {
         match self {
             IntegrationKind::Github => IncidentSource::Github,
             IntegrationKind::Gitlab => IncidentSource::Gitlab,
+            IntegrationKind::Pagerduty => IncidentSource::Pagerduty,
+            IntegrationKind::Alertmanager => IncidentSource::Alertmanager,
         }
+    }
+
+    /// Whether the source generates the signing secret (PagerDuty shows its own once, after
+    /// the subscription exists): then it is set with `PATCH {"secret"}`, never generated or
+    /// rotated here.
+    pub fn secret_from_source(self) -> bool {
+        matches!(self, IntegrationKind::Pagerduty)
     }
 }
 
@@ -74,13 +95,17 @@ pub enum IncidentSource {
     Api,
     Github,
     Gitlab,
+    Pagerduty,
+    Alertmanager,
 }
 
 impl IncidentSource {
-    pub const ALL: [IncidentSource; 3] = [
+    pub const ALL: [IncidentSource; 5] = [
         IncidentSource::Api,
         IncidentSource::Github,
         IncidentSource::Gitlab,
+        IncidentSource::Pagerduty,
+        IncidentSource::Alertmanager,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +113,8 @@ impl IncidentSource {
             IncidentSource::Api => "api",
             IncidentSource::Github => "github",
             IncidentSource::Gitlab => "gitlab",
+            IncidentSource::Pagerduty => "pagerduty",
+            IncidentSource::Alertmanager => "alertmanager",
         }
     }
 }
@@ -124,6 +151,32 @@ pub struct IntegrationOptions {
     pub team: Option<String>,
     /// `owner/name` globs of the repositories whose events are recorded; `None`: all.
     pub repositories: Option<Vec<String>>,
+    /// PagerDuty: service id or name → where its incidents are. `None` for other kinds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<BTreeMap<String, ServiceTarget>>,
+    /// PagerDuty: only incidents of these urgencies (`high`, `low`) are recorded; `None`: all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_urgency: Option<Vec<String>>,
+    /// Alertmanager: label equality matchers an alert must carry to count; empty: every alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Alertmanager: the labels and annotation read (`None`: the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title_annotation: Option<String>,
+}
+
+/// Where the incidents of one PagerDuty service are: a repository (its URL, as given) and an
+/// environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTarget {
+    pub repository_url: String,
+    pub environment: String,
 }
 
 impl Default for IntegrationOptions {
@@ -134,19 +187,77 @@ impl Default for IntegrationOptions {
             incident_label: "incident".to_owned(),
             team: None,
             repositories: None,
+            services: None,
+            match_urgency: None,
+            match_labels: None,
+            repository_label: None,
+            environment_label: None,
+            severity_label: None,
+            title_annotation: None,
         }
     }
 }
 
+/// One entry of a `services` option as a request gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct RawService<'a> {
+    pub repository_url: &'a str,
+    pub environment: Option<&'a str>,
+}
+
 /// The options as a request gives them; every one is optional.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RawOptions<'a> {
     pub production_environments: Option<&'a [String]>,
     pub deployment_workflows: Option<&'a [String]>,
     pub incident_label: Option<&'a str>,
     pub team: Option<&'a str>,
     pub repositories: Option<&'a [String]>,
+    pub services: Option<Vec<(&'a str, RawService<'a>)>>,
+    pub match_urgency: Option<&'a [String]>,
+    pub match_labels: Option<&'a BTreeMap<String, String>>,
+    pub repository_label: Option<&'a str>,
+    pub environment_label: Option<&'a str>,
+    pub severity_label: Option<&'a str>,
+    pub title_annotation: Option<&'a str>,
 }
+
+impl RawOptions<'_> {
+    /// The names of the options given, as request fields (`options.<name>`).
+    fn given(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            (
+                "options.production_environments",
+                self.production_environments.is_some(),
+            ),
+            (
+                "options.deployment_workflows",
+                self.deployment_workflows.is_some(),
+            ),
+            ("options.incident_label", self.incident_label.is_some()),
+            ("options.team", self.team.is_some()),
+            ("options.repositories", self.repositories.is_some()),
+            ("options.services", self.services.is_some()),
+            ("options.match_urgency", self.match_urgency.is_some()),
+            ("options.match", self.match_labels.is_some()),
+            ("options.repository_label", self.repository_label.is_some()),
+            (
+                "options.environment_label",
+                self.environment_label.is_some(),
+            ),
+            ("options.severity_label", self.severity_label.is_some()),
+            ("options.title_annotation", self.title_annotation.is_some()),
+        ]
+    }
+}
+
+/// The defaults of the Alertmanager options.
+pub const DEFAULT_REPOSITORY_LABEL: &str = "repository";
+pub const DEFAULT_ENVIRONMENT_LABEL: &str = "environment";
+pub const DEFAULT_SEVERITY_LABEL: &str = "severity";
+pub const DEFAULT_TITLE_ANNOTATION: &str = "summary";
+/// PagerDuty's urgencies.
+const URGENCIES: [&str; 2] = ["high", "low"];
 
 fn case_insensitive() -> MatchOptions {
     MatchOptions {
@@ -245,6 +356,7 @@ fn common(errors: &mut Errors, raw: &RawOptions<'_>) -> IntegrationOptions {
         incident_label,
         team,
         repositories,
+        ..IntegrationOptions::default()
     }
 }
 
@@ -254,9 +366,203 @@ fn refuse(errors: &mut Errors, field: &str, given: bool, kind: IntegrationKind) 
     }
 }
 
+/// Refuses every option given that is not in `allowed`.
+fn refuse_others(
+    errors: &mut Errors,
+    raw: &RawOptions<'_>,
+    allowed: &[&str],
+    kind: IntegrationKind,
+) {
+    for (field, given) in raw.given() {
+        if !allowed.contains(&field) {
+            refuse(errors, field, given, kind);
+        }
+    }
+}
+
+/// The options GitHub and GitLab understand.
+const WEBHOOK_OPTIONS: [&str; 5] = [
+    "options.production_environments",
+    "options.deployment_workflows",
+    "options.incident_label",
+    "options.team",
+    "options.repositories",
+];
+
+/// A Prometheus label (or annotation) name: `[a-zA-Z_][a-zA-Z0-9_]*`, at most 200.
+fn check_label_name(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let mut chars = value.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && value.len() <= MAX_PATTERN_CHARS;
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err("must be a label name (letters, digits and `_`, not starting with a digit)".to_owned())
+    }
+}
+
+/// A label value to match: any text without control characters, at most 200 characters.
+fn check_label_value(value: &str) -> Result<String, String> {
+    if value.chars().count() > MAX_PATTERN_CHARS {
+        return Err(format!("must be at most {MAX_PATTERN_CHARS} characters"));
+    }
+    check_text(value, false)?;
+    Ok(value.to_owned())
+}
+
+fn team_option(errors: &mut Errors, raw: &RawOptions<'_>) -> Option<String> {
+    raw.team
+        .and_then(|team| errors.check("options.team", check_label(team)))
+}
+
+/// PagerDuty: the service map and the urgencies recorded.
+fn pagerduty_options(raw: &RawOptions<'_>) -> Result<IntegrationOptions, Vec<FieldError>> {
+    let mut errors = Errors::default();
+    let kind = IntegrationKind::Pagerduty;
+    refuse_others(
+        &mut errors,
+        raw,
+        &["options.team", "options.services", "options.match_urgency"],
+        kind,
+    );
+    let mut options = IntegrationOptions {
+        team: team_option(&mut errors, raw),
+        services: Some(BTreeMap::new()),
+        ..IntegrationOptions::default()
+    };
+    if let Some(services) = &raw.services {
+        if services.len() > MAX_OPTION_ITEMS {
+            errors.push(
+                "options.services",
+                format!("must have at most {MAX_OPTION_ITEMS} entries"),
+            );
+        }
+        let mut map = BTreeMap::new();
+        for (key, service) in services.iter().take(MAX_OPTION_ITEMS) {
+            let field = format!("options.services.{key}");
+            let Some(key) = errors.check(&field, check_label(key)) else {
+                continue;
+            };
+            let repository_url = errors.check(
+                &format!("{field}.repository_url"),
+                RepositoryRef::parse(service.repository_url)
+                    .map(|_| service.repository_url.trim().to_owned()),
+            );
+            let environment = match service.environment {
+                Some(e) => errors.check(&format!("{field}.environment"), check_environment(e)),
+                None => Some("production".to_owned()),
+            };
+            if let (Some(repository_url), Some(environment)) = (repository_url, environment) {
+                map.insert(
+                    key,
+                    ServiceTarget {
+                        repository_url,
+                        environment,
+                    },
+                );
+            }
+        }
+        options.services = Some(map);
+    }
+    if let Some(items) = raw.match_urgency {
+        let urgencies = check_list(&mut errors, "options.match_urgency", items, |u| {
+            let u = u.trim().to_ascii_lowercase();
+            if URGENCIES.contains(&u.as_str()) {
+                Ok(u)
+            } else {
+                Err("must be `high` or `low`".to_owned())
+            }
+        });
+        if urgencies.is_empty() && errors.is_empty() {
+            errors.push("options.match_urgency", "must name at least one urgency");
+        }
+        options.match_urgency = Some(urgencies);
+    }
+    errors.finish(|| options)
+}
+
+/// Alertmanager: which alerts count, and where each reads its repository, environment,
+/// severity and title.
+fn alertmanager_options(raw: &RawOptions<'_>) -> Result<IntegrationOptions, Vec<FieldError>> {
+    let mut errors = Errors::default();
+    let kind = IntegrationKind::Alertmanager;
+    refuse_others(
+        &mut errors,
+        raw,
+        &[
+            "options.team",
+            "options.match",
+            "options.repository_label",
+            "options.environment_label",
+            "options.severity_label",
+            "options.title_annotation",
+        ],
+        kind,
+    );
+    let mut options = IntegrationOptions {
+        team: team_option(&mut errors, raw),
+        ..IntegrationOptions::default()
+    };
+    let mut matchers = BTreeMap::new();
+    if let Some(given) = raw.match_labels {
+        if given.len() > MAX_OPTION_ITEMS {
+            errors.push(
+                "options.match",
+                format!("must have at most {MAX_OPTION_ITEMS} matchers"),
+            );
+        }
+        for (name, value) in given.iter().take(MAX_OPTION_ITEMS) {
+            let field = format!("options.match.{name}");
+            if let (Some(name), Some(value)) = (
+                errors.check(&field, check_label_name(name)),
+                errors.check(&field, check_label_value(value)),
+            ) {
+                matchers.insert(name, value);
+            }
+        }
+    }
+    options.match_labels = Some(matchers);
+    let name = |errors: &mut Errors, field: &str, given: Option<&str>, default: &str| {
+        Some(match given {
+            Some(v) => errors.check(field, check_label_name(v)).unwrap_or_default(),
+            None => default.to_owned(),
+        })
+    };
+    options.repository_label = name(
+        &mut errors,
+        "options.repository_label",
+        raw.repository_label,
+        DEFAULT_REPOSITORY_LABEL,
+    );
+    options.environment_label = name(
+        &mut errors,
+        "options.environment_label",
+        raw.environment_label,
+        DEFAULT_ENVIRONMENT_LABEL,
+    );
+    options.severity_label = name(
+        &mut errors,
+        "options.severity_label",
+        raw.severity_label,
+        DEFAULT_SEVERITY_LABEL,
+    );
+    options.title_annotation = name(
+        &mut errors,
+        "options.title_annotation",
+        raw.title_annotation,
+        DEFAULT_TITLE_ANNOTATION,
+    );
+    errors.finish(|| options)
+}
+
 /// GitHub: everything, including the workflows whose runs are deployments.
 fn github_options(raw: &RawOptions<'_>) -> Result<IntegrationOptions, Vec<FieldError>> {
     let mut errors = Errors::default();
+    refuse_others(&mut errors, raw, &WEBHOOK_OPTIONS, IntegrationKind::Github);
     let mut options = common(&mut errors, raw);
     if let Some(items) = raw.deployment_workflows {
         options.deployment_workflows = check_list(
@@ -279,6 +585,7 @@ fn gitlab_options(raw: &RawOptions<'_>) -> Result<IntegrationOptions, Vec<FieldE
         raw.deployment_workflows.is_some(),
         IntegrationKind::Gitlab,
     );
+    refuse_others(&mut errors, raw, &WEBHOOK_OPTIONS, IntegrationKind::Gitlab);
     errors.finish(|| options)
 }
 
@@ -288,7 +595,64 @@ impl IntegrationOptions {
         match kind {
             IntegrationKind::Github => github_options(raw),
             IntegrationKind::Gitlab => gitlab_options(raw),
+            IntegrationKind::Pagerduty => pagerduty_options(raw),
+            IntegrationKind::Alertmanager => alertmanager_options(raw),
         }
+    }
+
+    /// PagerDuty: where the incidents of a service (by id, else by name, case-insensitive)
+    /// are, if the service map names it.
+    pub fn service_target(&self, id: &str, name: Option<&str>) -> Option<&ServiceTarget> {
+        let services = self.services.as_ref()?;
+        services.get(id).or_else(|| {
+            let name = name?;
+            services
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+    }
+
+    /// PagerDuty: whether incidents of `urgency` are recorded.
+    pub fn matches_urgency(&self, urgency: Option<&str>) -> bool {
+        match &self.match_urgency {
+            None => true,
+            Some(list) => urgency.is_some_and(|u| list.iter().any(|m| m.eq_ignore_ascii_case(u))),
+        }
+    }
+
+    /// Alertmanager: whether an alert with `labels` counts (it carries every `match` label
+    /// with its value).
+    pub fn matches_labels(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels.as_ref().is_none_or(|m| {
+            m.iter()
+                .all(|(name, value)| labels.get(name).is_some_and(|v| v == value))
+        })
+    }
+
+    /// Alertmanager: the label naming the repository.
+    pub fn repository_label(&self) -> &str {
+        self.repository_label
+            .as_deref()
+            .unwrap_or(DEFAULT_REPOSITORY_LABEL)
+    }
+
+    pub fn environment_label(&self) -> &str {
+        self.environment_label
+            .as_deref()
+            .unwrap_or(DEFAULT_ENVIRONMENT_LABEL)
+    }
+
+    pub fn severity_label(&self) -> &str {
+        self.severity_label
+            .as_deref()
+            .unwrap_or(DEFAULT_SEVERITY_LABEL)
+    }
+
+    pub fn title_annotation(&self) -> &str {
+        self.title_annotation
+            .as_deref()
+            .unwrap_or(DEFAULT_TITLE_ANNOTATION)
     }
 
     /// Whether a deployment to `environment` is a production deployment: the payload's own
@@ -335,6 +699,23 @@ impl IntegrationOptions {
     /// Whether `label` is the incident label (case-insensitive).
     pub fn is_incident_label(&self, label: &str) -> bool {
         label.trim().eq_ignore_ascii_case(&self.incident_label)
+    }
+}
+
+/// Longest secret a source may give (PagerDuty's are 64 characters).
+const MAX_SOURCE_SECRET_CHARS: usize = 256;
+
+/// A signing secret the source generated (PagerDuty's): 16-256 printable ASCII characters
+/// without spaces.
+pub fn check_source_secret(value: &str) -> Result<Secret, String> {
+    let ok = (16..=MAX_SOURCE_SECRET_CHARS).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(Secret::new(value))
+    } else {
+        Err(format!(
+            "must be the secret the source shows: 16-{MAX_SOURCE_SECRET_CHARS} printable characters without spaces"
+        ))
     }
 }
 

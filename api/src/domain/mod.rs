@@ -21,7 +21,8 @@ pub use deployment::{
 pub use incident::{IncidentInput, RawIncident};
 pub use integration::{
     IncidentSource, IntegrationKind, IntegrationOptions, MAX_INTEGRATION_NAME_CHARS,
-    NewIntegration, RawOptions, check_integration_name,
+    NewIntegration, RawOptions, RawService, ServiceTarget, check_integration_name,
+    check_source_secret,
 };
 pub use outbound::{
     Dispatch, NewSubscription, OutboundEvent, check_description, check_events,
@@ -38,9 +39,10 @@ pub use token::{
     repository_key_of_claim,
 };
 pub use webhook::{
-    Attribution, GithubFields, MAX_TITLE_CHARS, SourceDeployment, SourceEvent, SourceIssue,
-    SourcePush, SourceRun, SourceState, SourceStatus, attribution, branch_of_ref,
-    clean_environment, clean_sha, clean_text, clean_url, is_zero_sha, payload_time,
+    AlertChange, AlertRepository, Attribution, GithubFields, MAX_TITLE_CHARS, SourceAlert,
+    SourceDeployment, SourceEvent, SourceIssue, SourcePush, SourceRun, SourceState, SourceStatus,
+    attribution, branch_of_ref, clean_environment, clean_sha, clean_text, clean_url, is_zero_sha,
+    payload_time,
 };
 
 use chrono::{DateTime, Utc};

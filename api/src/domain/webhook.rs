@@ -217,6 +217,84 @@ impl SourceIssue {
     }
 }
 
+/// What a change of an alerting source's incident does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertChange {
+    /// Triggered, firing: open from its start.
+    Open,
+    /// Reopened after a resolve (PagerDuty): open again, from its first start.
+    Reopen,
+    /// Resolved at the change's time.
+    Resolve,
+}
+
+impl AlertChange {
+    /// Orders the changes of one instant (a resolve wins over an open of the same time).
+    pub fn rank(self) -> i32 {
+        match self {
+            AlertChange::Open => 0,
+            AlertChange::Reopen => 1,
+            AlertChange::Resolve => 2,
+        }
+    }
+}
+
+/// A repository as an alert names it: our id, or a URL in any spelling repositories are
+/// keyed by (`https://github.com/acme/web`, `git@github.com:acme/web.git`,
+/// `github.com/acme/web`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertRepository {
+    Id(uuid::Uuid),
+    Ref(RepositoryRef),
+}
+
+impl AlertRepository {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.is_empty() || text.len() > 2048 {
+            return None;
+        }
+        if let Ok(id) = uuid::Uuid::parse_str(text) {
+            return Some(AlertRepository::Id(id));
+        }
+        RepositoryRef::parse(text)
+            .or_else(|_| {
+                // A key (`host/owner/name`) has no scheme.
+                if text.contains("://") || !text.contains('/') {
+                    Err(String::new())
+                } else {
+                    RepositoryRef::parse(&format!("https://{text}"))
+                }
+            })
+            .ok()
+            .map(AlertRepository::Ref)
+    }
+}
+
+/// One incident of an alerting source (a PagerDuty incident, an Alertmanager alert) as one
+/// delivery reports it.
+#[derive(Debug, Clone)]
+pub struct SourceAlert {
+    /// The source's identity of it: PagerDuty's incident id; an alert's
+    /// `fingerprint@startsAt`.
+    pub source_id: String,
+    pub change: AlertChange,
+    /// When the source made this change (a resolve's time): orders the changes of one
+    /// incident, so a late or repeated one changes nothing.
+    pub at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub title: String,
+    pub severity: Option<String>,
+    pub url: Option<String>,
+    /// `None`: unattributed (it still counts in time to restore).
+    pub repository: Option<AlertRepository>,
+    /// Canonical form.
+    pub environment: String,
+    /// Whether the integration's matchers (`match_urgency`, `match`) admit it: one that does
+    /// not is recorded only if it was recorded before (its urgency changed since).
+    pub matched: bool,
+}
+
 /// What a verified delivery says.
 #[derive(Debug, Clone)]
 pub enum SourceEvent {
@@ -230,6 +308,17 @@ pub enum SourceEvent {
     Run(Box<SourceRun>),
     Push(Box<SourcePush>),
     Issue(Box<SourceIssue>),
+    /// Incidents of an alerting source; `note` says what else the payload said (e.g. alerts
+    /// Alertmanager truncated).
+    Alerts {
+        alerts: Vec<SourceAlert>,
+        note: Option<String>,
+    },
+    /// An event whose type the payload names (not a header): `name` is the delivery's event.
+    Named {
+        name: String,
+        event: Box<SourceEvent>,
+    },
     /// A handled event type whose content records nothing (the reason is answered).
     Ignored(String),
     /// An event type this source adapter does not handle.
@@ -244,7 +333,11 @@ impl SourceEvent {
             SourceEvent::Run(run) => Some(&run.repository),
             SourceEvent::Push(push) => Some(&push.repository),
             SourceEvent::Issue(issue) => Some(&issue.repository),
-            SourceEvent::Ping | SourceEvent::Ignored(_) | SourceEvent::Unhandled => None,
+            SourceEvent::Named { event, .. } => event.repository(),
+            SourceEvent::Ping
+            | SourceEvent::Alerts { .. }
+            | SourceEvent::Ignored(_)
+            | SourceEvent::Unhandled => None,
         }
     }
 }

@@ -28,8 +28,8 @@ use uuid::Uuid;
 use crate::core::{self, idempotency::Replayable};
 use body::BodyLimit;
 use compat::{
-    github::GithubApi, github_webhook::GithubWebhookApi, gitlab::GitlabWebhookApi, hooks::HooksApi,
-    iftrue::IftrueApi,
+    alertmanager::AlertmanagerWebhookApi, github::GithubApi, github_webhook::GithubWebhookApi,
+    gitlab::GitlabWebhookApi, hooks::HooksApi, iftrue::IftrueApi, pagerduty::PagerdutyWebhookApi,
 };
 use routes::{
     admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
@@ -94,7 +94,13 @@ pub type Apis = (
 
 /// Integrations and their webhook sources (a tuple of its own: `Default` is implemented for
 /// tuples of at most 12).
-pub type IntegrationApis = (IntegrationsApi, GithubWebhookApi, GitlabWebhookApi);
+pub type IntegrationApis = (
+    IntegrationsApi,
+    GithubWebhookApi,
+    GitlabWebhookApi,
+    PagerdutyWebhookApi,
+    AlertmanagerWebhookApi,
+);
 
 /// The OpenAPI service: the source of `openapi.yaml`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {

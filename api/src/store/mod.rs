@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod outcomes;
 pub mod overview;
 pub mod pushes;
+pub mod source_incidents;
 pub mod source_objects;
 mod sql;
 pub mod statuses;

@@ -8,6 +8,7 @@ mod pg_cluster;
 mod process;
 
 mod admin;
+mod alertmanager_webhooks;
 mod auth;
 mod deployments;
 mod explain;
@@ -29,6 +30,7 @@ mod oidc;
 mod openapi;
 mod outbound;
 mod outcomes;
+mod pagerduty_webhooks;
 mod prometheus;
 mod record;
 mod reliability;

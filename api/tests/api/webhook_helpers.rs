@@ -252,3 +252,49 @@ pub fn commit_shas(deployment: &Value) -> Vec<String> {
     shas.sort();
     shas
 }
+
+/// `v1=<hex>` of HMAC-SHA256(`secret`, `body`), as PagerDuty signs a V3 webhook.
+pub fn pagerduty_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Posts `payload` as PagerDuty delivers a V3 webhook: `X-PagerDuty-Signature` as given,
+/// `X-Webhook-Id` the delivery's id.
+pub async fn pagerduty(
+    app: &TestApp,
+    id: &str,
+    signature: Option<&str>,
+    webhook_id: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/webhooks/pagerduty/{id}")))
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "PagerDuty-Webhook/V3.0")
+        .header("X-Webhook-Id", webhook_id)
+        .header("X-Webhook-Subscription", "PSUB123");
+    if let Some(signature) = signature {
+        req = req.header("X-PagerDuty-Signature", signature);
+    }
+    req.body(body.to_vec()).send().await.unwrap()
+}
+
+/// Posts `payload` as Alertmanager delivers a notification, with `Authorization` as given.
+pub async fn alertmanager(
+    app: &TestApp,
+    id: &str,
+    authorization: Option<&str>,
+    payload: &Value,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/webhooks/alertmanager/{id}")))
+        .header("User-Agent", "Alertmanager/0.25.0");
+    if let Some(authorization) = authorization {
+        req = req.header("Authorization", authorization);
+    }
+    req.json(payload).send().await.unwrap()
+}

@@ -79,11 +79,14 @@ pub struct Incident {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Where it came from: `api` (`POST /api/v1/incidents`), `github` or `gitlab` (an issue
-    /// delivered by an integration's webhook).
+    /// delivered by an integration's webhook), `pagerduty` (a PagerDuty incident) or
+    /// `alertmanager` (an alert from Alertmanager or Grafana Alerting).
     pub source: String,
-    /// The source's id of it (the issue's id), null for `api`.
+    /// The source's id of it: the issue (`owner/name#12`), PagerDuty's incident id, an
+    /// alert's `fingerprint@startsAt`; null for `api`.
     pub source_id: Option<String>,
-    /// The source's page of it (the issue), null for `api`.
+    /// The source's page of it (the issue, the PagerDuty incident, the alert's generator
+    /// URL), null for `api`.
     pub source_url: Option<String>,
 }
 
@@ -180,7 +183,8 @@ impl IncidentsApi {
         environment: Query<Option<String>>,
         deployment_id: Query<Option<Uuid>>,
         open: Query<Option<bool>>,
-        /// Only incidents from this source: `api`, `github` or `gitlab`.
+        /// Only incidents from this source: `api`, `github`, `gitlab`, `pagerduty` or
+        /// `alertmanager`.
         source: Query<Option<String>>,
         since: Query<Option<DateTime<Utc>>>,
         until: Query<Option<DateTime<Utc>>>,

@@ -1,6 +1,9 @@
-//! `/api/v1/integrations`: connections to GitHub and GitLab that send webhooks (admin scope).
-//! An integration's secret is shown once, when it is created or rotated; its webhook URL and
-//! delivery counts are shown always.
+//! `/api/v1/integrations`: connections to GitHub, GitLab, PagerDuty and Alertmanager that send
+//! webhooks (admin scope). An integration's secret is shown once, when it is created or
+//! rotated (PagerDuty's is PagerDuty's: given, never shown); its webhook URL and delivery
+//! counts are shown always.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
@@ -12,7 +15,10 @@ use crate::{
         self,
         integrations::{IntegrationPatch, IntegrationRecord},
     },
-    domain::{Errors, IntegrationOptions, NewIntegration, RawOptions, check_integration_name},
+    domain::{
+        Errors, IntegrationOptions, NewIntegration, RawOptions, RawService, Secret,
+        check_integration_name, check_source_secret,
+    },
     http::{
         ApiTags, body::JsonBody, error::ApiError, extract::BearerAuth, origin, parse_id,
         state::AppState,
@@ -39,6 +45,48 @@ pub struct IntegrationOptionsIn {
     /// `owner/name` globs (e.g. `acme/*`) of the repositories whose events are recorded;
     /// events of others are acknowledged and ignored. Default: all.
     pub repositories: Option<Vec<String>>,
+    /// PagerDuty only: a PagerDuty service id (e.g. `PIJ90N7`) or name → the repository and
+    /// environment its incidents are attributed to. Incidents of services not listed are
+    /// recorded unattributed (they count in time to restore only).
+    pub services: Option<BTreeMap<String, ServiceIn>>,
+    /// PagerDuty only: record only incidents of these urgencies (`high`, `low`). Default: all.
+    pub match_urgency: Option<Vec<String>>,
+    /// Alertmanager only: labels an alert must carry, with these values, to be an incident
+    /// (e.g. `{"dora_incident": "true"}`). Default: every alert.
+    #[oai(rename = "match")]
+    #[serde(rename = "match")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Alertmanager only: the label naming the repository (its URL in any spelling, or its
+    /// id). Default `repository`.
+    pub repository_label: Option<String>,
+    /// Alertmanager only: the label naming the environment. Default `environment`; without
+    /// it, `production`.
+    pub environment_label: Option<String>,
+    /// Alertmanager only: the label giving the severity. Default `severity`.
+    pub severity_label: Option<String>,
+    /// Alertmanager only: the annotation giving the title. Default `summary`, else the
+    /// `alertname` label.
+    pub title_annotation: Option<String>,
+}
+
+/// Where a PagerDuty service's incidents are.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceIn {
+    /// The repository (any spelling of its URL).
+    #[oai(validator(min_length = 1, max_length = 2048))]
+    pub repository_url: String,
+    /// Default `production`.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub environment: Option<String>,
+}
+
+/// Where a PagerDuty service's incidents are.
+#[derive(Debug, Clone, Object)]
+pub struct ServiceOut {
+    pub repository_url: String,
+    pub environment: String,
 }
 
 impl IntegrationOptionsIn {
@@ -49,7 +97,37 @@ impl IntegrationOptionsIn {
             incident_label: self.incident_label.as_deref(),
             team: self.team.as_deref(),
             repositories: self.repositories.as_deref(),
+            services: self.services.as_ref().map(|map| {
+                map.iter()
+                    .map(|(key, s)| {
+                        (
+                            key.as_str(),
+                            RawService {
+                                repository_url: &s.repository_url,
+                                environment: s.environment.as_deref(),
+                            },
+                        )
+                    })
+                    .collect()
+            }),
+            match_urgency: self.match_urgency.as_deref(),
+            match_labels: self.match_labels.as_ref(),
+            repository_label: self.repository_label.as_deref(),
+            environment_label: self.environment_label.as_deref(),
+            severity_label: self.severity_label.as_deref(),
+            title_annotation: self.title_annotation.as_deref(),
         }
+    }
+}
+
+/// A signing secret from a request: only the kinds whose source generates it take one.
+fn given_secret(secret: Option<&str>) -> Result<Option<Secret>, ApiError> {
+    let mut errors = Errors::default();
+    let secret = secret.and_then(|s| errors.check("secret", check_source_secret(s)));
+    if errors.is_empty() {
+        Ok(secret)
+    } else {
+        Err(core::Error::Validation(errors.0).into())
     }
 }
 
@@ -58,13 +136,18 @@ impl IntegrationOptionsIn {
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationIn {
-    /// `github` or `gitlab`.
+    /// `github`, `gitlab`, `pagerduty` or `alertmanager`.
     #[oai(validator(min_length = 1, max_length = 32))]
     pub kind: String,
     /// 1-100 characters, unique in the organization.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
     pub options: Option<IntegrationOptionsIn>,
+    /// `pagerduty` only: the signing secret PagerDuty showed for the webhook subscription, if
+    /// it exists already (else set it later with PATCH). Write-only: stored sealed, never
+    /// shown.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub secret: Option<String>,
 }
 
 /// A change of an integration: its name, or all its options (those left out take their
@@ -76,6 +159,11 @@ pub struct IntegrationPatchIn {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: Option<String>,
     pub options: Option<IntegrationOptionsIn>,
+    /// `pagerduty` only: the signing secret PagerDuty shows for the webhook subscription
+    /// (after a rotation in PagerDuty, the new one). Write-only: stored sealed, never shown;
+    /// the secret before it stops at once.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub secret: Option<String>,
 }
 
 /// The options in force (defaults filled in).
@@ -87,6 +175,24 @@ pub struct IntegrationOptionsOut {
     pub team: Option<String>,
     /// Null: every repository.
     pub repositories: Option<Vec<String>>,
+    /// PagerDuty: the service map.
+    #[oai(skip_serializing_if_is_none)]
+    pub services: Option<BTreeMap<String, ServiceOut>>,
+    /// PagerDuty: the urgencies recorded (absent: all).
+    #[oai(skip_serializing_if_is_none)]
+    pub match_urgency: Option<Vec<String>>,
+    /// Alertmanager: the labels an alert must carry (empty: every alert counts).
+    #[oai(rename = "match", skip_serializing_if_is_none)]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Alertmanager: the labels and annotation read.
+    #[oai(skip_serializing_if_is_none)]
+    pub repository_label: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub environment_label: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub severity_label: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub title_annotation: Option<String>,
 }
 
 impl From<&IntegrationOptions> for IntegrationOptionsOut {
@@ -97,6 +203,25 @@ impl From<&IntegrationOptions> for IntegrationOptionsOut {
             incident_label: o.incident_label.clone(),
             team: o.team.clone(),
             repositories: o.repositories.clone(),
+            services: o.services.as_ref().map(|map| {
+                map.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            ServiceOut {
+                                repository_url: v.repository_url.clone(),
+                                environment: v.environment.clone(),
+                            },
+                        )
+                    })
+                    .collect()
+            }),
+            match_urgency: o.match_urgency.clone(),
+            match_labels: o.match_labels.clone(),
+            repository_label: o.repository_label.clone(),
+            environment_label: o.environment_label.clone(),
+            severity_label: o.severity_label.clone(),
+            title_annotation: o.title_annotation.clone(),
         }
     }
 }
@@ -125,10 +250,13 @@ pub struct DeliveryCounts {
 pub struct Integration {
     pub id: Uuid,
     pub organization_id: Uuid,
-    /// `github` or `gitlab`.
+    /// `github`, `gitlab`, `pagerduty` or `alertmanager`.
     pub kind: String,
     pub name: String,
     pub options: IntegrationOptionsOut,
+    /// Whether deliveries can be verified: false for a `pagerduty` integration until
+    /// PagerDuty's secret is set (its deliveries answer 401 until then).
+    pub secret_set: bool,
     /// Where the source sends its webhooks: `DORA_PUBLIC_URL` (else the request's origin) +
     /// `/webhooks/{kind}/{id}`.
     pub webhook_url: String,
@@ -146,8 +274,10 @@ pub struct IntegrationWithSecret {
     #[oai(flatten)]
     pub integration: Integration,
     /// The webhook secret (256 random bits, URL-safe). Shown once: store it in the source's
-    /// webhook settings now.
-    pub secret: String,
+    /// webhook settings now. Absent for `pagerduty` integrations: PagerDuty generates the
+    /// secret (set it with PATCH).
+    #[oai(skip_serializing_if_is_none)]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -168,6 +298,7 @@ fn view(req: &poem::Request, state: &AppState, record: &IntegrationRecord) -> In
         kind: record.kind.as_str().to_owned(),
         name: i.name.clone(),
         options: (&record.options).into(),
+        secret_set: record.secret_set(),
         webhook_url,
         created_at: i.created_at,
         updated_at: i.updated_at,
@@ -238,12 +369,13 @@ impl IntegrationsApi {
         let options = b.options.clone().unwrap_or_default();
         let new =
             NewIntegration::parse(&b.kind, &b.name, &options.raw()).map_err(core::Error::from)?;
-        let (record, secret) = core::integrations::create(&state.core, &auth.0, new).await?;
+        let given = given_secret(b.secret.as_deref())?;
+        let (record, secret) = core::integrations::create(&state.core, &auth.0, new, given).await?;
         let location = format!("/api/v1/integrations/{}", record.integration.id);
         Ok(CreateIntegrationResponse::Created(
             Json(IntegrationWithSecret {
                 integration: view(req, &state, &record),
-                secret: secret.expose().to_owned(),
+                secret: secret.map(|s| s.expose().to_owned()),
             }),
             location,
             "no-store".to_owned(),
@@ -294,8 +426,10 @@ impl IntegrationsApi {
 
     /// Change an integration
     ///
-    /// Renames it, or replaces its options (validated for its kind; options left out take
-    /// their defaults). The kind and secret do not change here.
+    /// Renames it, replaces its options (validated for its kind; options left out take
+    /// their defaults), or, for `pagerduty`, sets the signing secret PagerDuty shows
+    /// (`secret`, write-only). The kind does not change; other kinds' secrets change only by
+    /// rotate-secret.
     #[oai(
         path = "/integrations/:id",
         method = "patch",
@@ -322,6 +456,7 @@ impl IntegrationsApi {
         let patch = IntegrationPatch {
             name,
             options: b.options.as_ref().map(IntegrationOptionsIn::raw),
+            secret: given_secret(b.secret.as_deref())?,
         };
         let record = core::integrations::update(&state.core, &auth.0, id, patch).await?;
         Ok(Json(view(req, &state, &record)))
@@ -370,7 +505,7 @@ impl IntegrationsApi {
         Ok(RotateSecretResponse::Ok(
             Json(IntegrationWithSecret {
                 integration: view(req, &state, &record),
-                secret: secret.expose().to_owned(),
+                secret: Some(secret.expose().to_owned()),
             }),
             "no-store".to_owned(),
         ))

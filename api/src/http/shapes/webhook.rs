@@ -11,7 +11,7 @@ use crate::{
         self,
         webhooks::{Credential, Delivery, Outcome},
     },
-    domain::{IntegrationKind, SourceEvent},
+    domain::{IntegrationKind, IntegrationOptions, SourceEvent},
     http::{
         error::{Failure, Problem},
         state::AppState,
@@ -133,7 +133,7 @@ pub async fn deliver(
     credential: Credential<'_>,
     body: &[u8],
     delivery: Delivery<'_>,
-    parse: impl FnOnce() -> Result<SourceEvent, core::Error>,
+    parse: impl FnOnce(&IntegrationOptions) -> Result<SourceEvent, core::Error>,
 ) -> Result<WebhookResponse, WebhookError> {
     let result = match Uuid::parse_str(id) {
         Ok(id) => {

@@ -438,7 +438,7 @@ impl GithubWebhookApi {
                 id: delivery.0.as_deref(),
                 event: event.unwrap_or(""),
             },
-            || parse(event, &body),
+            |_| parse(event, &body),
         )
         .await
     }

@@ -299,7 +299,7 @@ impl GitlabWebhookApi {
                 id: idempotency_key.0.as_deref().or(event_uuid.0.as_deref()),
                 event: event.unwrap_or(""),
             },
-            || parse(event, &body),
+            |_| parse(event, &body),
         )
         .await
     }
