@@ -98,7 +98,11 @@ pub(crate) fn delivery_secrets(
             ))
         })
     };
-    let mut found = vec![open(&integration.secret)?];
+    // No secret (an imported integration, `core::transfer`): nothing verifies until rotated.
+    let mut found = Vec::new();
+    if !integration.secret.is_empty() {
+        found.push(open(&integration.secret)?);
+    }
     if let (Some(previous), Some(until)) = (
         &integration.previous_secret,
         integration.previous_secret_expires_at,
@@ -259,10 +263,11 @@ pub async fn rotate_secret(
     let current = store::integrations::find_for_update(&txn, principal.organization_id, id)
         .await?
         .ok_or(Error::NotFound("integration"))?;
-    let previous = current.secret.clone();
+    // An imported integration has no secret to keep accepting.
+    let previous = Some(current.secret.clone()).filter(|s| !s.is_empty());
     let mut active: integrations::ActiveModel = current.into();
     active.secret = Set(sealed);
-    active.previous_secret = Set(Some(previous));
+    active.previous_secret = Set(previous);
     active.previous_secret_expires_at = Set(Some(now + SECRET_OVERLAP));
     active.secret_rotated_at = Set(Some(now));
     active.updated_at = Set(now);
