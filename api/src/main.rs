@@ -8,8 +8,8 @@ use api::{
     core::tokens::TokenRecord,
     domain::{NewToken, RawToken, validate_slug},
     settings::{
-        Cli, Command, DbArgs, ServeArgs, Settings, TokenCommand, TokenIssueArgs, TokenListArgs,
-        TokenRevokeArgs, existing_database_options, jwt_settings,
+        Cli, Command, DbArgs, ExportArgs, ImportArgs, ServeArgs, Settings, TokenCommand,
+        TokenIssueArgs, TokenListArgs, TokenRevokeArgs, existing_database_options, jwt_settings,
     },
     store::Db,
 };
@@ -26,6 +26,8 @@ async fn main() -> ExitCode {
         Some(Command::Token(TokenCommand::List(args))) => list_tokens(args).await,
         Some(Command::Token(TokenCommand::Revoke(args))) => revoke_token(args).await,
         Some(Command::Record(args)) => api::client::record(*args).await,
+        Some(Command::Export(args)) => export(args).await,
+        Some(Command::Import(args)) => import(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -138,6 +140,124 @@ async fn revoke_token(args: TokenRevokeArgs) -> Result<(), String> {
         "revoked; running services refuse it within DORA_TOKEN_CACHE_SECONDS (10 s by default)"
     );
     Ok(())
+}
+
+async fn export(args: ExportArgs) -> Result<(), String> {
+    let _ = api::init_tracing("warn");
+    let db = open(&args.db, "export").await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut report = Progress::new("exported");
+    let exported =
+        api::core::transfer::export_on_host(&db, args.org.as_deref(), &mut out, &mut |counts| {
+            report.tick(counts)
+        })
+        .await
+        .map_err(|e| e.to_string());
+    db.close().await;
+    report.done(&exported?);
+    Ok(())
+}
+
+async fn import(mut args: ImportArgs) -> Result<(), String> {
+    let _ = api::init_tracing("warn");
+    if let Some(to) = args.to.take() {
+        args.db.database_url = to;
+    }
+    let mut input: Box<dyn std::io::BufRead> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file =
+            std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+    };
+    let db = open_to_import(&args.db).await?;
+    let mut report = Progress::new("imported");
+    let imported = api::core::transfer::import_on_host(
+        &db,
+        &mut input,
+        api::core::transfer::ImportOptions {
+            replace: args.replace,
+        },
+        &mut |counts| report.tick(counts),
+    )
+    .await
+    .map_err(|e| e.to_string());
+    db.close().await;
+    let (organization, counts) = imported?;
+    report.done(&counts);
+    eprintln!(
+        "organization `{organization}` imported; issue its tokens anew (`token issue`), rotate \
+         its integrations' secrets and create its deploy hooks anew (README: Moving from SQLite \
+         to PostgreSQL)"
+    );
+    Ok(())
+}
+
+/// Progress of an export or import on stderr: a line redrawn in place on a terminal, a line
+/// every few seconds otherwise; the counts at the end.
+struct Progress {
+    verb: &'static str,
+    terminal: bool,
+    started: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new(verb: &'static str) -> Self {
+        use std::io::IsTerminal;
+        let now = std::time::Instant::now();
+        Progress {
+            verb,
+            terminal: std::io::stderr().is_terminal(),
+            started: now,
+            last: now,
+        }
+    }
+
+    fn tick(&mut self, counts: &api::store::transfer::Counts) {
+        let every = if self.terminal { 0.2 } else { 5.0 };
+        if self.last.elapsed().as_secs_f64() < every {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let total: u64 = counts.values().sum();
+        let deployments = counts.get("deployment").copied().unwrap_or(0);
+        let line = format!(
+            "{}: {total} records, {deployments} deployments ({:.0} s)",
+            self.verb,
+            self.started.elapsed().as_secs_f64()
+        );
+        if self.terminal {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    fn done(&self, counts: &api::store::transfer::Counts) {
+        if self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+        let total: u64 = counts.values().sum();
+        let each: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!(
+            "{}: {total} records in {:.1} s: {}",
+            self.verb,
+            self.started.elapsed().as_secs_f64(),
+            each.join(", ")
+        );
+    }
+}
+
+/// Opens the database an import writes into: it must exist (a SQLite file a `serve` created,
+/// or a PostgreSQL database, which may be empty); its schema is brought up to date.
+async fn open_to_import(args: &DbArgs) -> Result<Db, String> {
+    let options = existing_database_options(args, "import", None).map_err(|e| e.to_string())?;
+    let db = Db::connect(&options).await.map_err(|e| e.to_string())?;
+    db.migrate()
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(db)
 }
 
 /// Opens the database of a service for `command`: it must exist and be up to date. Nothing

@@ -111,6 +111,34 @@ pub enum Command {
     Token(TokenCommand),
     /// Record a deployment from a CI job's git checkout (a client of a running service).
     Record(Box<crate::client::RecordArgs>),
+    /// Write everything of an organization (without secrets) as NDJSON on stdout.
+    Export(ExportArgs),
+    /// Read an export into a database (migrating it first), e.g. from SQLite into PostgreSQL.
+    Import(Box<ImportArgs>),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Organization slug (may be left out when the database has only one).
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The export to read (`-`: standard input).
+    pub file: std::path::PathBuf,
+    /// The database to import into, instead of DATABASE_URL (`postgres://…`).
+    #[arg(long, hide_env_values = true)]
+    pub to: Option<Secret>,
+    /// Delete the organization's data (not its tokens) in the target before importing; without
+    /// it, an organization that already has data is refused.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,8 @@ use sea_orm::entity::prelude::*;
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "github_deployments")]
+// Serde: `dora-tracker export` / `import` (api::store::transfer) write rows as they are.
+#[sea_orm(model_attrs(derive(serde::Serialize, serde::Deserialize)))]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub deployment_id: Uuid,

@@ -120,7 +120,8 @@ pub(crate) fn delivery_secrets(
         })
     };
     let mut found = Vec::with_capacity(2);
-    // Empty: not set yet (PagerDuty's), which verifies nothing.
+    // Empty: not set yet (PagerDuty's) or not carried over by an import (`core::transfer`);
+    // it verifies nothing until set or rotated.
     if !integration.secret.is_empty() {
         found.push(open(&integration.secret)?);
     }
@@ -318,10 +319,11 @@ pub async fn rotate_secret(
             ),
         ));
     }
-    let previous = current.secret.clone();
+    // An imported integration has no secret to keep accepting.
+    let previous = Some(current.secret.clone()).filter(|s| !s.is_empty());
     let mut active: integrations::ActiveModel = current.into();
     active.secret = Set(sealed);
-    active.previous_secret = Set(Some(previous));
+    active.previous_secret = Set(previous);
     active.previous_secret_expires_at = Set(Some(now + SECRET_OVERLAP));
     active.secret_rotated_at = Set(Some(now));
     active.updated_at = Set(now);

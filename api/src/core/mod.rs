@@ -24,6 +24,7 @@ pub mod snapshot;
 pub mod statuses;
 pub mod tenants;
 pub mod tokens;
+pub mod transfer;
 pub mod trust;
 pub mod trust_policies;
 pub mod webhooks;

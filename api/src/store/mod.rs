@@ -22,6 +22,7 @@ pub mod source_objects;
 mod sql;
 pub mod statuses;
 pub mod tokens;
+pub mod transfer;
 
 pub use db::Db;
 

@@ -765,3 +765,70 @@ pub fn row_values(
         outcome.neighbours.next_success.into(),
     ])
 }
+
+/// Deployments re-derived per stretch by [`organization_rederived`]: bounds what one stretch
+/// loads (and the ids one statement binds).
+const IMPORT_STRETCH: i64 = 5_000;
+
+/// Derives the outcome of every deployment of the organization (after an import wrote its
+/// facts): each stream in consecutive stretches of about [`IMPORT_STRETCH`] deployments, each
+/// stretch re-derived as any write re-derives one.
+pub async fn organization_rederived<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let mut sql = Sql::new(backend);
+    sql.push(
+        "SELECT repository_id, environment, MIN(deployed_at) AS first_at, \
+         MAX(deployed_at) AS last_at FROM deployments WHERE organization_id = ",
+    )
+    .bind(organization_id)
+    .push(" GROUP BY repository_id, environment ORDER BY repository_id, environment");
+    let streams: Vec<(Stream, DateTime<Utc>, DateTime<Utc>)> = txn
+        .query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                (
+                    row.try_get("", "repository_id")?,
+                    row.try_get("", "environment")?,
+                ),
+                row.try_get("", "first_at")?,
+                row.try_get("", "last_at")?,
+            ))
+        })
+        .collect::<Result<_, DbErr>>()?;
+    for (stream, first, last) in streams {
+        let mut from = first;
+        loop {
+            // The time of the IMPORT_STRETCH-th deployment from `from` (ties stay together).
+            let mut sql = Sql::new(backend);
+            sql.push("SELECT d.deployed_at FROM deployments d WHERE");
+            in_stream(&mut sql, "d", &stream);
+            sql.push(" AND d.deployed_at >= ").bind(from);
+            sql.push(&format!(
+                " ORDER BY d.deployed_at, d.number LIMIT 1 OFFSET {}",
+                IMPORT_STRETCH - 1
+            ));
+            let to = match txn.query_one_raw(sql.statement()).await? {
+                Some(row) => row.try_get::<DateTime<Utc>>("", "deployed_at")?,
+                None => last,
+            };
+            refresh_stretch(txn, organization_id, &stream, from, to).await?;
+            let mut sql = Sql::new(backend);
+            sql.push("SELECT MIN(d.deployed_at) AS at FROM deployments d WHERE");
+            in_stream(&mut sql, "d", &stream);
+            sql.push(" AND d.deployed_at > ").bind(to);
+            match txn.query_one_raw(sql.statement()).await? {
+                Some(row) => match row.try_get::<Option<DateTime<Utc>>>("", "at")? {
+                    Some(next) => from = next,
+                    None => break,
+                },
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}

@@ -38,6 +38,7 @@ mod secrets;
 mod slow_clients;
 mod statuses;
 mod tokens;
+mod transfer;
 mod validation;
 mod web;
 mod webhook_helpers;

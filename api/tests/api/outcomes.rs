@@ -89,7 +89,7 @@ fn body(rng: &mut StdRng, n: u32, replace: bool) -> Value {
     body
 }
 
-struct Sequence<'a> {
+pub(crate) struct Sequence<'a> {
     app: &'a TestApp,
     org: String,
     token: String,
@@ -102,7 +102,23 @@ struct Sequence<'a> {
     n: u32,
 }
 
-impl Sequence<'_> {
+impl<'a> Sequence<'a> {
+    /// A sequence of random writes for `org` (also used by `transfer`'s test to fill a
+    /// database).
+    pub(crate) fn new(app: &'a TestApp, org: &str, seed: u64) -> Self {
+        Sequence {
+            app,
+            token: app.rw_token(org),
+            admin: app.token(org, &[api::auth::Scope::Admin]),
+            org: org.to_owned(),
+            rng: StdRng::seed_from_u64(seed),
+            deployments: Vec::new(),
+            incidents: Vec::new(),
+            log: vec![format!("seed {seed}")],
+            n: 0,
+        }
+    }
+
     async fn expect(&mut self, resp: reqwest::Response, ok: &[u16], what: &str) -> Value {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
@@ -123,7 +139,7 @@ impl Sequence<'_> {
         self.deployments.get(k).cloned()
     }
 
-    async fn step(&mut self) {
+    pub(crate) async fn step(&mut self) {
         let app = self.app;
         match self.rng.random_range(0..100) {
             0..=34 => {
@@ -348,7 +364,11 @@ async fn facts_of(
 }
 
 /// The stored rows of the organization against `derive` over all its facts.
-async fn assert_outcomes_match(app: &TestApp, organization_id: Uuid, log: &[String]) -> usize {
+pub(crate) async fn assert_outcomes_match(
+    app: &TestApp,
+    organization_id: Uuid,
+    log: &[String],
+) -> usize {
     let (deployments, incidents, production) = facts_of(app, organization_id).await;
     let all_time = Window {
         from: DateTime::<Utc>::MIN_UTC,
@@ -534,7 +554,7 @@ async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, 
     }
 }
 
-async fn organization_id(app: &TestApp, slug: &str) -> Uuid {
+pub(crate) async fn organization_id(app: &TestApp, slug: &str) -> Uuid {
     entity::organizations::Entity::find()
         .filter(entity::organizations::Column::Slug.eq(slug))
         .one(app.state.core.db.read())
@@ -549,18 +569,7 @@ async fn stored_outcomes_equal_the_engine_after_random_writes() {
     let app = spawn_app().await;
     let mut checked = 0;
     for seed in 0..12u64 {
-        let org = format!("org-{seed}");
-        let mut sequence = Sequence {
-            app: &app,
-            token: app.rw_token(&org),
-            admin: app.token(&org, &[api::auth::Scope::Admin]),
-            org,
-            rng: StdRng::seed_from_u64(seed),
-            deployments: Vec::new(),
-            incidents: Vec::new(),
-            log: vec![format!("seed {seed}")],
-            n: 0,
-        };
+        let mut sequence = Sequence::new(&app, &format!("org-{seed}"), seed);
         for step in 0..40 {
             sequence.step().await;
             // Checked along the way too, so a failure names the first write that broke it.
