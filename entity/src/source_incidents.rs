@@ -3,6 +3,7 @@ use sea_orm::entity::prelude::*;
 /// An incident of an alerting source (PagerDuty, Alertmanager) by the source's id, and the
 /// version of the source's state last applied to it.
 #[sea_orm::model]
+#[sea_orm(model_attrs(derive(serde::Serialize, serde::Deserialize)))]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "source_incidents")]
 pub struct Model {

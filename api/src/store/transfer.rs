@@ -12,7 +12,7 @@ use entity::{
     audit_log, deploy_hook_triggers, deploy_hooks, deployment_commits, deployment_statuses,
     deployments, github_deployments, idempotency_keys, incidents, inferred_commits,
     integration_deliveries, integrations, members, organizations, push_commits, pushes,
-    repositories, source_objects, trust_policies,
+    repositories, source_incidents, source_objects, trust_policies,
 };
 use futures_util::TryStreamExt;
 use sea_orm::{
@@ -61,6 +61,7 @@ pub enum Record {
     DeployHookTrigger(deploy_hook_triggers::Model),
     Incident(incidents::Model),
     SourceObject(source_objects::Model),
+    SourceIncident(source_incidents::Model),
     AuditEntry(audit_log::Model),
     /// The last line: how many records of each kind came before (a truncated file has none).
     End(Counts),
@@ -88,6 +89,7 @@ impl Record {
             Record::DeployHookTrigger(_) => "deploy_hook_trigger",
             Record::Incident(_) => "incident",
             Record::SourceObject(_) => "source_object",
+            Record::SourceIncident(_) => "source_incident",
             Record::AuditEntry(_) => "audit_entry",
             Record::End(_) => "end",
         }
@@ -109,6 +111,7 @@ impl Record {
             Record::DeployHook(m) => m.organization_id = id,
             Record::Incident(m) => m.organization_id = id,
             Record::SourceObject(m) => m.organization_id = id,
+            Record::SourceIncident(m) => m.organization_id = id,
             Record::AuditEntry(m) => m.organization_id = id,
             Record::Header(_)
             | Record::End(_)
@@ -255,6 +258,13 @@ where
         SourceObject
     );
     each!(
+        source_incidents::Entity::find()
+            .filter(source_incidents::Column::OrganizationId.eq(org))
+            .order_by_asc(source_incidents::Column::Source)
+            .order_by_asc(source_incidents::Column::SourceId),
+        SourceIncident
+    );
+    each!(
         audit_log::Entity::find()
             .filter(audit_log::Column::OrganizationId.eq(org))
             .order_by_asc(audit_log::Column::Id),
@@ -323,6 +333,7 @@ pub async fn clear<C: ConnectionTrait>(txn: &C, organization_id: Uuid) -> Result
                 .await?;
         };
     }
+    delete!(source_incidents);
     delete!(source_objects);
     delete!(incidents);
     delete!(deploy_hooks);
@@ -407,6 +418,7 @@ pub async fn insert<C: ConnectionTrait>(txn: &C, records: Vec<Record>) -> Result
         Record::DeployHookTrigger(_) => rows!(DeployHookTrigger, deploy_hook_triggers),
         Record::Incident(_) => rows!(Incident, incidents),
         Record::SourceObject(_) => rows!(SourceObject, source_objects),
+        Record::SourceIncident(_) => rows!(SourceIncident, source_incidents),
         Record::AuditEntry(_) => rows!(AuditEntry, audit_log, |a| a.id = NotSet),
     }
 }
