@@ -9,7 +9,8 @@ use api::{
     domain::{NewToken, RawToken, validate_slug},
     settings::{
         Cli, Command, DbArgs, ExportArgs, ImportArgs, ServeArgs, Settings, TokenCommand,
-        TokenIssueArgs, TokenListArgs, TokenRevokeArgs, existing_database_options, jwt_settings,
+        TokenIssueArgs, TokenListArgs, TokenRevokeArgs, database_options,
+        existing_database_options, jwt_settings,
     },
     store::Db,
 };
@@ -250,9 +251,17 @@ impl Progress {
 }
 
 /// Opens the database an import writes into: it must exist (a SQLite file a `serve` created,
-/// or a PostgreSQL database, which may be empty); its schema is brought up to date.
+/// or a PostgreSQL database, which may be empty), unless its SQLite URL asks for creation
+/// itself with `mode=rwc`; its schema is brought up to date.
 async fn open_to_import(args: &DbArgs) -> Result<Db, String> {
-    let options = existing_database_options(args, "import", None).map_err(|e| e.to_string())?;
+    let url = args.database_url.expose();
+    let explicit_create = url.starts_with("sqlite:") && url.contains("mode=rwc");
+    let options = if explicit_create {
+        database_options(args)
+    } else {
+        existing_database_options(args, "import", None)
+    }
+    .map_err(|e| e.to_string())?;
     let db = Db::connect(&options).await.map_err(|e| e.to_string())?;
     db.migrate()
         .await
