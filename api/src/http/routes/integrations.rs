@@ -28,16 +28,21 @@ pub struct IntegrationOptionsIn {
     /// `production_environment` and GitLab's `environment_tier` win when present). Default
     /// `["production"]`; the first is the environment of workflow-run deployments and of
     /// incidents.
+    #[oai(nullable)]
     pub production_environments: Option<Vec<String>>,
     /// GitHub only: the workflows (names or file paths, globs such as `deploy*` or
     /// `.github/workflows/release.yml`) whose completed runs are deployments. Default none.
+    #[oai(nullable)]
     pub deployment_workflows: Option<Vec<String>>,
     /// Issues with this label (case-insensitive) are incidents. Default `incident`.
+    #[oai(nullable)]
     pub incident_label: Option<String>,
     /// The team of repositories first seen through this integration.
+    #[oai(nullable)]
     pub team: Option<String>,
     /// `owner/name` globs (e.g. `acme/*`) of the repositories whose events are recorded;
     /// events of others are acknowledged and ignored. Default: all.
+    #[oai(nullable)]
     pub repositories: Option<Vec<String>>,
 }
 
@@ -64,6 +69,7 @@ pub struct IntegrationIn {
     /// 1-100 characters, unique in the organization.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
+    #[oai(nullable)]
     pub options: Option<IntegrationOptionsIn>,
 }
 
@@ -74,7 +80,9 @@ pub struct IntegrationIn {
 #[serde(deny_unknown_fields)]
 pub struct IntegrationPatchIn {
     #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub options: Option<IntegrationOptionsIn>,
 }
 
@@ -84,8 +92,10 @@ pub struct IntegrationOptionsOut {
     pub production_environments: Vec<String>,
     pub deployment_workflows: Vec<String>,
     pub incident_label: String,
+    #[oai(nullable)]
     pub team: Option<String>,
     /// Null: every repository.
+    #[oai(nullable)]
     pub repositories: Option<Vec<String>>,
 }
 
@@ -115,8 +125,10 @@ pub struct DeliveryCounts {
     pub ignored: i64,
     /// Event types that are not used (answered 202).
     pub unhandled: i64,
+    #[oai(nullable)]
     pub last_delivery_at: Option<DateTime<Utc>>,
     /// The event type of the last delivery.
+    #[oai(nullable)]
     pub last_event: Option<String>,
 }
 
@@ -134,8 +146,10 @@ pub struct Integration {
     pub webhook_url: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub secret_rotated_at: Option<DateTime<Utc>>,
     /// Until when the secret before the last rotation is still accepted (null when none is).
+    #[oai(nullable)]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub deliveries: DeliveryCounts,
 }
