@@ -1,7 +1,7 @@
 //! A deployment as the domain sees it: a validated new deployment, and the status and timing
 //! transitions a PATCH may make.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
     Errors, FieldError, RepositoryRef, Status, check_http_url, check_instant, check_text,

@@ -208,7 +208,7 @@ struct UniqueVisitor;
 impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
     type Value = serde_json::Value;
 
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
     fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {

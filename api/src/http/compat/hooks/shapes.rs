@@ -181,6 +181,17 @@ pub async fn hook_errors<E: poem::Endpoint>(
         Err(err) if err.is_from_response() || !is_hook => Err(err),
         Err(err) => {
             let failure = Failure::from_poem(err);
+            // Only the statuses the hooks' spec declares; the rest (405, 413, …) stay
+            // problem+json, rendered by `error::render_errors`.
+            if !matches!(
+                failure.status,
+                StatusCode::BAD_REQUEST
+                    | StatusCode::NOT_FOUND
+                    | StatusCode::TOO_MANY_REQUESTS
+                    | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                return Err(failure.into());
+            }
             let mut resp = HookError::from(failure.clone()).into_response();
             for (name, value) in failure.headers() {
                 if let Ok(value) = poem::http::HeaderValue::from_str(&value) {
