@@ -9,7 +9,9 @@
 
 use api::{
     domain::{EARLIEST, check_text},
-    http::{body::JsonBody, routes::admin::DeploymentReplacement, shapes::deployment::DeploymentIn},
+    http::{
+        body::JsonBody, routes::admin::DeploymentReplacement, shapes::deployment::DeploymentIn,
+    },
 };
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
@@ -69,7 +71,10 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         for c in &new.commits {
-            assert!(c.committed_at >= EARLIEST, "commit time before 1970 accepted");
+            assert!(
+                c.committed_at >= EARLIEST,
+                "commit time before 1970 accepted"
+            );
         }
     }
     let _ = JsonBody::<DeploymentReplacement>::parse(data);

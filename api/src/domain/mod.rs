@@ -30,6 +30,10 @@ pub use secret::Secret;
 pub use status::{
     GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
 };
+pub use text::{
+    FREE_TEXT_FIELDS, check_json_text, check_query_text, check_text, clean_text, refused_char,
+};
+pub use time::{CLOCK_SKEW, EARLIEST, check_instant};
 pub use token::{
     NewToken, NewTrustPolicy, RawToken, RawTrustPolicy, check_issuer, default_repository_host,
     repository_key_of_claim,
@@ -39,10 +43,6 @@ pub use webhook::{
     SourcePush, SourceRun, SourceState, SourceStatus, attribution, branch_of_ref,
     clean_environment, clean_sha, clean_url, is_zero_sha, payload_time,
 };
-pub use text::{
-    FREE_TEXT_FIELDS, check_json_text, check_query_text, check_text, clean_text, refused_char,
-};
-pub use time::{CLOCK_SKEW, EARLIEST, check_instant};
 
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;

@@ -172,7 +172,10 @@ mod tests {
             let k = key(input);
             assert_eq!(key(&format!("https://{k}")), k, "{input}");
         }
-        assert_eq!(key("git@github.com:acme/wéb.git"), key("https://github.com/acme/wéb"));
+        assert_eq!(
+            key("git@github.com:acme/wéb.git"),
+            key("https://github.com/acme/wéb")
+        );
     }
 
     #[test]

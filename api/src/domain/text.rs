@@ -138,17 +138,25 @@ mod tests {
             "payload": {"notes": "x\ny", "k\u{0}": 1},
             "url": "ok"
         });
-        let mut fields: Vec<String> = check_json_text(&body).into_iter().map(|e| e.field).collect();
+        let mut fields: Vec<String> = check_json_text(&body)
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         fields.sort();
         assert_eq!(fields, ["commits[0].sha", "payload.k\u{0}", "title"]);
         assert!(check_json_text(&json!({"description": "tab\there"})).is_empty());
-        assert_eq!(check_json_text(&json!({"payload": {"a": "\u{0}"}})).len(), 1);
+        assert_eq!(
+            check_json_text(&json!({"payload": {"a": "\u{0}"}})).len(),
+            1
+        );
     }
 
     #[test]
     fn query_pairs() {
         assert_eq!(
-            check_query_text("branch=a%00b&x=1").map(|(n, _)| n).as_deref(),
+            check_query_text("branch=a%00b&x=1")
+                .map(|(n, _)| n)
+                .as_deref(),
             Some("branch")
         );
         assert_eq!(check_query_text("branch=main&environment=prod"), None);

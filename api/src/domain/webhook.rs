@@ -16,7 +16,6 @@ pub const MAX_TITLE_CHARS: usize = 500;
 /// Longest issue body read for attribution lines.
 const MAX_BODY_CHARS: usize = 65_536;
 
-
 /// An http(s) URL from a payload; anything else (empty strings included) is dropped.
 pub fn clean_url(url: Option<&str>) -> Option<String> {
     url.filter(|u| u.len() <= 2048)

@@ -450,7 +450,9 @@ mod tests {
         assert_eq!(field(r#"{"a": "#).map_err(|e| e.0), Err(400));
         assert_eq!(
             field(r#"{"a": [1, 2.5, null, true, {"b": "c"}], "n": 18446744073709551615}"#),
-            Ok(serde_json::json!({"a": [1, 2.5, null, true, {"b": "c"}], "n": 18446744073709551615u64}))
+            Ok(
+                serde_json::json!({"a": [1, 2.5, null, true, {"b": "c"}], "n": 18446744073709551615u64})
+            )
         );
     }
 

@@ -41,7 +41,11 @@ async fn fixture(app: &TestApp) -> Fixture {
     let admin = app.token("acme", &[Scope::Ingest, Scope::Read, Scope::Admin]);
     let d = app.create_deployment(&admin, &deployment(REPO, 1)).await;
     let resp = app
-        .post_json("/api/v1/incidents", &admin, &json!({"title": "Checkout down"}))
+        .post_json(
+            "/api/v1/incidents",
+            &admin,
+            &json!({"title": "Checkout down"}),
+        )
         .await;
     assert_eq!(resp.status(), 201);
     let incident: Value = resp.json().await.unwrap();
@@ -204,7 +208,10 @@ async fn control_characters_in_bodies_are_422_naming_the_field() {
         ),
         (
             "POST",
-            format!("/api/v3/repos/acme/web/deployments/{}/statuses", f.github_id),
+            format!(
+                "/api/v3/repos/acme/web/deployments/{}/statuses",
+                f.github_id
+            ),
             json!({"state": "success", "description": "d", "target_url": "https://ci.example.com/1",
                    "log_url": "https://ci.example.com/1", "environment_url": "https://example.com"}),
             vec![
@@ -263,7 +270,10 @@ async fn control_characters_in_bodies_are_422_naming_the_field() {
     assert_eq!(created["changelog"], "fix:\n\t- one\r\n");
     let body = set(deployment(REPO, 5), "title", json!("a\nb"));
     let (status, problem) = send(&app, "POST", "/api/v1/deployments", &f.admin, &body).await;
-    assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("title")));
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (422, Some("title"))
+    );
     // Non-ASCII is not a control character.
     let body = set(deployment(REPO, 6), "title", json!("Déploiement ✓"));
     app.create_deployment(&f.admin, &body).await;
@@ -297,9 +307,18 @@ async fn control_characters_in_query_parameters_are_400_naming_them() {
             "/api/v1/metrics/dora/series".into(),
             vec!["team", "interval"],
         ),
-        ("/api/v1/metrics/dora/breakdown?by=team".into(), vec!["team", "by"]),
-        ("/api/v1/metrics/dora/explain".into(), vec!["metric", "team"]),
-        ("/api/v1/admin/audit-log".into(), vec!["entity_id", "cursor"]),
+        (
+            "/api/v1/metrics/dora/breakdown?by=team".into(),
+            vec!["team", "by"],
+        ),
+        (
+            "/api/v1/metrics/dora/explain".into(),
+            vec!["metric", "team"],
+        ),
+        (
+            "/api/v1/admin/audit-log".into(),
+            vec!["entity_id", "cursor"],
+        ),
         (
             "/api/v3/repos/acme/web/deployments".into(),
             vec!["sha", "ref", "task", "environment"],
@@ -365,7 +384,10 @@ async fn control_characters_in_forms_are_refused() {
         .await
         .unwrap();
     let (status, body) = problem(resp).await;
-    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("token")));
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("token"))
+    );
 }
 
 /// One time rule for every recorded timestamp: not before 1970, not more than 5 minutes
@@ -387,7 +409,11 @@ async fn timestamps_outside_the_time_rule_are_422() {
             (
                 "POST",
                 "/api/v1/deployments".into(),
-                set(set(deployment(REPO, 7), "status", json!("success")), "finished_at", bad.clone()),
+                set(
+                    set(deployment(REPO, 7), "status", json!("success")),
+                    "finished_at",
+                    bad.clone(),
+                ),
                 "finished_at",
             ),
             (
@@ -436,7 +462,11 @@ async fn timestamps_outside_the_time_rule_are_422() {
         }
     }
     // The bounds themselves are accepted.
-    let body = set(deployment(REPO, 8), "started_at", json!("1970-01-01T00:00:00Z"));
+    let body = set(
+        deployment(REPO, 8),
+        "started_at",
+        json!("1970-01-01T00:00:00Z"),
+    );
     app.create_deployment(&f.admin, &body).await;
     let (status, _) = send(
         &app,
@@ -464,14 +494,28 @@ async fn duplicate_keys_charsets_and_nulls() {
     let body = deployment(REPO, 20).to_string();
     let dup = body.replacen('{', r#"{"title": "first","#, 1);
     for path in ["/api/v1/deployments", "/v1/organization/deployment"] {
-        let (status, problem) = problem(raw(path, "application/json", dup.clone()).send().await.unwrap()).await;
-        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("title")), "{problem}");
+        let (status, problem) = problem(
+            raw(path, "application/json", dup.clone())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["errors"][0]["field"].as_str()),
+            (422, Some("title")),
+            "{problem}"
+        );
     }
     let nested = r#"{"ref": "main", "payload": {"sha": "ab12cd34", "sha": "ab12cd35"}}"#;
-    let resp = raw("/api/v3/repos/acme/web/deployments", "application/json", nested.into())
-        .send()
-        .await
-        .unwrap();
+    let resp = raw(
+        "/api/v3/repos/acme/web/deployments",
+        "application/json",
+        nested.into(),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 422);
     let github: Value = resp.json().await.unwrap();
     assert!(github.to_string().contains("payload.sha"), "{github}");
@@ -479,17 +523,28 @@ async fn duplicate_keys_charsets_and_nulls() {
 
     // A charset other than UTF-8 is 415; UTF-8 (any case) is read.
     let (status, problem) = problem(
-        raw("/api/v1/deployments", "application/json; charset=latin1", body.clone())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, problem["type"].as_str()), (415, Some("unsupported-media-type")));
-    let resp = raw("/api/v1/deployments", "application/json; charset=UTF-8", body)
+        raw(
+            "/api/v1/deployments",
+            "application/json; charset=latin1",
+            body.clone(),
+        )
         .send()
         .await
-        .unwrap();
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (415, Some("unsupported-media-type"))
+    );
+    let resp = raw(
+        "/api/v1/deployments",
+        "application/json; charset=UTF-8",
+        body,
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 201);
 
     // `null` for an optional field means "not given", as the spec now says (nullable).
@@ -513,8 +568,14 @@ async fn duplicate_keys_charsets_and_nulls() {
         .await
         .unwrap();
     let schemas = &spec["components"]["schemas"];
-    assert_eq!(schemas["ResolveIn"]["properties"]["resolved_at"]["nullable"], true);
-    assert_eq!(schemas["Incident"]["properties"]["resolved_at"]["nullable"], true);
+    assert_eq!(
+        schemas["ResolveIn"]["properties"]["resolved_at"]["nullable"],
+        true
+    );
+    assert_eq!(
+        schemas["Incident"]["properties"]["resolved_at"]["nullable"],
+        true
+    );
     assert_eq!(schemas["ResolveIn"]["additionalProperties"], false);
     let required = schemas["Problem"]["required"].as_array().unwrap();
     assert!(!required.contains(&json!("errors")), "{required:?}");
@@ -526,19 +587,38 @@ async fn method_not_allowed_lists_the_allowed_methods() {
     let app = spawn_app().await;
     let f = fixture(&app).await;
     for (method, path, allowed) in [
-        ("DELETE", "/api/v1/deployments".to_owned(), vec!["GET", "POST"]),
+        (
+            "DELETE",
+            "/api/v1/deployments".to_owned(),
+            vec!["GET", "POST"],
+        ),
         (
             "PUT",
             format!("/api/v1/deployments/{}", f.deployment_id),
             vec!["GET", "PATCH"],
         ),
-        ("PATCH", "/api/v3/repos/acme/web/deployments".to_owned(), vec!["GET", "POST"]),
-        ("PUT", "/v1/organization/deployment".to_owned(), vec!["POST"]),
-        ("DELETE", format!("/hooks/{}", f.hook_secret), vec!["GET", "POST"]),
+        (
+            "PATCH",
+            "/api/v3/repos/acme/web/deployments".to_owned(),
+            vec!["GET", "POST"],
+        ),
+        (
+            "PUT",
+            "/v1/organization/deployment".to_owned(),
+            vec!["POST"],
+        ),
+        (
+            "DELETE",
+            format!("/hooks/{}", f.hook_secret),
+            vec!["GET", "POST"],
+        ),
     ] {
         let resp = app
             .client
-            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), app.url(&path))
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url(&path),
+            )
             .bearer_auth(&f.admin)
             .send()
             .await
