@@ -51,11 +51,8 @@ st="$venv/bin/schemathesis"
 echo "schemathesis: $("$st" --version)"
 
 # --- the service binary ----------------------------------------------------------------
-cargo build --locked -p api --bin dora-tracker
-# cargo metadata honours CARGO_TARGET_DIR and any build.target-dir configuration.
-target="$(cargo metadata --format-version 1 --no-deps --locked |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target/debug/dora-tracker"
+bin="$("$root/ci/build-binary.sh")"
+target="$(cd "$(dirname "$bin")/.." && pwd)"
 report_root="${DORA_ST_REPORT_DIR:-$target/schemathesis}"
 
 tmp="$(mktemp -d)"

@@ -3,8 +3,9 @@
 //! (`commit`, `branch`, `status`, `force`, the preview form's `pr_number`/`commit_sha`:
 //! `TriggerParams::validate`), the list cursors (deployments: an integer; incidents:
 //! `decode_cursor`, `RFC3339_uuid`; the audit log) and the `since`/`until`/`from`/`to`
-//! filters. One SQLite in-memory database with real migrations, one hook, one admin token.
-//! Property: no input yields a 5xx (or a panic).
+//! filters, and the text rule on every query string. One SQLite database (a temporary file)
+//! with the real migrations, built by `Application::build` as `serve` builds it; one hook,
+//! one admin token. Property: no input yields a 5xx (or a panic).
 //!
 //! Input: fields separated by 0xFF bytes (invalid UTF-8, so a field never contains one),
 //! percent-encoded into the URLs as they come.
@@ -13,15 +14,10 @@
 use std::{sync::OnceLock, time::Duration};
 
 use api::{
-    AppSettings,
+    Application,
     auth::{JwtKeys, Scope},
-    compat::hooks::HookRuntime,
-    config::{DbArgs, HookArgs},
-    openapi_service,
-    snapshot::DoraSnapshot,
-    state::AppState,
-    store::Db,
-    telemetry::ServiceMetrics,
+    domain::Secret,
+    settings::{ServeArgs, Settings},
 };
 use libfuzzer_sys::fuzz_target;
 use poem::{Body, Endpoint, EndpointExt, Request, endpoint::BoxEndpoint, http::Method};
@@ -31,47 +27,54 @@ struct Harness {
     app: BoxEndpoint<'static>,
     token: String,
     secret: String,
+    // Keeps the database file and the application (its pools, its workers) alive.
+    _keep: (tempfile_dir::Dir, Application),
 }
+
+/// A directory removed when the process ends normally (libFuzzer exits through `exit`, so
+/// this is best effort; it lives under the system temporary directory).
+mod tempfile_dir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+const KEY: &str = "fuzz-secret-fuzz-secret-fuzz-secret-0123";
 
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
-        let (app, token, secret) = runtime.block_on(async {
-            let db = Db::connect(&DbArgs {
-                database_url: "sqlite::memory:".to_owned(),
-                db_max_connections: 1,
-                sqlite_synchronous: "normal".to_owned(),
-            })
-            .await
-            .expect("database");
-            db.migrate().await.expect("migrations");
-            let jwt = JwtKeys::new(&[7u8; 32], "dora-tracker", "dora-tracker").expect("keys");
-            let token = jwt
+        let dir = std::env::temp_dir().join(format!("dora-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (app, token, secret, application) = runtime.block_on(async {
+            let mut args = ServeArgs::from_env();
+            args.db.database_url =
+                Secret::new(format!("sqlite://{}/dora.db?mode=rwc", dir.display()));
+            args.listen = "127.0.0.1:0".to_owned();
+            args.jwt.jwt_secret = Some(Secret::new(KEY));
+            args.hooks.hook_rate_per_minute = 1_000_000;
+            args.hooks.hook_burst = 1_000_000;
+            args.hooks.hook_org_rate_per_minute = 1_000_000;
+            args.hooks.hook_org_burst = 1_000_000;
+            let settings = Settings::from_serve_args(args).expect("settings");
+            let application = Application::build(settings).await.expect("application");
+            let keys = JwtKeys::new(&Secret::new(KEY), "dora-tracker", "dora-tracker")
+                .expect("keys");
+            let token = keys
                 .issue("acme", &[Scope::Admin], "fuzz", Duration::from_secs(7 * 86400))
                 .expect("token");
-            let hooks = HookRuntime::new(&HookArgs {
-                hook_rate_per_minute: 1_000_000,
-                hook_burst: 1_000_000,
-                hook_org_rate_per_minute: 1_000_000,
-                hook_org_burst: 1_000_000,
-                hook_dedupe_seconds: 60,
-            })
-            .expect("hook settings");
-            let state =
-                AppState::new(db, jwt, chrono::Duration::hours(24)).with_hook_runtime(hooks);
-            let settings = AppSettings {
-                max_body_bytes: 1024 * 1024,
-                metrics_token: None,
-                metrics: ServiceMetrics::new(&openapi_service().spec()).expect("metrics"),
-                snapshot: DoraSnapshot::default(),
-                snapshot_windows: vec![30],
-                snapshot_interval: Duration::from_secs(3600),
-            };
-            let app = api::app(state, settings).map_to_response().boxed();
+            // The application in-process: no socket between the fuzzer and the handlers.
+            let app = api::http::app(application.state().clone())
+                .map_to_response()
+                .boxed();
             let created = app
                 .get_response(
                     Request::builder()
@@ -90,13 +93,14 @@ fn harness() -> &'static Harness {
                 serde_json::from_slice(&created.into_body().into_vec().await.expect("body"))
                     .expect("hook JSON");
             let secret = body["secret"].as_str().expect("secret").to_owned();
-            (app, token, secret)
+            (app, token, secret, application)
         });
         Harness {
             runtime,
             app,
             token,
             secret,
+            _keep: (tempfile_dir::Dir(dir), application),
         }
     })
 }

@@ -1,13 +1,14 @@
 //! The timestamp parsers of untrusted input: query parameters (`since`, `until`, `from`,
 //! `to`: poem-openapi's `ParseFromParameter`), body fields (serde and poem-openapi's
 //! `ParseFromJSON`, both of which `JsonBody` runs), then what the service does with them:
-//! `parse_window` for metrics and `check_timing`/`truncate_micros` for deployments.
+//! `core::metrics::window` for metrics, and the time rule (`domain::check_instant`,
+//! `check_timing`) and `truncate_micros` for recorded times.
 //! Input: `FROM|TO` (either may be empty).
 #![no_main]
 
 use api::{
-    domain::{Errors, Status, check_timing, truncate_micros},
-    routes::metrics::parse_window,
+    core::metrics::window as parse_window,
+    domain::{CLOCK_SKEW, EARLIEST, Errors, Status, check_instant, check_timing, truncate_micros},
 };
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
@@ -48,6 +49,12 @@ fuzz_target!(|data: &[u8]| {
     }
     for t in [from, to].into_iter().flatten() {
         let _ = truncate_micros(t);
+        // The time rule: exactly the instants from 1970 to now + 5 minutes.
+        assert_eq!(
+            check_instant(t, now).is_ok(),
+            t >= EARLIEST && t <= now + CLOCK_SKEW,
+            "time rule disagrees for {t}"
+        );
     }
     let mut errors = Errors::default();
     check_timing(&mut errors, Status::Success, from, to, now);

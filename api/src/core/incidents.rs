@@ -250,6 +250,9 @@ pub async fn resolve(
 ) -> Result<incidents::Model, Error> {
     principal.require(Scope::Ingest)?;
     let now = now();
+    if let Some(at) = resolved_at {
+        crate::domain::check_instant(at, now).map_err(|m| Error::field("resolved_at", m))?;
+    }
     let resolved_at = resolved_at.map_or(now, crate::domain::truncate_micros);
     let txn = core.db.begin_write().await?;
     let current = store::incidents::find_for_update(&txn, principal.organization_id, id)

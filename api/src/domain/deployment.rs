@@ -1,11 +1,11 @@
 //! A deployment as the domain sees it: a validated new deployment, and the status and timing
 //! transitions a PATCH may make.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{
-    Errors, FieldError, RepositoryRef, Status, check_http_url, check_text, normalize_sha,
-    truncate_micros, validate_environment,
+    Errors, FieldError, RepositoryRef, Status, check_http_url, check_instant, check_text,
+    normalize_sha, truncate_micros, validate_environment,
 };
 
 /// Who recorded a deployment.
@@ -72,9 +72,6 @@ pub struct NewDeployment {
     pub commits: Vec<CommitInput>,
 }
 
-/// How far in the future a client clock may be.
-const CLOCK_SKEW: Duration = Duration::minutes(5);
-
 /// Checks the timing fields together: order, not in the future, finished only when final.
 pub fn check_timing(
     errors: &mut Errors,
@@ -84,8 +81,8 @@ pub fn check_timing(
     now: DateTime<Utc>,
 ) {
     for (field, t) in [("started_at", started_at), ("finished_at", finished_at)] {
-        if t.is_some_and(|t| t > now + CLOCK_SKEW) {
-            errors.push(field, "must not be in the future");
+        if let Some(t) = t {
+            errors.check(field, check_instant(t, now));
         }
     }
     if let (Some(s), Some(f)) = (started_at, finished_at)
@@ -186,12 +183,10 @@ impl NewDeployment {
             let Some(sha) = errors.check(&field, normalize_sha(sha)) else {
                 continue;
             };
-            if committed_at > &(now + CLOCK_SKEW) {
-                errors.push(
-                    &format!("commits[{i}].committed_at"),
-                    "must not be in the future",
-                );
-            }
+            errors.check(
+                &format!("commits[{i}].committed_at"),
+                check_instant(*committed_at, now),
+            );
             if commits.iter().any(|c| c.sha == sha) {
                 errors.push(&field, "appears twice");
                 continue;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Errors, FieldError, check_text, truncate_micros, validate_environment};
+use super::{Errors, FieldError, check_instant, check_text, truncate_micros, validate_environment};
 
 /// Raw fields of a new incident.
 pub struct RawIncident<'a> {
@@ -44,6 +44,14 @@ impl IncidentInput {
         }
         if let Some(environment) = raw.environment {
             errors.check("environment", validate_environment(environment));
+        }
+        for (field, t) in [
+            ("started_at", raw.started_at),
+            ("resolved_at", raw.resolved_at),
+        ] {
+            if let Some(t) = t {
+                errors.check(field, check_instant(t, now));
+            }
         }
         let started_at = truncate_micros(raw.started_at.unwrap_or(now));
         let resolved_at = raw.resolved_at.map(truncate_micros);

@@ -10,6 +10,8 @@ mod repository;
 mod scope;
 mod secret;
 mod status;
+mod text;
+mod time;
 mod token;
 mod webhook;
 
@@ -34,6 +36,10 @@ pub use secret::Secret;
 pub use status::{
     GithubState, IftrueStatus, MAX_STATUS_DESCRIPTION, NewStatus, RawStatus, Status, UnknownStatus,
 };
+pub use text::{
+    FREE_TEXT_FIELDS, check_json_text, check_query_text, check_text, clean_text, refused_char,
+};
+pub use time::{CLOCK_SKEW, EARLIEST, check_instant};
 pub use token::{
     NewToken, NewTrustPolicy, RawToken, RawTrustPolicy, check_issuer, default_repository_host,
     repository_key_of_claim,
@@ -41,8 +47,7 @@ pub use token::{
 pub use webhook::{
     AlertChange, AlertRepository, Attribution, GithubFields, MAX_TITLE_CHARS, SourceAlert,
     SourceDeployment, SourceEvent, SourceIssue, SourcePush, SourceRun, SourceState, SourceStatus,
-    attribution, branch_of_ref, clean_environment, clean_sha, clean_text, clean_url, is_zero_sha,
-    payload_time,
+    attribution, branch_of_ref, clean_environment, clean_sha, clean_url, is_zero_sha, payload_time,
 };
 
 use chrono::{DateTime, Utc};
@@ -104,8 +109,10 @@ pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
-/// An absolute http(s) URL.
+/// An absolute http(s) URL, without control characters (the URL parser would
+/// percent-encode them in its own copy, but the string stored is the one given).
 pub fn check_http_url(value: &str) -> Result<String, String> {
+    check_text(value, false)?;
     match url::Url::parse(value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
             Ok(value.to_owned())
@@ -151,18 +158,6 @@ pub fn normalize_sha(sha: &str) -> Result<String, String> {
         Ok(sha.to_ascii_lowercase())
     } else {
         Err("must be 7 to 64 hexadecimal digits".to_owned())
-    }
-}
-
-/// Text that is stored and shown back: no control characters other than newlines/tabs.
-pub fn check_text(value: &str, allow_newlines: bool) -> Result<(), String> {
-    let bad = value
-        .chars()
-        .any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t')));
-    if bad {
-        Err("must not contain control characters".to_owned())
-    } else {
-        Ok(())
     }
 }
 

@@ -3,6 +3,8 @@
 
 use url::Url;
 
+use super::check_text;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryRef {
     /// The URL as given.
@@ -19,11 +21,20 @@ impl RepositoryRef {
         if input.is_empty() || input.len() > 2048 {
             return Err("must be a repository URL of at most 2048 characters".to_owned());
         }
+        // The URL is stored as given, so the text rule applies to the original string.
+        check_text(input, false)?;
         if input.contains("/../") || input.contains("/./") || input.ends_with("/..") {
             return Err("must not contain `.` or `..` path segments".to_owned());
         }
-        let (host, path) = if let Some((user_host, path)) = scp_like(input) {
-            (user_host.to_owned(), path.to_owned())
+        let (host, path) = if let Some((host, path)) = scp_like(input) {
+            // The path spelled as a URL would spell it (percent-encoding, `\` as `/`), so that
+            // both forms of one repository share one key.
+            let url = Url::parse(&format!("https://example.invalid/{path}"))
+                .map_err(|_| "must name a repository path such as acme/web".to_owned())?;
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err("must not have a query or fragment".to_owned());
+            }
+            (host.to_owned(), url.path().to_owned())
         } else {
             let url = Url::parse(input).map_err(|_| {
                 "must be a repository URL such as https://github.com/acme/web".to_owned()
@@ -41,8 +52,11 @@ impl RepositoryRef {
                 return Err("must not have a query or fragment".to_owned());
             }
             let host = url.host_str().ok_or("must name a host")?.to_owned();
+            // http and https spell one repository: their default ports are no part of the key.
             let host = match url.port() {
-                Some(port) if !matches!(url.scheme(), "ssh") => format!("{host}:{port}"),
+                Some(port) if !matches!(url.scheme(), "ssh") && !matches!(port, 80 | 443) => {
+                    format!("{host}:{port}")
+                }
                 _ => host,
             };
             (host, url.path().to_owned())
@@ -62,6 +76,9 @@ impl RepositoryRef {
         if path.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err("must not contain spaces or control characters".to_owned());
         }
+        if !valid_host(&host) {
+            return Err("must name a host such as github.com".to_owned());
+        }
         let name = path.to_lowercase();
         Ok(Self {
             url: input.to_owned(),
@@ -69,6 +86,44 @@ impl RepositoryRef {
             name,
         })
     }
+}
+
+/// A DNS name or IP address (IPv6 in brackets), with an optional `:port`: the host part of a
+/// key, whatever form the URL took (`ssh://` and `git://` hosts are opaque to the URL parser).
+fn valid_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !host.ends_with(']') => {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            name
+        }
+        _ => host,
+    };
+    if let Some(ip) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        return ip.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    // A URL parser reads a host whose last label is a number (`22`, `1.2`, `0x16`) as an IPv4
+    // address (WHATWG URL), so `https://22/…` would not name the host `22` that an ssh URL's
+    // opaque host gave: only a complete dotted IPv4 address is accepted in that form.
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let numeric = !last.is_empty()
+        && (last.bytes().all(|b| b.is_ascii_digit())
+            || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x")));
+    if numeric {
+        return name.parse::<std::net::Ipv4Addr>().is_ok();
+    }
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// `git@github.com:acme/web.git` → (`github.com`, `acme/web.git`).
@@ -114,6 +169,34 @@ mod tests {
         );
     }
 
+    /// A key spelled as an https URL is the same repository (the fuzz target's property).
+    #[test]
+    fn keys_reparse_as_https() {
+        for input in [
+            "git@github.com:acme/wéb.git",
+            "https://github.com/acme/wéb",
+            "http://github.com:443/acme/web",
+            "git@github.com:acme\\web.git",
+            "ssh://git@GitHub.com:22/acme/web.git",
+            "https://10.0.0.7/acme/web",
+        ] {
+            let k = key(input);
+            assert_eq!(key(&format!("https://{k}")), k, "{input}");
+        }
+        // The fuzz target's find: a numeric host that https:// would read as 0.0.0.22.
+        for input in [
+            "ssh://git@github.com@22/acme/web.git",
+            "ssh://git@1.2/acme/web.git",
+            "ssh://git@0x16/acme/web.git",
+        ] {
+            assert!(key(input).starts_with("error:"), "{input}: {}", key(input));
+        }
+        assert_eq!(
+            key("git@github.com:acme/wéb.git"),
+            key("https://github.com/acme/wéb")
+        );
+    }
+
     #[test]
     fn keeps_nested_groups_and_ports() {
         assert_eq!(
@@ -134,6 +217,12 @@ mod tests {
             "https://user:pw@github.com/acme/web",
             "https://github.com/acme/web?x=1",
             "https://github.com/acme/../web",
+            "https://github.com/acme/w\u{0}eb",
+            "git@github.com:a?me/web.git",
+            "..:;/%",
+            "ssh://\u{10}om:11/acme/web.git",
+            "git://example.%00/x/y",
+            "s.com:2github#moic.@wbgt",
         ] {
             assert!(RepositoryRef::parse(input).is_err(), "{input}");
         }

@@ -8,31 +8,13 @@ use chrono::{DateTime, Utc};
 
 use super::{
     CommitInput, GithubState, MAX_STATUS_DESCRIPTION, RepositoryRef, Status, check_http_url,
-    normalize_sha, truncate_micros,
+    normalize_sha, text::clean_text, truncate_micros,
 };
 
 /// Longest title kept from a payload.
 pub const MAX_TITLE_CHARS: usize = 500;
 /// Longest issue body read for attribution lines.
 const MAX_BODY_CHARS: usize = 65_536;
-
-/// `text` without control characters (newlines too unless `multiline`), trimmed, at most
-/// `max` characters.
-pub fn clean_text(text: &str, max: usize, multiline: bool) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if multiline && matches!(c, '\n' | '\t') {
-                c
-            } else if c.is_control() {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    cleaned.trim().chars().take(max).collect()
-}
 
 /// An http(s) URL from a payload; anything else (empty strings included) is dropped.
 pub fn clean_url(url: Option<&str>) -> Option<String> {
@@ -342,10 +324,11 @@ impl SourceEvent {
     }
 }
 
-/// A time from a payload, to the microsecond, and never after `now` (a source's clock ahead of
-/// ours must not put a record in the future).
+/// A time from a payload, to the microsecond, clamped into the time rule (`domain::time`):
+/// never after `now` (a source's clock ahead of ours must not put a record in the future),
+/// never before 1970.
 pub fn payload_time(t: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
-    truncate_micros(t.min(now))
+    truncate_micros(t.min(now).max(super::EARLIEST))
 }
 
 /// The attribution a line of an issue body asks for.

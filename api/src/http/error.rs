@@ -38,7 +38,8 @@ pub struct Problem {
     /// What went wrong with this request.
     pub detail: String,
     /// Per-field messages for validation problems.
-    #[oai(skip_serializing_if_is_empty)]
+    // Optional in the spec: only validation problems carry it.
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<FieldError>,
 }
 
@@ -459,6 +460,7 @@ pub fn describe_rule(rule: &str) -> String {
 /// Middleware: every error still unanswered when it leaves the app becomes problem+json;
 /// responses the handlers built (and vendor surfaces shaped) pass through untouched.
 pub async fn render_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
     let result = ep.call(req).await;
     // Keep the matched route for the request metrics.
     let err = result.as_ref().err();
@@ -475,5 +477,52 @@ pub async fn render_errors<E: Endpoint>(ep: E, req: Request) -> poem::Result<Res
     if let Some(operation) = operation {
         resp.set_data(operation);
     }
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource has, whichever surface shaped it.
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key(poem::http::header::ALLOW)
+        && let Some(allow) = allowed_methods(&path)
+        && let Ok(value) = poem::http::HeaderValue::from_str(&allow)
+    {
+        resp.headers_mut().insert(poem::http::header::ALLOW, value);
+    }
     Ok(resp)
+}
+
+/// The methods the spec declares for the path a request names (`GET, POST`), if any.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    use std::sync::OnceLock;
+    type Table = Vec<(Vec<String>, String)>;
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let spec: serde_json::Value =
+            serde_json::from_str(&super::openapi_service().spec()).unwrap_or_default();
+        let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) else {
+            return Vec::new();
+        };
+        paths
+            .iter()
+            .map(|(template, ops)| {
+                let methods: Vec<String> = ops
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys())
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                let segments = template.split('/').map(str::to_owned).collect();
+                (segments, methods.join(", "))
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    table
+        .iter()
+        .filter(|(template, _)| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                })
+        })
+        // `/deployments/stream` before `/deployments/{id}`.
+        .max_by_key(|(template, _)| template.iter().filter(|t| !t.starts_with('{')).count())
+        .map(|(_, methods)| methods.clone())
 }

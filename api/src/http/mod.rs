@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod routes;
 pub mod server;
 pub mod shapes;
+pub mod spec;
 pub mod state;
 pub mod telemetry;
 pub mod web;
@@ -115,18 +116,18 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
 pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi_service();
     let ui = api.swagger_ui();
-    let spec_json = api.spec_endpoint();
-    let spec_yaml = api.spec_endpoint_yaml();
     let routes = Route::new()
         .nest("/docs", ui)
-        .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
+        .at("/openapi.json", poem::get(spec::serve_json))
+        .at("/openapi.yaml", poem::get(spec::serve_yaml))
         .at("/metrics", routes::prometheus::scrape)
         .nest("/ui", web::pages())
         .nest("/", api);
     web::WithHome::new(routes)
+        .around(body::refuse_control_characters)
         .around(body::reject_large_bodies)
         .around(compat::github::github_errors)
+        .around(compat::hooks::hook_errors)
         .around(error::render_errors)
         .around(telemetry::access_log)
         // Outermost, so every layer above sees them.

@@ -19,6 +19,7 @@ mod gitlab_webhooks;
 mod hooks;
 mod idempotency;
 mod incidents;
+mod input_rules;
 mod instances;
 mod integrations;
 mod issuer;

@@ -45,8 +45,10 @@ pub struct DeploymentReplacement {
     #[oai(validator(min_length = 1, max_length = 500))]
     pub title: String,
     #[oai(validator(max_length = 20000))]
+    #[oai(nullable)]
     pub changelog: Option<String>,
     #[oai(validator(max_length = 2048))]
+    #[oai(nullable)]
     pub url: Option<String>,
     #[oai(validator(min_length = 1, max_length = 255))]
     pub branch: String,
@@ -55,24 +57,31 @@ pub struct DeploymentReplacement {
     #[oai(validator(min_length = 7, max_length = 64))]
     pub commit_id: String,
     #[oai(validator(max_length = 255))]
+    #[oai(nullable)]
     pub node_id: Option<String>,
     #[oai(validator(min_length = 1, max_length = 255))]
+    #[oai(nullable)]
     pub member_id: Option<String>,
     #[oai(validator(minimum(value = "0")))]
+    #[oai(nullable)]
     pub pull_request_number: Option<i64>,
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub commits_count: i32,
     /// Duration in seconds (as the record shows it).
     #[oai(validator(minimum(value = "0"), maximum(value = "31536000")))]
+    #[oai(nullable)]
     pub deployment_duration: Option<i64>,
     pub is_fix: bool,
     pub is_hotfix: bool,
     pub is_forced: bool,
     pub is_rollback: bool,
     pub status: Status,
+    #[oai(nullable)]
     pub started_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
     #[oai(validator(max_items = 1000))]
+    #[oai(nullable)]
     pub commits: Option<Vec<CommitIn>>,
     /// Read-only: must equal the stored value when given.
     pub id: Option<Uuid>,
@@ -168,6 +177,7 @@ impl DeploymentReplacement {
 pub struct AuditEntry {
     pub id: i64,
     /// The `sub` of the admin token.
+    #[oai(nullable)]
     pub actor: Option<String>,
     /// e.g. `replace`.
     pub action: String,
@@ -175,8 +185,10 @@ pub struct AuditEntry {
     pub entity: String,
     pub entity_id: String,
     /// The entity before the change.
+    #[oai(nullable)]
     pub before: Option<serde_json::Value>,
     /// The entity after the change.
+    #[oai(nullable)]
     pub after: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }
@@ -185,6 +197,7 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Object)]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

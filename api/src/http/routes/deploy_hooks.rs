@@ -32,6 +32,7 @@ pub struct DeployHookIn {
     pub branch: String,
     /// Default `production`.
     #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(nullable)]
     pub environment: Option<String>,
 }
 
@@ -56,6 +57,7 @@ pub struct HookDeployment {
     pub branch: String,
     /// Empty when the trigger named no commit.
     pub commit_id: String,
+    #[oai(nullable)]
     pub pull_request_number: Option<i64>,
     pub deployed_at: DateTime<Utc>,
 }
@@ -76,8 +78,10 @@ pub struct DeployHook {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the hook was last triggered (repeats answered with `already_exists` included).
+    #[oai(nullable)]
     pub last_triggered_at: Option<DateTime<Utc>>,
     /// The latest deployment the hook recorded or matched.
+    #[oai(nullable)]
     pub last_deployment: Option<HookDeployment>,
 }
 

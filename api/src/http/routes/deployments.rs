@@ -31,9 +31,12 @@ use crate::{
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentPatch {
+    #[oai(nullable)]
     pub status: Option<Status>,
+    #[oai(nullable)]
     pub started_at: Option<DateTime<Utc>>,
     /// Default when finishing: now.
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

@@ -32,20 +32,26 @@ pub struct IncidentIn {
     #[oai(validator(min_length = 1, max_length = 500))]
     pub title: String,
     /// When it started (RFC 3339); default now.
+    #[oai(nullable)]
     pub started_at: Option<DateTime<Utc>>,
     /// When it was resolved, for incidents recorded after the fact; not before `started_at`.
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
     /// The repository at fault: any spelling of the URL of a repository this organization has
     /// recorded deployments for. Default: the repository of `deployment_id`.
     #[oai(validator(min_length = 1, max_length = 2048))]
+    #[oai(nullable)]
     pub repository_url: Option<String>,
     /// Default: the environment of `deployment_id`, else `production`.
     #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(nullable)]
     pub environment: Option<String>,
     /// The deployment that caused it (a deployment of this organization).
+    #[oai(nullable)]
     pub deployment_id: Option<Uuid>,
     /// Free text, e.g. `sev1`, `critical`.
     #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(nullable)]
     pub severity: Option<String>,
 }
 
@@ -55,6 +61,7 @@ pub struct IncidentIn {
 #[serde(deny_unknown_fields)]
 pub struct ResolveIn {
     /// Default now; not before the incident started.
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
@@ -63,18 +70,23 @@ pub struct ResolveIn {
 pub struct Incident {
     pub id: Uuid,
     pub organization_id: Uuid,
+    #[oai(nullable)]
     pub repository_id: Option<Uuid>,
     pub environment: String,
     /// Whether it counts in the default (production) metrics scope: the `is_production` of its
     /// deployment, else whether its environment is `production` or has received a production
     /// deployment.
     pub is_production: bool,
+    #[oai(nullable)]
     pub deployment_id: Option<Uuid>,
     pub title: String,
+    #[oai(nullable)]
     pub severity: Option<String>,
     pub started_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
     /// `resolved_at − started_at` in seconds, once resolved.
+    #[oai(nullable)]
     pub duration_seconds: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -84,9 +96,11 @@ pub struct Incident {
     pub source: String,
     /// The source's id of it: the issue (`owner/name#12`), PagerDuty's incident id, an
     /// alert's `fingerprint@startsAt`; null for `api`.
+    #[oai(nullable)]
     pub source_id: Option<String>,
     /// The source's page of it (the issue, the PagerDuty incident, the alert's generator
     /// URL), null for `api`.
+    #[oai(nullable)]
     pub source_url: Option<String>,
 }
 
@@ -118,6 +132,7 @@ impl From<incidents::Model> for Incident {
 pub struct IncidentPage {
     pub items: Vec<Incident>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

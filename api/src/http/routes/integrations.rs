@@ -34,38 +34,50 @@ pub struct IntegrationOptionsIn {
     /// `production_environment` and GitLab's `environment_tier` win when present). Default
     /// `["production"]`; the first is the environment of workflow-run deployments and of
     /// incidents.
+    #[oai(nullable)]
     pub production_environments: Option<Vec<String>>,
     /// GitHub only: the workflows (names or file paths, globs such as `deploy*` or
     /// `.github/workflows/release.yml`) whose completed runs are deployments. Default none.
+    #[oai(nullable)]
     pub deployment_workflows: Option<Vec<String>>,
     /// Issues with this label (case-insensitive) are incidents. Default `incident`.
+    #[oai(nullable)]
     pub incident_label: Option<String>,
     /// The team of repositories first seen through this integration.
+    #[oai(nullable)]
     pub team: Option<String>,
     /// `owner/name` globs (e.g. `acme/*`) of the repositories whose events are recorded;
     /// events of others are acknowledged and ignored. Default: all.
+    #[oai(nullable)]
     pub repositories: Option<Vec<String>>,
     /// PagerDuty only: a PagerDuty service id (e.g. `PIJ90N7`) or name → the repository and
     /// environment its incidents are attributed to. Incidents of services not listed are
     /// recorded unattributed (they count in time to restore only).
+    #[oai(nullable)]
     pub services: Option<BTreeMap<String, ServiceIn>>,
     /// PagerDuty only: record only incidents of these urgencies (`high`, `low`). Default: all.
+    #[oai(nullable)]
     pub match_urgency: Option<Vec<String>>,
     /// Alertmanager only: labels an alert must carry, with these values, to be an incident
     /// (e.g. `{"dora_incident": "true"}`). Default: every alert.
     #[oai(rename = "match")]
     #[serde(rename = "match")]
+    #[oai(nullable)]
     pub match_labels: Option<BTreeMap<String, String>>,
     /// Alertmanager only: the label naming the repository (its URL in any spelling, or its
     /// id). Default `repository`.
+    #[oai(nullable)]
     pub repository_label: Option<String>,
     /// Alertmanager only: the label naming the environment. Default `environment`; without
     /// it, `production`.
+    #[oai(nullable)]
     pub environment_label: Option<String>,
     /// Alertmanager only: the label giving the severity. Default `severity`.
+    #[oai(nullable)]
     pub severity_label: Option<String>,
     /// Alertmanager only: the annotation giving the title. Default `summary`, else the
     /// `alertname` label.
+    #[oai(nullable)]
     pub title_annotation: Option<String>,
 }
 
@@ -79,6 +91,7 @@ pub struct ServiceIn {
     pub repository_url: String,
     /// Default `production`.
     #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(nullable)]
     pub environment: Option<String>,
 }
 
@@ -142,11 +155,13 @@ pub struct IntegrationIn {
     /// 1-100 characters, unique in the organization.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
+    #[oai(nullable)]
     pub options: Option<IntegrationOptionsIn>,
     /// `pagerduty` only: the signing secret PagerDuty showed for the webhook subscription, if
     /// it exists already (else set it later with PATCH). Write-only: stored sealed, never
     /// shown.
     #[oai(validator(min_length = 1, max_length = 256))]
+    #[oai(nullable)]
     pub secret: Option<String>,
 }
 
@@ -157,12 +172,15 @@ pub struct IntegrationIn {
 #[serde(deny_unknown_fields)]
 pub struct IntegrationPatchIn {
     #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub options: Option<IntegrationOptionsIn>,
     /// `pagerduty` only: the signing secret PagerDuty shows for the webhook subscription
     /// (after a rotation in PagerDuty, the new one). Write-only: stored sealed, never shown;
     /// the secret before it stops at once.
     #[oai(validator(min_length = 1, max_length = 256))]
+    #[oai(nullable)]
     pub secret: Option<String>,
 }
 
@@ -172,26 +190,35 @@ pub struct IntegrationOptionsOut {
     pub production_environments: Vec<String>,
     pub deployment_workflows: Vec<String>,
     pub incident_label: String,
+    #[oai(nullable)]
     pub team: Option<String>,
     /// Null: every repository.
+    #[oai(nullable)]
     pub repositories: Option<Vec<String>>,
     /// PagerDuty: the service map.
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub services: Option<BTreeMap<String, ServiceOut>>,
     /// PagerDuty: the urgencies recorded (absent: all).
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub match_urgency: Option<Vec<String>>,
     /// Alertmanager: the labels an alert must carry (empty: every alert counts).
     #[oai(rename = "match", skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub match_labels: Option<BTreeMap<String, String>>,
     /// Alertmanager: the labels and annotation read.
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub repository_label: Option<String>,
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub environment_label: Option<String>,
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub severity_label: Option<String>,
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub title_annotation: Option<String>,
 }
 
@@ -240,8 +267,10 @@ pub struct DeliveryCounts {
     pub ignored: i64,
     /// Event types that are not used (answered 202).
     pub unhandled: i64,
+    #[oai(nullable)]
     pub last_delivery_at: Option<DateTime<Utc>>,
     /// The event type of the last delivery.
+    #[oai(nullable)]
     pub last_event: Option<String>,
 }
 
@@ -262,8 +291,10 @@ pub struct Integration {
     pub webhook_url: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub secret_rotated_at: Option<DateTime<Utc>>,
     /// Until when the secret before the last rotation is still accepted (null when none is).
+    #[oai(nullable)]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub deliveries: DeliveryCounts,
 }
@@ -277,6 +308,7 @@ pub struct IntegrationWithSecret {
     /// webhook settings now. Absent for `pagerduty` integrations: PagerDuty generates the
     /// secret (set it with PATCH).
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub secret: Option<String>,
 }
 

@@ -28,18 +28,23 @@ pub struct StatusIn {
     pub state: GithubState,
     /// At most 140 characters.
     #[oai(validator(max_length = 140))]
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Full URL of the deployment's output (also given back as `target_url`).
     #[oai(validator(max_length = 2048))]
+    #[oai(nullable)]
     pub log_url: Option<String>,
     /// URL of the deployed environment.
     #[oai(validator(max_length = 2048))]
+    #[oai(nullable)]
     pub environment_url: Option<String>,
     /// Default: the environment of the previous status, else the deployment's.
     #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(nullable)]
     pub environment: Option<String>,
     /// Default true: a `success` marks earlier successful deployments of the same
     /// repository and environment that are non-transient and non-production `inactive`.
+    #[oai(nullable)]
     pub auto_inactive: Option<bool>,
 }
 
@@ -51,12 +56,16 @@ pub struct DeploymentStatus {
     /// queued, pending, in_progress, success, failure, error, inactive.
     pub state: String,
     pub description: String,
+    #[oai(nullable)]
     pub log_url: Option<String>,
     /// The same as `log_url`.
+    #[oai(nullable)]
     pub target_url: Option<String>,
+    #[oai(nullable)]
     pub environment_url: Option<String>,
     pub environment: String,
     /// The `sub` of the token that posted it.
+    #[oai(nullable)]
     pub creator: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -83,6 +92,7 @@ impl DeploymentStatus {
 pub struct StatusPage {
     pub items: Vec<DeploymentStatus>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -19,6 +19,7 @@ pub struct LastSuccess {
     pub repository: String,
     pub environment: String,
     /// `null` when the stream has no successful deployment yet.
+    #[oai(nullable)]
     pub deployment: Option<LastDeployment>,
 }
 

@@ -27,10 +27,12 @@ pub struct TokenIn {
     pub scopes: Vec<String>,
     /// Lifetime, e.g. `90d`, `12h`, `30m`, `2w` (default `90d`, at most 10 years).
     #[oai(validator(min_length = 2, max_length = 16))]
+    #[oai(nullable)]
     pub ttl: Option<String>,
     /// Limit writes (deployments, statuses, incidents, hooks) to these repositories, in any
     /// URL spelling; reads are not limited. Leave out for every repository.
     #[oai(validator(min_items = 1, max_items = 100))]
+    #[oai(nullable)]
     pub repositories: Option<Vec<String>>,
 }
 
@@ -60,14 +62,18 @@ pub struct Token {
     pub scopes: Vec<String>,
     /// Repository keys (e.g. `github.com/acme/web`) the token may write for; `null`: every
     /// repository.
+    #[oai(nullable)]
     pub repositories: Option<Vec<String>>,
     /// The `sub` of the admin who created it; `null` when made with `dora-tracker token issue`.
+    #[oai(nullable)]
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// Set once revoked: the token answers 401 from then on.
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
     /// When the token was last used, to within a minute.
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

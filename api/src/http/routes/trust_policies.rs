@@ -45,6 +45,7 @@ pub struct TrustPolicyIn {
     /// The host that repository is on; default `github.com` for GitHub Actions' issuer, else
     /// the issuer's host.
     #[oai(validator(min_length = 1, max_length = 255))]
+    #[oai(nullable)]
     pub repository_host: Option<String>,
 }
 
@@ -60,6 +61,7 @@ pub struct TrustPolicy {
     pub repository_claim: String,
     pub repository_host: String,
     /// The `sub` of the admin who created it.
+    #[oai(nullable)]
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
 }

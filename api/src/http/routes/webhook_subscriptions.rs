@@ -35,8 +35,10 @@ pub struct SubscriptionIn {
     #[oai(validator(min_items = 1, max_items = 16))]
     pub events: Vec<String>,
     #[oai(validator(max_length = 500))]
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Default true.
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -46,13 +48,17 @@ pub struct SubscriptionIn {
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionPatchIn {
     #[oai(validator(min_length = 1, max_length = 2000))]
+    #[oai(nullable)]
     pub url: Option<String>,
     #[oai(validator(min_items = 1, max_items = 16))]
+    #[oai(nullable)]
     pub events: Option<Vec<String>>,
     /// An empty string clears it.
     #[oai(validator(max_length = 500))]
+    #[oai(nullable)]
     pub description: Option<String>,
     /// true re-enables a subscription the service disabled (and clears `disabled_reason`).
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -63,13 +69,17 @@ pub struct Subscription {
     pub organization_id: Uuid,
     pub url: String,
     pub events: Vec<String>,
+    #[oai(nullable)]
     pub description: Option<String>,
     pub active: bool,
     /// Why the service disabled it (its deliveries kept failing); null otherwise.
+    #[oai(nullable)]
     pub disabled_reason: Option<String>,
     /// Deliveries that failed for good since the last success.
     pub failed_in_a_row: i32,
+    #[oai(nullable)]
     pub last_success_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub last_failure_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -120,20 +130,27 @@ pub struct Delivery {
     pub guid: Uuid,
     pub subscription_id: Uuid,
     pub event: String,
+    #[oai(nullable)]
     pub action: Option<String>,
     /// `pending` (queued or waiting for a retry), `delivered` or `failed`.
     pub state: String,
     pub redelivery: bool,
     pub attempts: i32,
     /// The last attempt's HTTP status (null: no answer, or not tried yet).
+    #[oai(nullable)]
     pub status_code: Option<i32>,
+    #[oai(nullable)]
     pub duration_ms: Option<i64>,
     /// Why the last attempt failed.
+    #[oai(nullable)]
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// When the next attempt is due (pending deliveries).
+    #[oai(nullable)]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
     /// The JSON body sent (and signed).
     pub payload: serde_json::Value,
@@ -167,6 +184,7 @@ impl Delivery {
 pub struct DeliveryPage {
     pub items: Vec<Delivery>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

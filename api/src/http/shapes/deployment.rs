@@ -47,9 +47,11 @@ pub struct DeploymentIn {
     #[oai(validator(min_length = 1, max_length = 500))]
     pub title: String,
     #[oai(validator(max_length = 20000))]
+    #[oai(nullable)]
     pub changelog: Option<String>,
     /// Link to the release, pipeline run or tag.
     #[oai(validator(max_length = 2048))]
+    #[oai(nullable)]
     pub url: Option<String>,
     #[oai(validator(min_length = 1, max_length = 255))]
     pub branch: String,
@@ -60,12 +62,17 @@ pub struct DeploymentIn {
     pub commit_id: String,
     /// Duration in minutes (as iftrue documents). Responses give seconds.
     #[oai(validator(minimum(value = "0"), maximum(value = "525600")))]
+    #[oai(nullable)]
     pub deployment_duration: Option<f64>,
+    #[oai(nullable)]
     pub is_fix: Option<bool>,
+    #[oai(nullable)]
     pub is_hotfix: Option<bool>,
     /// Default false.
+    #[oai(nullable)]
     pub is_forced: Option<bool>,
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
+    #[oai(nullable)]
     pub commits_count: Option<i32>,
     /// Who deployed: any stable id of the person or bot.
     #[oai(validator(min_length = 1, max_length = 255))]
@@ -76,24 +83,33 @@ pub struct DeploymentIn {
     #[oai(validator(min_length = 1, max_length = 2048))]
     pub repository_url: String,
     #[oai(validator(max_length = 255))]
+    #[oai(nullable)]
     pub deployment_node_id: Option<String>,
     /// Default `succes` (success).
+    #[oai(nullable)]
     pub status: Option<IftrueStatus>,
     /// Default `production`.
     #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(nullable)]
     pub environment: Option<String>,
     /// Default: `environment` is `production`.
+    #[oai(nullable)]
     pub is_production: Option<bool>,
+    #[oai(nullable)]
     pub is_rollback: Option<bool>,
     /// For backfilling history.
+    #[oai(nullable)]
     pub started_at: Option<DateTime<Utc>>,
     /// When the deployment finished; its deploy time. For backfilling history.
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
     /// The changes this deployment shipped, for lead time.
     #[oai(validator(max_items = 1000))]
+    #[oai(nullable)]
     pub commits: Option<Vec<CommitIn>>,
     /// Team owning the repository; recorded on the repository.
     #[oai(validator(min_length = 1, max_length = 128))]
+    #[oai(nullable)]
     pub team: Option<String>,
 }
 
@@ -148,20 +164,28 @@ pub struct Deployment {
     pub repository_url: String,
     /// Normalized repository name, e.g. `acme/web`.
     pub repository: String,
+    #[oai(nullable)]
     pub team: Option<String>,
+    #[oai(nullable)]
     pub pusher_id: Option<Uuid>,
+    #[oai(nullable)]
     pub member_id: Option<String>,
     pub environment: String,
     pub is_production: bool,
     pub title: String,
+    #[oai(nullable)]
     pub changelog: Option<String>,
+    #[oai(nullable)]
     pub url: Option<String>,
     pub branch: String,
     pub commit_id: String,
+    #[oai(nullable)]
     pub node_id: Option<String>,
+    #[oai(nullable)]
     pub pull_request_number: Option<i64>,
     pub commits_count: i32,
     /// Duration in seconds.
+    #[oai(nullable)]
     pub deployment_duration: Option<i64>,
     pub is_fix: bool,
     pub is_hotfix: bool,
@@ -172,7 +196,9 @@ pub struct Deployment {
     pub status: String,
     /// What recorded it: api, github, deploy_hook, admin, github_webhook, gitlab_webhook.
     pub triggered_by: String,
+    #[oai(nullable)]
     pub started_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
     /// The deploy time used by the metrics: finished_at, else created_at.
     pub deployed_at: DateTime<Utc>,
@@ -233,6 +259,7 @@ impl Deployment {
 pub struct DeploymentPage {
     pub items: Vec<Deployment>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -15,7 +15,8 @@ const DOCS_STATUSES: &str = "https://docs.github.com/rest/deployments/statuses";
 pub struct GithubErrorBody {
     pub message: String,
     pub documentation_url: String,
-    #[oai(skip_serializing_if_is_empty)]
+    // Optional in the spec: only validation problems carry it.
+    #[oai(default, skip_serializing_if_is_empty)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<GithubFieldError>,
     /// The HTTP status code, as a string (as GitHub sends it).

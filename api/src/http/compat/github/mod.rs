@@ -120,8 +120,9 @@ fn paging(per_page: Option<u64>, page: Option<u64>) -> (u64, u64) {
     )
 }
 
-/// GitHub's "Create a deployment" body as a deployment to record and its GitHub-only fields.
-fn new_deployment(
+/// GitHub's "Create a deployment" body as a deployment to record and its GitHub-only fields
+/// (public for the fuzz target `github_bodies`).
+pub fn new_deployment(
     b: &CreateDeploymentIn,
     repository: RepositoryRef,
     subject: Option<String>,
@@ -362,7 +363,11 @@ impl GithubApi {
         #[oai(name = "ref")] git_ref: Query<Option<String>>,
         task: Query<Option<String>>,
         environment: Query<Option<String>>,
+        /// Items per page: 1 to 100 (more is read as 100, as GitHub does).
+        #[oai(validator(minimum(value = "1")))]
         per_page: Query<Option<u64>>,
+        /// The page, from 1.
+        #[oai(validator(minimum(value = "1")))]
         page: Query<Option<u64>>,
     ) -> Result<ListDeploymentsResponse, GithubError> {
         let reference = repository_ref(&owner, &repo)?;
@@ -496,7 +501,11 @@ impl GithubApi {
         owner: Path<String>,
         repo: Path<String>,
         deployment_id: Path<String>,
+        /// Items per page: 1 to 100 (more is read as 100, as GitHub does).
+        #[oai(validator(minimum(value = "1")))]
         per_page: Query<Option<u64>>,
+        /// The page, from 1.
+        #[oai(validator(minimum(value = "1")))]
         page: Query<Option<u64>>,
     ) -> Result<ListStatusesResponse, GithubError> {
         let record =

@@ -17,6 +17,7 @@ pub struct GithubUser {
     pub id: i64,
     pub node_id: String,
     pub avatar_url: String,
+    #[oai(nullable)]
     pub gravatar_id: Option<String>,
     pub url: String,
     pub html_url: String,
@@ -80,7 +81,9 @@ pub struct GithubDeployment {
     pub payload: serde_json::Value,
     pub original_environment: String,
     pub environment: String,
+    #[oai(nullable)]
     pub description: Option<String>,
+    #[oai(nullable)]
     pub creator: Option<GithubUser>,
     /// `2012-07-20T01:19:13Z`, GitHub's timestamp format.
     pub created_at: String,
@@ -89,6 +92,7 @@ pub struct GithubDeployment {
     pub repository_url: String,
     pub transient_environment: bool,
     pub production_environment: bool,
+    #[oai(nullable)]
     pub performed_via_github_app: Option<serde_json::Value>,
 }
 
@@ -99,6 +103,7 @@ pub struct GithubStatus {
     pub id: i64,
     pub node_id: String,
     pub state: String,
+    #[oai(nullable)]
     pub creator: Option<GithubUser>,
     pub description: String,
     pub environment: String,
@@ -110,6 +115,7 @@ pub struct GithubStatus {
     pub repository_url: String,
     pub environment_url: String,
     pub log_url: String,
+    #[oai(nullable)]
     pub performed_via_github_app: Option<serde_json::Value>,
 }
 
@@ -124,6 +130,7 @@ pub struct GithubRepository {
     pub owner: GithubUser,
     pub private: bool,
     pub html_url: String,
+    #[oai(nullable)]
     pub description: Option<String>,
     pub fork: bool,
     pub url: String,
@@ -248,22 +255,30 @@ pub struct CreateDeploymentIn {
     pub git_ref: String,
     /// Default `deploy`.
     #[oai(validator(min_length = 1, max_length = 255))]
+    #[oai(nullable)]
     pub task: Option<String>,
     /// Accepted and ignored (there is no branch to merge).
+    #[oai(nullable)]
     pub auto_merge: Option<bool>,
     /// Accepted and ignored (no commit status checks).
+    #[oai(nullable)]
     pub required_contexts: Option<Vec<String>>,
     /// JSON object or string, given back as sent. `payload.sha` (hex) names the commit
     /// when `ref` is not a SHA.
+    #[oai(nullable)]
     pub payload: Option<serde_json::Value>,
     /// Default `production`.
     #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(nullable)]
     pub environment: Option<String>,
     #[oai(validator(max_length = 500))]
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Default false.
+    #[oai(nullable)]
     pub transient_environment: Option<bool>,
     /// Default: `environment` is `production`.
+    #[oai(nullable)]
     pub production_environment: Option<bool>,
 }
 
@@ -273,18 +288,24 @@ pub struct CreateStatusIn {
     pub state: GithubState,
     /// Legacy name of `log_url`.
     #[oai(validator(max_length = 2048))]
+    #[oai(nullable)]
     pub target_url: Option<String>,
     /// Also sets `target_url`.
     #[oai(validator(max_length = 2048))]
+    #[oai(nullable)]
     pub log_url: Option<String>,
     /// At most 140 characters.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Default: the previous status's environment, else the deployment's.
     #[oai(validator(max_length = 64))]
+    #[oai(nullable)]
     pub environment: Option<String>,
     #[oai(validator(max_length = 2048))]
+    #[oai(nullable)]
     pub environment_url: Option<String>,
     /// Default true.
+    #[oai(nullable)]
     pub auto_inactive: Option<bool>,
 }
 
@@ -293,7 +314,9 @@ pub struct CreateStatusIn {
 #[derive(Debug, Clone, Object, Deserialize)]
 pub struct DispatchIn {
     /// 1-100 characters: the `action` of the `repository_dispatch` event.
+    #[oai(nullable)]
     pub event_type: Option<String>,
     /// Any JSON object of at most 10 top-level properties.
+    #[oai(nullable)]
     pub client_payload: Option<serde_json::Value>,
 }

@@ -26,7 +26,7 @@ use crate::{
 };
 pub use shapes::{
     CloudflareResponse, CloudflareTrigger, FlightcontrolResponse, FlightcontrolTrigger, HookError,
-    HookErrorItem, HookProblem, TriggerResult,
+    HookErrorItem, HookProblem, TriggerResult, hook_errors,
 };
 
 const NO_STORE: &str = "no-store";

@@ -166,3 +166,39 @@ pub enum FlightcontrolResponse {
         String,
     ),
 }
+
+/// Middleware: an error on `/hooks/…` that no handler shaped (a refused query string, a bad
+/// parameter) takes the hooks' own shape, as the spec declares it; `error::render_errors`
+/// renders every other surface's.
+pub async fn hook_errors<E: poem::Endpoint>(
+    ep: E,
+    req: poem::Request,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    let is_hook = req.uri().path().starts_with("/hooks/");
+    match ep.call(req).await {
+        Ok(resp) => Ok(resp.into_response()),
+        Err(err) if err.is_from_response() || !is_hook => Err(err),
+        Err(err) => {
+            let failure = Failure::from_poem(err);
+            // Only the statuses the hooks' spec declares; the rest (405, 413, …) stay
+            // problem+json, rendered by `error::render_errors`.
+            if !matches!(
+                failure.status,
+                StatusCode::BAD_REQUEST
+                    | StatusCode::NOT_FOUND
+                    | StatusCode::TOO_MANY_REQUESTS
+                    | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                return Err(failure.into());
+            }
+            let mut resp = HookError::from(failure.clone()).into_response();
+            for (name, value) in failure.headers() {
+                if let Ok(value) = poem::http::HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, value);
+                }
+            }
+            Ok(resp)
+        }
+    }
+}

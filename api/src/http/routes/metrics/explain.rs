@@ -52,6 +52,7 @@ pub struct DoraExplainOut {
     /// their order), incidents by start.
     pub items: Vec<ExplainItemOut>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -112,8 +113,10 @@ pub struct FrequencyItemOut {
     /// The whole 7-day span of the window holding it, counted back from `to` (0 ends at
     /// `to`); null in the leftover at the start. `median_deploy_days_per_week` is the median
     /// over the spans of the distinct deploy dates in each.
+    #[oai(nullable)]
     pub week_bucket: Option<u64>,
     /// The same with 30-day spans (`median_deploy_days_per_month`).
+    #[oai(nullable)]
     pub month_bucket: Option<u64>,
     pub reason: String,
 }
@@ -141,9 +144,11 @@ pub struct CommitItemOut {
     pub verdict: LeadTimeVerdict,
     /// `deployed_at − committed_at`: the sample (`sample`), or the negative difference
     /// (`committed_after_deployment`); null otherwise.
+    #[oai(nullable)]
     pub seconds: Option<f64>,
     /// With `shipped_earlier`: the deployment that shipped it first, when that is in the
     /// window; null when it was before the window.
+    #[oai(nullable)]
     pub shipped_by: Option<Uuid>,
     pub reason: String,
 }
@@ -204,12 +209,16 @@ pub enum AttributedByOut {
 pub struct FailureCauseOut {
     pub cause: CauseKind,
     /// With `remediated_by`: the remediating deployment.
+    #[oai(nullable)]
     pub deployment_id: Option<Uuid>,
+    #[oai(nullable)]
     pub deployment_number: Option<i64>,
     /// With `remediated_by`: its flags.
     pub remediation: Vec<RemediationOut>,
     /// With `incident`: the incident and how it was attributed.
+    #[oai(nullable)]
     pub incident_id: Option<Uuid>,
+    #[oai(nullable)]
     pub attributed_by: Option<AttributedByOut>,
 }
 
@@ -284,14 +293,19 @@ pub enum RecoveryHow {
 pub struct RecoveryOut {
     pub how: RecoveryHow,
     pub recovered: bool,
+    #[oai(nullable)]
     pub recovered_at: Option<DateTime<Utc>>,
     /// `recovered_at − deployed_at`: the sample (negative when an incident named by id was
     /// resolved before the deployment); null while not recovered.
+    #[oai(nullable)]
     pub seconds: Option<f64>,
     /// With `incident_resolved`: the incident whose resolution recovered it.
+    #[oai(nullable)]
     pub incident_id: Option<Uuid>,
     /// With `next_success`: that deployment.
+    #[oai(nullable)]
     pub deployment_id: Option<Uuid>,
+    #[oai(nullable)]
     pub deployment_number: Option<i64>,
     /// With `incidents_open`: the open incidents.
     pub open_incidents: Vec<Uuid>,
@@ -363,12 +377,16 @@ pub struct ReworkItemOut {
 #[derive(Debug, Clone, Object)]
 pub struct IncidentItemOut {
     pub incident_id: Uuid,
+    #[oai(nullable)]
     pub repository_id: Option<Uuid>,
     pub environment: String,
+    #[oai(nullable)]
     pub deployment_id: Option<Uuid>,
     pub started_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
     /// `resolved_at − started_at`; null while open.
+    #[oai(nullable)]
     pub seconds: Option<f64>,
     pub reason: String,
 }

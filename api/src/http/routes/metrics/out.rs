@@ -34,8 +34,11 @@ impl From<dora_metrics::Tier> for TierOut {
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "Filters")]
 pub struct FiltersOut {
+    #[oai(nullable)]
     pub repository: Option<String>,
+    #[oai(nullable)]
     pub environment: Option<String>,
+    #[oai(nullable)]
     pub team: Option<String>,
 }
 
@@ -66,9 +69,12 @@ pub struct DeploymentFrequencyOut {
 /// Commit-to-deploy time of the changes the window's successful deployments shipped first.
 #[derive(Debug, Clone, Object)]
 pub struct LeadTimeOut {
+    #[oai(nullable)]
     pub median_seconds: Option<f64>,
+    #[oai(nullable)]
     pub p90_seconds: Option<f64>,
     pub samples: u64,
+    #[oai(nullable)]
     pub tier: Option<TierOut>,
 }
 
@@ -78,19 +84,24 @@ pub struct ChangeFailureRateOut {
     pub failures: u64,
     /// Finished (successful or failed) deployments deployed in the window.
     pub deployments: u64,
+    #[oai(nullable)]
     pub rate: Option<f64>,
+    #[oai(nullable)]
     pub tier: Option<TierOut>,
 }
 
 /// Time from a change failure to its recovery.
 #[derive(Debug, Clone, Object)]
 pub struct RecoveryTimeOut {
+    #[oai(nullable)]
     pub median_seconds: Option<f64>,
+    #[oai(nullable)]
     pub p90_seconds: Option<f64>,
     /// Recovered change failures.
     pub samples: u64,
     /// Change failures not recovered yet.
     pub unrecovered: u64,
+    #[oai(nullable)]
     pub tier: Option<TierOut>,
 }
 
@@ -99,13 +110,16 @@ pub struct RecoveryTimeOut {
 pub struct ReworkRateOut {
     pub rework_deployments: u64,
     pub deployments: u64,
+    #[oai(nullable)]
     pub rate: Option<f64>,
 }
 
 /// Durations of the incidents that started in the window.
 #[derive(Debug, Clone, Object)]
 pub struct TimeToRestoreOut {
+    #[oai(nullable)]
     pub median_seconds: Option<f64>,
+    #[oai(nullable)]
     pub p90_seconds: Option<f64>,
     /// Resolved incidents.
     pub samples: u64,
@@ -228,6 +242,7 @@ pub struct BucketFrequencyOut {
     /// its end).
     pub median_deploy_days_per_month: f64,
     /// Null on a partial bucket.
+    #[oai(nullable)]
     pub tier: Option<TierOut>,
 }
 
@@ -306,8 +321,10 @@ pub struct DoraSeriesOut {
 pub struct BreakdownRow {
     /// The repository name (`acme/web`), the team, or the environment; null for the
     /// repositories without a team.
+    #[oai(nullable)]
     pub group: Option<String>,
     /// With `by=repository`: the repository's id.
+    #[oai(nullable)]
     pub repository_id: Option<Uuid>,
     #[oai(flatten)]
     pub metrics: MetricsOut,
