@@ -53,8 +53,13 @@ if [ "$sanitizer" != none ]; then
 fi
 export CARGO_TARGET_DIR="$target_dir"
 fuzz=(cargo fuzz)
-# 16 codegen units: a much shorter build on two cores, for somewhat fewer executions/s.
-common=(--fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" --codegen-units 16)
+# The dev profile (debug assertions, no optimization) and 16 codegen units: the instrumented
+# build of the whole dependency tree is what costs (about 33 min optimized on a busy 2-core
+# machine), while a bounded run gets enough executions unoptimized. DORA_FUZZ_PROFILE=release
+# for long local runs.
+profile_flag=(--dev)
+[ "${DORA_FUZZ_PROFILE:-dev}" = release ] && profile_flag=(-O)
+common=(--fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" --codegen-units 16 "${profile_flag[@]}")
 
 all_targets() { "${fuzz[@]}" list --fuzz-dir "$fuzz_dir"; }
 
@@ -78,7 +83,7 @@ else
   mapfile -t targets < <(all_targets)
 fi
 
-echo "== fuzz: building ${#targets[@]} targets (release, debug assertions, sanitizer $sanitizer)"
+echo "== fuzz: building ${#targets[@]} targets (${DORA_FUZZ_PROFILE:-dev} profile, sanitizer $sanitizer)"
 started=$SECONDS
 "${fuzz[@]}" build "${common[@]}"
 echo "fuzz: built in $((SECONDS - started))s"
