@@ -90,11 +90,13 @@ def main():
                DORA_JWT_SECRET=SECRET, DORA_SECRET_KEY="ab" * 32, DORA_PUBLIC_URL=base, RUST_LOG="warn")
     procs = []
     try:
-        token = subprocess.run([binary, "token", "issue", "--org", "acme", "--scope", "admin"],
-                               env=env, check=True, capture_output=True, text=True).stdout.strip()
         server = subprocess.Popen([binary, "serve"], env=env)
         procs.append(server)
-        wait_for("the service", lambda: request("GET", f"{base}/healthz")[0] == 200)
+        wait_for("the service", lambda: request("GET", f"{base}/readyz")[0] == 200)
+        # The server created the database; the token is minted in it (`token issue` never
+        # creates one).
+        token = subprocess.run([binary, "token", "issue", "--org", "acme", "--scope", "admin"],
+                               env=env, check=True, capture_output=True, text=True).stdout.strip()
 
         now = datetime.now(timezone.utc).replace(microsecond=0)
         deployed = now - timedelta(minutes=30)

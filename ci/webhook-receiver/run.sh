@@ -42,8 +42,6 @@ export RUST_LOG="${RUST_LOG:-warn}"
 export DORA_WEBHOOK_ALLOW_PRIVATE_TARGETS=true
 export DORA_WEBHOOK_FIRST_RETRY_SECONDS=0.2
 
-token="$("$bin" token issue --org acme --scope "admin ingest read" --sub ci-bot --ttl 1h)"
-
 "$bin" serve 2>"$tmp/server.log" &
 server_pid=$!
 url=""
@@ -62,6 +60,9 @@ if [ -z "$url" ]; then
   echo "webhook-receiver: the server did not report its address" >&2
   exit 1
 fi
+
+# The server created the database; the token is minted in it (`token issue` never creates one).
+token="$("$bin" token issue --org acme --scope "admin ingest read" --sub ci-bot --ttl 1h)"
 
 status=0
 DORA_URL="$url" DORA_ADMIN_TOKEN="$token" node "$here/check.mjs" || status=$?
