@@ -62,10 +62,14 @@ impl RepositoryRef {
             (host, url.path().to_owned())
         };
         let path = path.trim_matches('/');
-        let path = path
-            .strip_suffix(".git")
-            .unwrap_or(path)
-            .trim_end_matches('/');
+        // `.git` in any case: the key is lower-case, so `.GIT` must go as `.git` does.
+        let path = match path.len().checked_sub(4) {
+            Some(cut) if path.is_char_boundary(cut) && path[cut..].eq_ignore_ascii_case(".git") => {
+                &path[..cut]
+            }
+            _ => path,
+        }
+        .trim_end_matches('/');
         if path.is_empty()
             || path
                 .split('/')
@@ -179,6 +183,9 @@ mod tests {
             "git@github.com:acme\\web.git",
             "ssh://git@GitHub.com:22/acme/web.git",
             "https://10.0.0.7/acme/web",
+            // The fuzz target's second find: `.giT` was kept, and lower-cased into `.git`.
+            "git@github.cthub.com:acme/om:acme/we@.giT",
+            "https://github.com/acme/web.GIT",
         ] {
             let k = key(input);
             assert_eq!(key(&format!("https://{k}")), k, "{input}");
