@@ -70,6 +70,14 @@ impl RepositoryRef {
             _ => path,
         }
         .trim_end_matches('/');
+        // One `.git` goes; a path that still ends in one (`web.git.git`, `web/.git/.git`)
+        // would lose another when its key is read again as a URL, so it names no repository.
+        let ends_in_git = path.len() >= 4
+            && path.is_char_boundary(path.len() - 4)
+            && path[path.len() - 4..].eq_ignore_ascii_case(".git");
+        if ends_in_git {
+            return Err("must not end in `.git` twice".to_owned());
+        }
         if path.is_empty()
             || path
                 .split('/')
@@ -195,6 +203,9 @@ mod tests {
             "ssh://git@github.com@22/acme/web.git",
             "ssh://git@1.2/acme/web.git",
             "ssh://git@0x16/acme/web.git",
+            // The fuzz target's third find: a second `.git` went when the key was read again.
+            "https://gitYcom/Acgit:/.git/.git",
+            "https://github.com/acme/web.git.git",
         ] {
             assert!(key(input).starts_with("error:"), "{input}: {}", key(input));
         }
