@@ -16,7 +16,23 @@ pub struct RepositoryRef {
 }
 
 impl RepositoryRef {
+    /// Parses a repository URL in any of its spellings. Its key, read again as an https URL,
+    /// must give the same key (README: "every spelling of one repository is one
+    /// repository"); a spelling whose key would not (a host an https URL reads otherwise,
+    /// such as an invalid punycode label) names no repository.
     pub fn parse(input: &str) -> Result<Self, String> {
+        let parsed = Self::parse_once(input)?;
+        let again = Self::parse_once(&format!("https://{}", parsed.key));
+        if again.as_ref().map(|r| r.key.as_str()) != Ok(parsed.key.as_str()) {
+            return Err(format!(
+                "must name the repository as https://{} would (use that spelling)",
+                parsed.key
+            ));
+        }
+        Ok(parsed)
+    }
+
+    fn parse_once(input: &str) -> Result<Self, String> {
         let input = input.trim();
         if input.is_empty() || input.len() > 2048 {
             return Err("must be a repository URL of at most 2048 characters".to_owned());
@@ -206,6 +222,8 @@ mod tests {
             // The fuzz target's third find: a second `.git` went when the key was read again.
             "https://gitYcom/Acgit:/.git/.git",
             "https://github.com/acme/web.git.git",
+            // The fourth: an invalid punycode host, opaque to ssh, refused by https.
+            "ssh://xn--e/w./..:/it",
         ] {
             assert!(key(input).starts_with("error:"), "{input}: {}", key(input));
         }
