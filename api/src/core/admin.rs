@@ -43,8 +43,10 @@ pub async fn replace(
     if !differences.is_empty() {
         return Err(Error::Validation(differences));
     }
-    let replaced = store::deployments::replace(&txn, before.deployment.clone(), new, now).await?;
+    let (replaced, changes) =
+        store::deployments::replace(&txn, before.deployment.clone(), new, now).await?;
     super::outbound::status_changed(&txn, &before.deployment.status, &replaced).await?;
+    super::outbound::outcomes_changed(&txn, org, &changes).await?;
     store::statuses::record_set_status(
         &txn,
         &before.deployment.status,

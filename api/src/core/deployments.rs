@@ -65,8 +65,10 @@ pub async fn record_with<T: Replayable>(
         txn.rollback().await?;
         return Ok(replayed);
     }
-    let record = store::deployments::insert(&txn, org, &new, now(), &core.known, number).await?;
+    let (record, changes) =
+        store::deployments::insert(&txn, org, &new, now(), &core.known, number).await?;
     super::outbound::deployment_created(&txn, &record.deployment).await?;
+    super::outbound::outcomes_changed(&txn, org, &changes).await?;
     if let Some(mut details) = details {
         details.deployment_id = record.deployment.id;
         store::github::insert_details(&txn, details).await?;
@@ -131,10 +133,11 @@ pub async fn patch(
         .apply(status, current.started_at, current.finished_at, now)
         .map_err(change_error)?;
     let previous = current.status.clone();
-    let updated =
+    let (updated, changes) =
         store::deployments::update_timing(&txn, current, status, started_at, finished_at, now)
             .await?;
     super::outbound::status_changed(&txn, &previous, &updated).await?;
+    super::outbound::outcomes_changed(&txn, org, &changes).await?;
     store::statuses::record_set_status(
         &txn,
         &previous,

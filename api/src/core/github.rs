@@ -103,7 +103,9 @@ pub async fn delete(
              repository. Mark it inactive first (a status with state `inactive`).",
         ));
     }
-    store::github::delete(&txn, record.deployment.id).await?;
+    let changes = store::github::delete(&txn, record.deployment.id).await?;
+    super::outbound::deployment_deleted(&txn, &record.deployment).await?;
+    super::outbound::outcomes_changed(&txn, org, &changes).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -207,7 +207,8 @@ pub async fn trigger(
                     change.apply(current, deployment.started_at, deployment.finished_at, now)
                 {
                     let previous = deployment.status.clone();
-                    deployment = store::deployments::update_timing(
+                    let changes;
+                    (deployment, changes) = store::deployments::update_timing(
                         &txn,
                         deployment,
                         status,
@@ -217,6 +218,8 @@ pub async fn trigger(
                     )
                     .await?;
                     super::outbound::status_changed(&txn, &previous, &deployment).await?;
+                    let org = deployment.organization_id;
+                    super::outbound::outcomes_changed(&txn, org, &changes).await?;
                 }
             }
             store::deploy_hooks::touch(&txn, hook, deployment.id, now).await?;
@@ -263,11 +266,12 @@ pub async fn trigger(
         finished_at: None,
         commits: Vec::new(),
     };
-    let record =
-        store::deployments::insert(&txn, hook.organization_id, &new, now, &core.known, number)
-            .await?;
+    let org = hook.organization_id;
+    let (record, changes) =
+        store::deployments::insert(&txn, org, &new, now, &core.known, number).await?;
     let deployment = record.deployment;
     super::outbound::deployment_created(&txn, &deployment).await?;
+    super::outbound::outcomes_changed(&txn, org, &changes).await?;
     store::deploy_hooks::record_trigger(&txn, hook.id, deployment.id, &dedupe_key, now).await?;
     let hook_id = hook.id;
     store::deploy_hooks::touch(&txn, hook, deployment.id, now).await?;

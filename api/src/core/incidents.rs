@@ -89,7 +89,7 @@ pub async fn create(
     let target = repository_id.map_or(WriteFor::Nothing, WriteFor::Repository);
     authorize_write(conn, principal, target).await?;
     let txn = core.db.begin_write().await?;
-    let incident = store::incidents::insert(
+    let (incident, changes) = store::incidents::insert(
         &txn,
         incidents::Model {
             id: Uuid::now_v7(),
@@ -111,6 +111,7 @@ pub async fn create(
     )
     .await?;
     super::outbound::incident_changed(&txn, None, &incident).await?;
+    super::outbound::outcomes_changed(&txn, org, &changes).await?;
     txn.commit().await?;
     Ok(incident)
 }
@@ -195,11 +196,12 @@ pub(crate) async fn upsert_sourced<C: sea_orm::ConnectionTrait>(
         source_id: Some(incident.source_id),
         source_url: incident.source_url,
     };
-    let recorded = match &current {
+    let (recorded, changes) = match &current {
         Some(_) => store::incidents::replace(txn, model).await?,
         None => store::incidents::insert(txn, model).await?,
     };
     super::outbound::incident_changed(txn, current.as_ref(), &recorded).await?;
+    super::outbound::outcomes_changed(txn, recorded.organization_id, &changes).await?;
     Ok(recorded)
 }
 
@@ -210,7 +212,11 @@ pub(crate) async fn withdraw<C: sea_orm::ConnectionTrait>(
     org: Uuid,
     id: Uuid,
 ) -> Result<(), Error> {
-    store::incidents::delete(txn, org, id).await?;
+    let (withdrawn, changes) = store::incidents::delete(txn, org, id).await?;
+    if let Some(withdrawn) = withdrawn {
+        super::outbound::incident_withdrawn(txn, &withdrawn).await?;
+    }
+    super::outbound::outcomes_changed(txn, org, &changes).await?;
     Ok(())
 }
 
@@ -278,8 +284,9 @@ pub async fn resolve(
         ));
     }
     let before = current.clone();
-    let incident = store::incidents::resolve(&txn, current, resolved_at, now).await?;
+    let (incident, changes) = store::incidents::resolve(&txn, current, resolved_at, now).await?;
     super::outbound::incident_changed(&txn, Some(&before), &incident).await?;
+    super::outbound::outcomes_changed(&txn, incident.organization_id, &changes).await?;
     txn.commit().await?;
     Ok(incident)
 }

@@ -20,7 +20,10 @@ use super::{
 use crate::{
     auth::{Principal, Scope},
     domain::{Dispatch, NewSubscription, OutboundEvent, RepositoryRef, Secret},
-    store,
+    store::{
+        self,
+        outcomes::{OutcomeChange, Verdict},
+    },
 };
 
 /// What a delivery sends, before the organization is added.
@@ -44,29 +47,65 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 /// Writes `event`'s deliveries for every active subscription of the organization that takes
-/// it, in `txn`. `only` restricts it to one subscription (pings).
+/// it, in `txn`.
 pub(crate) async fn emit<C: ConnectionTrait>(
     txn: &C,
     organization_id: Uuid,
     event: Event,
 ) -> Result<usize, Error> {
-    emit_to(txn, organization_id, event, None).await
+    let subscriptions = subscribers(txn, organization_id, event.kind).await?;
+    deliver(txn, organization_id, &subscriptions, event).await
 }
 
-async fn emit_to<C: ConnectionTrait>(
+/// Emits `kind` once per action of `actions`, in `txn`. The fields are built (`fields` runs,
+/// with the queries it makes) only when an active subscription of the organization takes
+/// `kind`: on the write paths most organizations subscribe to nothing.
+async fn emit_lazily<C: ConnectionTrait>(
     txn: &C,
     organization_id: Uuid,
+    kind: OutboundEvent,
+    actions: &[&str],
+    fields: impl AsyncFnOnce() -> Result<Map<String, Value>, Error>,
+) -> Result<(), Error> {
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let subscriptions = subscribers(txn, organization_id, kind).await?;
+    if subscriptions.is_empty() {
+        return Ok(());
+    }
+    let fields = fields().await?;
+    for action in actions {
+        let event = Event {
+            kind,
+            action: Some((*action).to_owned()),
+            fields: fields.clone(),
+        };
+        deliver(txn, organization_id, &subscriptions, event).await?;
+    }
+    Ok(())
+}
+
+/// The active subscriptions of the organization that take `kind`.
+async fn subscribers<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    kind: OutboundEvent,
+) -> Result<Vec<webhook_subscriptions::Model>, Error> {
+    Ok(store::outbox::active_subscriptions(txn, organization_id)
+        .await?
+        .into_iter()
+        .filter(|s| events_of(s).contains(&kind))
+        .collect())
+}
+
+/// Writes one delivery of `event` per subscription of `subscriptions`, in `txn`.
+async fn deliver<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    subscriptions: &[webhook_subscriptions::Model],
     event: Event,
-    only: Option<&webhook_subscriptions::Model>,
 ) -> Result<usize, Error> {
-    let subscriptions = match only {
-        Some(s) => vec![s.clone()],
-        None => store::outbox::active_subscriptions(txn, organization_id)
-            .await?
-            .into_iter()
-            .filter(|s| events_of(s).contains(&event.kind))
-            .collect(),
-    };
     if subscriptions.is_empty() {
         return Ok(0);
     }
@@ -81,7 +120,7 @@ async fn emit_to<C: ConnectionTrait>(
         json!({"id": organization_id, "slug": slug}),
     );
     let now = now();
-    for subscription in &subscriptions {
+    for subscription in subscriptions {
         let mut body = body.clone();
         if event.kind == OutboundEvent::Ping {
             body.insert(
@@ -196,26 +235,62 @@ async fn repository_of<C: ConnectionTrait>(txn: &C, id: Option<Uuid>) -> Result<
     })
 }
 
+/// A `deployment` or `deployment_status` event about `deployment`: `extra` and the
+/// deployment and its repository.
+async fn deployment_event<C: ConnectionTrait>(
+    txn: &C,
+    kind: OutboundEvent,
+    action: &str,
+    deployment: &deployments::Model,
+    extra: Value,
+) -> Result<(), Error> {
+    emit_lazily(
+        txn,
+        deployment.organization_id,
+        kind,
+        &[action],
+        async || {
+            let mut fields = object(extra);
+            fields.insert("deployment".to_owned(), deployment_json(deployment));
+            fields.insert(
+                "repository".to_owned(),
+                repository_of(txn, Some(deployment.repository_id)).await?,
+            );
+            Ok(fields)
+        },
+    )
+    .await
+}
+
 /// `deployment` (action `created`): a deployment was recorded.
 pub(crate) async fn deployment_created<C: ConnectionTrait>(
     txn: &C,
     deployment: &deployments::Model,
 ) -> Result<(), Error> {
-    let fields = object(json!({
-        "deployment": deployment_json(deployment),
-        "repository": repository_of(txn, Some(deployment.repository_id)).await?,
-    }));
-    emit(
+    deployment_event(
         txn,
-        deployment.organization_id,
-        Event {
-            kind: OutboundEvent::Deployment,
-            action: Some("created".to_owned()),
-            fields,
-        },
+        OutboundEvent::Deployment,
+        "created",
+        deployment,
+        json!({}),
     )
-    .await?;
-    Ok(())
+    .await
+}
+
+/// `deployment` (action `deleted`): a deployment was deleted (GitHub-compatible `DELETE`);
+/// `deployment` is the record as it was.
+pub(crate) async fn deployment_deleted<C: ConnectionTrait>(
+    txn: &C,
+    deployment: &deployments::Model,
+) -> Result<(), Error> {
+    deployment_event(
+        txn,
+        OutboundEvent::Deployment,
+        "deleted",
+        deployment,
+        json!({}),
+    )
+    .await
 }
 
 /// `deployment_status` (action `changed`), when `deployment`'s status is not `previous`.
@@ -227,23 +302,90 @@ pub(crate) async fn status_changed<C: ConnectionTrait>(
     if previous == deployment.status {
         return Ok(());
     }
-    let fields = object(json!({
-        "previous_status": previous,
-        "status": deployment.status,
-        "deployment": deployment_json(deployment),
-        "repository": repository_of(txn, Some(deployment.repository_id)).await?,
-    }));
-    emit(
+    deployment_event(
         txn,
-        deployment.organization_id,
-        Event {
-            kind: OutboundEvent::DeploymentStatus,
-            action: Some("changed".to_owned()),
-            fields,
-        },
+        OutboundEvent::DeploymentStatus,
+        "changed",
+        deployment,
+        json!({"previous_status": previous, "status": deployment.status}),
     )
-    .await?;
+    .await
+}
+
+/// `deployment_status` for each deployment a status post changed: `changed` for the one
+/// posted to and the earlier ones GitHub's `auto_inactive` marked inactive, and
+/// `outcome_changed` for the verdicts it changed.
+pub(crate) async fn statuses_posted<C: ConnectionTrait>(
+    txn: &C,
+    previous: &str,
+    posted: &store::statuses::Posted,
+) -> Result<(), Error> {
+    status_changed(txn, previous, &posted.deployment).await?;
+    for (previous, deployment) in &posted.inactivated {
+        status_changed(txn, previous, deployment).await?;
+    }
+    let org = posted.deployment.organization_id;
+    outcomes_changed(txn, org, &posted.outcome_changes).await
+}
+
+/// `deployment_status` (action `outcome_changed`) for each deployment a write changed the
+/// verdict of (whether it is a change failure, why, how it recovered) without changing its
+/// status: an incident attributed to it, a fix or rollback after it, a success that recovered
+/// it. Several changes of one deployment in one write are one event.
+pub(crate) async fn outcomes_changed<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    changes: &[OutcomeChange],
+) -> Result<(), Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let subscriptions = subscribers(txn, organization_id, OutboundEvent::DeploymentStatus).await?;
+    if subscriptions.is_empty() {
+        return Ok(());
+    }
+    // The first `before` and the last `after` of each deployment, in the order first changed.
+    let mut merged: Vec<OutcomeChange> = Vec::new();
+    for change in changes {
+        match merged
+            .iter_mut()
+            .find(|m| m.deployment_id == change.deployment_id)
+        {
+            Some(m) => m.after = change.after.clone(),
+            None => merged.push(change.clone()),
+        }
+    }
+    for change in merged.iter().filter(|c| c.before != c.after) {
+        let Some(deployment) =
+            store::deployments::find(txn, organization_id, change.deployment_id).await?
+        else {
+            continue;
+        };
+        let event = Event {
+            kind: OutboundEvent::DeploymentStatus,
+            action: Some("outcome_changed".to_owned()),
+            fields: object(json!({
+                "previous_outcome": verdict_json(&change.before),
+                "outcome": verdict_json(&change.after),
+                "status": deployment.status,
+                "deployment": deployment_json(&deployment),
+                "repository": repository_of(txn, Some(deployment.repository_id)).await?,
+            })),
+        };
+        deliver(txn, organization_id, &subscriptions, event).await?;
+    }
     Ok(())
+}
+
+/// A stored verdict as the payload shows it: `change_failure`, `causes` and `recovery` as
+/// `GET /api/v1/metrics/dora/explain` shows them.
+fn verdict_json(verdict: &Verdict) -> Value {
+    let parsed = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    json!({
+        "change_failure": verdict.change_failure,
+        "causes": parsed(&verdict.causes),
+        "recovery": verdict.recovery.as_deref().map_or(Value::Null, parsed),
+    })
 }
 
 /// `incident`: `opened` (a new incident, or one recorded as already resolved: then
@@ -261,23 +403,36 @@ pub(crate) async fn incident_changed<C: ConnectionTrait>(
         (Some(true), None) => &["reopened"],
         _ => &[],
     };
-    for action in actions {
-        let fields = object(json!({
-            "incident": incident_json(after),
-            "repository": repository_of(txn, after.repository_id).await?,
-        }));
-        emit(
-            txn,
-            after.organization_id,
-            Event {
-                kind: OutboundEvent::Incident,
-                action: Some((*action).to_owned()),
-                fields,
-            },
-        )
-        .await?;
-    }
-    Ok(())
+    incident_event(txn, actions, after).await
+}
+
+/// `incident` (action `withdrawn`): its source no longer calls it an incident (a label
+/// removed, an issue deleted), so it no longer counts; `incident` is the record as it was.
+pub(crate) async fn incident_withdrawn<C: ConnectionTrait>(
+    txn: &C,
+    incident: &incidents::Model,
+) -> Result<(), Error> {
+    incident_event(txn, &["withdrawn"], incident).await
+}
+
+async fn incident_event<C: ConnectionTrait>(
+    txn: &C,
+    actions: &[&str],
+    incident: &incidents::Model,
+) -> Result<(), Error> {
+    emit_lazily(
+        txn,
+        incident.organization_id,
+        OutboundEvent::Incident,
+        actions,
+        async || {
+            Ok(object(json!({
+                "incident": incident_json(incident),
+                "repository": repository_of(txn, incident.repository_id).await?,
+            })))
+        },
+    )
+    .await
 }
 
 /// `POST /api/v3/repos/{owner}/{repo}/dispatches` (scope `ingest`): a `repository_dispatch`
@@ -402,7 +557,7 @@ pub async fn create(
     let txn = core.db.begin_write().await?;
     let subscription = store::outbox::insert_subscription(&txn, model).await?;
     if subscription.active {
-        emit_to(&txn, org, ping_event(), Some(&subscription)).await?;
+        deliver(&txn, org, std::slice::from_ref(&subscription), ping_event()).await?;
     }
     txn.commit().await?;
     tracing::info!(subscription_id = %id, "webhook subscription created");
@@ -530,7 +685,7 @@ pub async fn ping(
     let subscription = store::outbox::find_subscription(&txn, org, id)
         .await?
         .ok_or(Error::NotFound("webhook subscription"))?;
-    emit_to(&txn, org, ping_event(), Some(&subscription)).await?;
+    deliver(&txn, org, std::slice::from_ref(&subscription), ping_event()).await?;
     let delivery = store::outbox::list_deliveries(&txn, org, id, None, 1)
         .await?
         .pop()

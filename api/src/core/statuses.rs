@@ -36,7 +36,7 @@ pub async fn post(
     .await?;
     let previous = deployment.status.clone();
     let posted = store::statuses::post(&txn, deployment, new, now()).await?;
-    super::outbound::status_changed(&txn, &previous, &posted.deployment).await?;
+    super::outbound::statuses_posted(&txn, &previous, &posted).await?;
     txn.commit().await?;
     Ok(posted)
 }

@@ -416,10 +416,11 @@ impl Context<'_> {
             commits: Vec::new(),
         };
         let created_at = crate::domain::payload_time(source.created_at, self.now);
-        let record =
+        let (record, changes) =
             store::deployments::insert(txn, self.org, &new, created_at, &self.core.known, None)
                 .await?;
         super::outbound::deployment_created(txn, &record.deployment).await?;
+        super::outbound::outcomes_changed(txn, self.org, &changes).await?;
         if let Some(github) = &source.github {
             store::github::insert_details(
                 txn,
@@ -478,7 +479,7 @@ impl Context<'_> {
             (SourceState::State(_), false) => {
                 let previous = deployment.status.clone();
                 let posted = store::statuses::post_at(txn, deployment, &new, at, self.now).await?;
-                super::outbound::status_changed(txn, &previous, &posted.deployment).await?;
+                super::outbound::statuses_posted(txn, &previous, &posted).await?;
             }
             (SourceState::Canceled, true) => {}
             (SourceState::Canceled, false) => {
@@ -542,7 +543,7 @@ impl Context<'_> {
                 let mut current = current;
                 // The new attempt's own duration.
                 current.duration_seconds = None;
-                let updated = store::deployments::update_timing(
+                let (updated, changes) = store::deployments::update_timing(
                     txn,
                     current,
                     run.status,
@@ -552,6 +553,7 @@ impl Context<'_> {
                 )
                 .await?;
                 super::outbound::status_changed(txn, &previous, &updated).await?;
+                super::outbound::outcomes_changed(txn, self.org, &changes).await?;
                 store::statuses::record_set_status(
                     txn,
                     &previous,
@@ -590,7 +592,7 @@ impl Context<'_> {
                     finished_at: Some(finished_at),
                     commits: Vec::new(),
                 };
-                let record = store::deployments::insert(
+                let (record, changes) = store::deployments::insert(
                     txn,
                     self.org,
                     &new,
@@ -600,6 +602,7 @@ impl Context<'_> {
                 )
                 .await?;
                 super::outbound::deployment_created(txn, &record.deployment).await?;
+                super::outbound::outcomes_changed(txn, self.org, &changes).await?;
                 record.deployment.id
             }
         };
@@ -630,7 +633,9 @@ impl Context<'_> {
             if let Some(deployment) =
                 store::deployments::find_for_update(txn, self.org, *id).await?
             {
-                store::deployments::attach_inferred(txn, &deployment, true, self.now).await?;
+                let (_, changes) =
+                    store::deployments::attach_inferred(txn, &deployment, true, self.now).await?;
+                super::outbound::outcomes_changed(txn, self.org, &changes).await?;
             }
         }
         Ok(Outcome::new(
@@ -901,7 +906,7 @@ async fn cancel<C: ConnectionTrait>(
         change.apply(current, deployment.started_at, deployment.finished_at, now)
     {
         let previous = deployment.status.clone();
-        let updated = store::deployments::update_timing(
+        let (updated, changes) = store::deployments::update_timing(
             txn,
             deployment,
             status,
@@ -911,6 +916,7 @@ async fn cancel<C: ConnectionTrait>(
         )
         .await?;
         super::outbound::status_changed(txn, &previous, &updated).await?;
+        super::outbound::outcomes_changed(txn, updated.organization_id, &changes).await?;
     }
     Ok(())
 }

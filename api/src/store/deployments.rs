@@ -16,7 +16,7 @@ use super::{
     Db,
     known::Known,
     organizations::{ensure_member, ensure_repository, set_team},
-    outcomes::{self, Placement},
+    outcomes::{self, OutcomeChanges, Placement},
     sql::Sql,
 };
 
@@ -44,6 +44,7 @@ impl DeploymentRecord {
 /// `reserved` (from [`reserve_number`]) or, when that is `None`, with the organization's next
 /// number taken in `txn`. Repositories and members in `known` are not looked up again; after
 /// the commit, pass the record to `Known::remember` (see `DeploymentRecord::remember_in`).
+/// Answers the record and the verdicts of other deployments it changed.
 pub async fn insert<C: ConnectionTrait>(
     txn: &C,
     organization_id: Uuid,
@@ -51,7 +52,7 @@ pub async fn insert<C: ConnectionTrait>(
     now: DateTime<Utc>,
     known: &Known,
     reserved: Option<i64>,
-) -> Result<DeploymentRecord, DbErr> {
+) -> Result<(DeploymentRecord, OutcomeChanges), DbErr> {
     let team = new.team.as_deref();
     let repository = match (known.repository(organization_id, &new.repository.key), team) {
         // Id, URL and name never change; the team is written (when it differs) and is
@@ -114,18 +115,19 @@ pub async fn insert<C: ConnectionTrait>(
     .insert(txn)
     .await?;
     let commits = if new.commits.is_empty() {
-        attach_inferred(txn, &deployment, false, now).await?
+        attach_inferred(txn, &deployment, false, now).await?.0
     } else {
         insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?
     };
     let placement = Placement::new(&deployment, shipped(&commits));
-    outcomes::deployment_changed(txn, None, Some(&placement)).await?;
-    Ok(DeploymentRecord {
+    let changes = outcomes::deployment_changed(txn, None, Some(&placement)).await?;
+    let record = DeploymentRecord {
         deployment,
         repository,
         member_external_id,
         commits,
-    })
+    };
+    Ok((record, changes))
 }
 
 /// Reserves the organization's next deployment number before the create's transaction
@@ -329,7 +331,8 @@ async fn hydrate<C: ConnectionTrait>(
         .collect()
 }
 
-/// Sets status and timing; `deployed_at` follows `finished_at`.
+/// Sets status and timing; `deployed_at` follows `finished_at`. Answers the deployment and
+/// the verdicts of others it changed.
 pub async fn update_timing<C: ConnectionTrait>(
     txn: &C,
     current: deployments::Model,
@@ -337,7 +340,7 @@ pub async fn update_timing<C: ConnectionTrait>(
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<deployments::Model, DbErr> {
+) -> Result<(deployments::Model, OutcomeChanges), DbErr> {
     let deployed_at = finished_at.unwrap_or(current.created_at);
     let duration = match (current.duration_seconds, started_at, finished_at) {
         (None, Some(s), Some(f)) => Some((f - s).num_seconds()),
@@ -352,8 +355,8 @@ pub async fn update_timing<C: ConnectionTrait>(
     active.duration_seconds = Set(duration);
     active.updated_at = Set(now);
     let updated = active.update(txn).await?;
-    outcomes::deployment_updated(txn, &before, &updated).await?;
-    Ok(updated)
+    let changes = outcomes::deployment_updated(txn, &before, &updated).await?;
+    Ok((updated, changes))
 }
 
 /// Replaces every writable field of `current` with `new` (admin repair): repository,
@@ -364,7 +367,7 @@ pub async fn replace<C: ConnectionTrait>(
     current: deployments::Model,
     new: &NewDeployment,
     now: DateTime<Utc>,
-) -> Result<deployments::Model, DbErr> {
+) -> Result<(deployments::Model, OutcomeChanges), DbErr> {
     let organization_id = current.organization_id;
     let repository = ensure_repository(
         txn,
@@ -410,28 +413,29 @@ pub async fn replace<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     let commits = if new.commits.is_empty() {
-        attach_inferred(txn, &updated, false, now).await?
+        attach_inferred(txn, &updated, false, now).await?.0
     } else {
         super::pushes::unmark_inferred(txn, id).await?;
         insert_commits(txn, id, repository.id, &new.environment, &new.commits).await?
     };
     let after = Placement::new(&updated, shipped(&commits));
-    outcomes::deployment_changed(txn, Some(&before), Some(&after)).await?;
-    Ok(updated)
+    let changes = outcomes::deployment_changed(txn, Some(&before), Some(&after)).await?;
+    Ok((updated, changes))
 }
 
 /// Gives `deployment` (recorded without explicit commits) the commits inferred from the
 /// recorded pushes of its repository (`store::pushes`), replacing those inferred before.
 /// Explicit commits always win: callers only call this for deployments without them.
-/// `had_commits`: the deployment may have commit rows already (they are replaced).
+/// `had_commits`: the deployment may have commit rows already (they are replaced). Answers
+/// the commits and, when it replaced some, the verdicts that changed.
 pub async fn attach_inferred<C: ConnectionTrait>(
     txn: &C,
     deployment: &deployments::Model,
     had_commits: bool,
     now: DateTime<Utc>,
-) -> Result<Vec<deployment_commits::Model>, DbErr> {
+) -> Result<(Vec<deployment_commits::Model>, OutcomeChanges), DbErr> {
     if deployment.commit_id.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let inference = super::pushes::infer(
         txn,
@@ -476,11 +480,14 @@ pub async fn attach_inferred<C: ConnectionTrait>(
         &inference.commits,
     )
     .await?;
-    if let Some(before) = before {
-        let after = Placement::new(deployment, shipped(&commits));
-        outcomes::deployment_changed(txn, Some(&before), Some(&after)).await?;
-    }
-    Ok(commits)
+    let changes = match before {
+        Some(before) => {
+            let after = Placement::new(deployment, shipped(&commits));
+            outcomes::deployment_changed(txn, Some(&before), Some(&after)).await?
+        }
+        None => Vec::new(),
+    };
+    Ok((commits, changes))
 }
 
 /// `(sha, committed_at)` of commit rows, for [`Placement`].

@@ -143,14 +143,17 @@ pub async fn count_in_repository<C: ConnectionTrait>(
 
 /// Deletes a deployment; its commits, statuses, GitHub fields and outcome go with it, and the
 /// incidents that named it are attributed by repository and time from now on. The outcomes
-/// around it are re-derived.
-pub async fn delete<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr> {
+/// around it are re-derived; answers the verdicts that changed.
+pub async fn delete<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+) -> Result<super::outcomes::OutcomeChanges, DbErr> {
     let Some(deployment) = deployments::Entity::find()
         .filter(deployments::Column::Id.eq(id))
         .one(conn)
         .await?
     else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let before = super::outcomes::Placement::read(conn, &deployment).await?;
     let named = incidents::Entity::find()
@@ -161,13 +164,13 @@ pub async fn delete<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<(), DbErr>
         .filter(deployments::Column::Id.eq(id))
         .exec(conn)
         .await?;
-    super::outcomes::deployment_changed(conn, Some(&before), None).await?;
+    let mut changes = super::outcomes::deployment_changed(conn, Some(&before), None).await?;
     for incident in named {
         let after = incidents::Model {
             deployment_id: None,
             ..incident
         };
-        super::outcomes::incident_changed(conn, None, Some(&after)).await?;
+        changes.extend(super::outcomes::incident_changed(conn, None, Some(&after)).await?);
     }
-    Ok(())
+    Ok(changes)
 }

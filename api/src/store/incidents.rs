@@ -8,43 +8,48 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::outcomes::OutcomeChanges;
+
+/// Records an incident; answers it and the verdicts it changed (of the deployment it is
+/// attributed to), as every write of this module does.
 pub async fn insert<C: ConnectionTrait>(
     txn: &C,
     incident: incidents::Model,
-) -> Result<incidents::Model, DbErr> {
+) -> Result<(incidents::Model, OutcomeChanges), DbErr> {
     let inserted = incidents::ActiveModel::from(incident).insert(txn).await?;
-    super::outcomes::incident_changed(txn, None, Some(&inserted)).await?;
-    Ok(inserted)
+    let changes = super::outcomes::incident_changed(txn, None, Some(&inserted)).await?;
+    Ok((inserted, changes))
 }
 
 /// Rewrites every field of an incident (its source brought it up to date).
 pub async fn replace<C: ConnectionTrait>(
     txn: &C,
     incident: incidents::Model,
-) -> Result<incidents::Model, DbErr> {
+) -> Result<(incidents::Model, OutcomeChanges), DbErr> {
     let before = incidents::Entity::find_by_id(incident.id).one(txn).await?;
     // Every column changed (the primary key identifies the row).
     let after = incidents::ActiveModel::from(incident)
         .reset_all()
         .update(txn)
         .await?;
-    super::outcomes::incident_changed(txn, before.as_ref(), Some(&after)).await?;
-    Ok(after)
+    let changes = super::outcomes::incident_changed(txn, before.as_ref(), Some(&after)).await?;
+    Ok((after, changes))
 }
 
+/// Deletes the incident; answers it as it was, if there was one.
 pub async fn delete<C: ConnectionTrait>(
     txn: &C,
     organization_id: Uuid,
     id: Uuid,
-) -> Result<(), DbErr> {
+) -> Result<(Option<incidents::Model>, OutcomeChanges), DbErr> {
     let before = find(txn, organization_id, id).await?;
     incidents::Entity::delete_many()
         .filter(incidents::Column::Id.eq(id))
         .filter(incidents::Column::OrganizationId.eq(organization_id))
         .exec(txn)
         .await?;
-    super::outcomes::incident_changed(txn, before.as_ref(), None).await?;
-    Ok(())
+    let changes = super::outcomes::incident_changed(txn, before.as_ref(), None).await?;
+    Ok((before, changes))
 }
 
 /// The incident `id` of the organization.
@@ -170,12 +175,12 @@ pub async fn resolve<C: ConnectionTrait>(
     current: incidents::Model,
     resolved_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<incidents::Model, DbErr> {
+) -> Result<(incidents::Model, OutcomeChanges), DbErr> {
     let before = current.clone();
     let mut active: incidents::ActiveModel = current.into();
     active.resolved_at = Set(Some(resolved_at));
     active.updated_at = Set(now);
     let resolved = active.update(txn).await?;
-    super::outcomes::incident_changed(txn, Some(&before), Some(&resolved)).await?;
-    Ok(resolved)
+    let changes = super::outcomes::incident_changed(txn, Some(&before), Some(&resolved)).await?;
+    Ok((resolved, changes))
 }

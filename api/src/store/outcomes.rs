@@ -105,6 +105,28 @@ impl Placement {
 /// `(repository_id, environment)`.
 type Stream = (Uuid, String);
 
+/// What the metrics decide about a finished deployment that other writes can change: whether
+/// it is a change failure, why, and how it recovered (the stored `change_failure`, `causes`
+/// and `recovery`; the last two as JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub change_failure: bool,
+    pub causes: String,
+    pub recovery: Option<String>,
+}
+
+/// A finished deployment whose verdict a write changed (a deployment finished by the write
+/// has no `before` and is not one: its status change tells).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeChange {
+    pub deployment_id: Uuid,
+    pub before: Verdict,
+    pub after: Verdict,
+}
+
+/// The verdicts a write changed, in the order it re-derived them.
+pub type OutcomeChanges = Vec<OutcomeChange>;
+
 /// Re-derives what a write to one deployment changed: `before` is the deployment as it was
 /// (`None` for a new one), `after` as it is now (`None` once deleted; the database cascades its
 /// row away). Nothing when its facts did not change.
@@ -112,12 +134,12 @@ pub async fn deployment_changed<C: ConnectionTrait>(
     txn: &C,
     before: Option<&Placement>,
     after: Option<&Placement>,
-) -> Result<(), DbErr> {
+) -> Result<OutcomeChanges, DbErr> {
     if before == after {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let Some(organization_id) = after.or(before).map(|p| p.organization_id) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let mut streams: Vec<Stream> = before.iter().chain(&after).map(|p| p.stream()).collect();
     lock_streams(txn, &mut streams).await?;
@@ -166,11 +188,11 @@ pub async fn deployment_updated<C: ConnectionTrait>(
     txn: &C,
     before: &deployments::Model,
     after: &deployments::Model,
-) -> Result<(), DbErr> {
+) -> Result<OutcomeChanges, DbErr> {
     let before = Placement::new(before, Vec::new());
     let after = Placement::new(after, Vec::new());
     if before == after {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let commits = commits_of(txn, after.id).await?;
     deployment_changed(
@@ -205,12 +227,12 @@ pub async fn incident_changed<C: ConnectionTrait>(
     txn: &C,
     before: Option<&incidents::Model>,
     after: Option<&incidents::Model>,
-) -> Result<(), DbErr> {
+) -> Result<OutcomeChanges, DbErr> {
     if before == after {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let Some(organization_id) = after.or(before).map(|i| i.organization_id) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let mut streams = Vec::new();
     for incident in before.iter().chain(&after) {
@@ -416,7 +438,8 @@ impl Stretches {
         self,
         txn: &C,
         organization_id: Uuid,
-    ) -> Result<(), DbErr> {
+    ) -> Result<OutcomeChanges, DbErr> {
+        let mut changes = Vec::new();
         for (stream, mut stretches) in self.0 {
             stretches.sort();
             let mut merged: Vec<Stretch> = Vec::new();
@@ -427,16 +450,53 @@ impl Stretches {
                 }
             }
             for (from, to) in merged {
-                refresh_stretch(txn, organization_id, &stream, from, to).await?;
+                changes.extend(refresh_stretch(txn, organization_id, &stream, from, to).await?);
             }
         }
-        Ok(())
+        Ok(changes)
     }
 }
 
 const DEPLOYMENT_COLUMNS: &str = "d.id, d.number, d.repository_id, d.environment, \
      d.is_production, d.deployed_at, d.status, d.finished_at IS NOT NULL AS has_finished, \
      d.is_fix, d.is_hotfix, d.is_rollback";
+
+/// The stored verdict of `d` (null columns when it has no row), for [`OutcomeChange`]s.
+const VERDICT_COLUMNS: &str = "o.deployment_id IS NOT NULL AS has_verdict, \
+     o.change_failure AS old_change_failure, o.causes AS old_causes, o.recovery AS old_recovery";
+
+/// [`VERDICT_COLUMNS`] for the rows whose verdicts are not compared (outside the stretch).
+const NO_VERDICT: &str = "FALSE AS has_verdict, FALSE AS old_change_failure, \
+     NULL AS old_causes, NULL AS old_recovery";
+
+/// `FROM deployments d` with its stored outcome.
+const DEPLOYMENTS_WITH_VERDICT: &str =
+    "deployments d LEFT JOIN deployment_outcomes o ON o.deployment_id = d.id";
+
+/// The stored verdict of a row selected with [`VERDICT_COLUMNS`].
+fn stored_verdict(row: &QueryResult) -> Result<Option<Verdict>, DbErr> {
+    if !row.try_get::<bool>("", "has_verdict")? {
+        return Ok(None);
+    }
+    Ok(Some(Verdict {
+        change_failure: row.try_get("", "old_change_failure")?,
+        causes: row.try_get("", "old_causes")?,
+        recovery: row.try_get("", "old_recovery")?,
+    }))
+}
+
+/// The verdict `outcome` stores.
+fn verdict_of(outcome: &DeploymentOutcome) -> Result<Verdict, DbErr> {
+    let json = |e: serde_json::Error| DbErr::Custom(e.to_string());
+    Ok(Verdict {
+        change_failure: outcome.change_failure,
+        causes: serde_json::to_string(&outcome.causes).map_err(json)?,
+        recovery: match &outcome.recovery {
+            Some(recovery) => Some(serde_json::to_string(recovery).map_err(json)?),
+            None => None,
+        },
+    })
+}
 
 const INCIDENT_COLUMNS: &str =
     "i.id, i.repository_id, i.environment, i.deployment_id, i.started_at, i.resolved_at";
@@ -468,13 +528,14 @@ async fn refresh_stretch<C: ConnectionTrait>(
     stream: &Stream,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<OutcomeChanges, DbErr> {
     let backend = txn.get_database_backend();
-    // The stretch, the deployment before and after it, and the first success after it: four
-    // ranges of `ix_deployments_stream` in one statement.
+    // The stretch (with its stored verdicts), the deployment before and after it, and the
+    // first success after it: four ranges of `ix_deployments_stream` in one statement.
     let mut sql = Sql::new(backend);
     sql.push(&format!(
-        "SELECT 0 AS part, w.* FROM (SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
+        "SELECT 0 AS part, w.* FROM (SELECT {DEPLOYMENT_COLUMNS}, {VERDICT_COLUMNS} \
+         FROM {DEPLOYMENTS_WITH_VERDICT} WHERE"
     ));
     in_stream(&mut sql, "d", stream);
     sql.push(" AND d.deployed_at >= ")
@@ -483,21 +544,24 @@ async fn refresh_stretch<C: ConnectionTrait>(
         .bind(to)
         .push(") AS w");
     sql.push(&format!(
-        " UNION ALL SELECT 1 AS part, p.* FROM (SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
+        " UNION ALL SELECT 1 AS part, p.* FROM (SELECT {DEPLOYMENT_COLUMNS}, {NO_VERDICT} \
+         FROM deployments d WHERE"
     ));
     in_stream(&mut sql, "d", stream);
     sql.push(" AND d.deployed_at < ")
         .bind(from)
         .push(" ORDER BY d.deployed_at DESC, d.number DESC LIMIT 1) AS p");
     sql.push(&format!(
-        " UNION ALL SELECT 2 AS part, n.* FROM (SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
+        " UNION ALL SELECT 2 AS part, n.* FROM (SELECT {DEPLOYMENT_COLUMNS}, {NO_VERDICT} \
+         FROM deployments d WHERE"
     ));
     in_stream(&mut sql, "d", stream);
     sql.push(" AND d.deployed_at > ")
         .bind(to)
         .push(" ORDER BY d.deployed_at, d.number LIMIT 1) AS n");
     sql.push(&format!(
-        " UNION ALL SELECT 3 AS part, s.* FROM (SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE"
+        " UNION ALL SELECT 3 AS part, s.* FROM (SELECT {DEPLOYMENT_COLUMNS}, {NO_VERDICT} \
+         FROM deployments d WHERE"
     ));
     in_stream(&mut sql, "d", stream);
     sql.push(" AND d.deployed_at > ").bind(to);
@@ -510,6 +574,7 @@ async fn refresh_stretch<C: ConnectionTrait>(
     let mut window_ids: Vec<Uuid> = Vec::new();
     let mut seen: HashSet<Uuid> = HashSet::new();
     let mut next_success_at: Option<DateTime<Utc>> = None;
+    let mut stored: HashMap<Uuid, Verdict> = HashMap::new();
     for row in txn.query_all_raw(sql.statement()).await? {
         let part: i32 = row.try_get("", "part")?;
         let (fact, is_production) = deployment_fact(&row)?;
@@ -519,6 +584,9 @@ async fn refresh_stretch<C: ConnectionTrait>(
         if part == 0 {
             window_ids.push(fact.id);
             production.insert(fact.id, is_production);
+            if let Some(verdict) = stored_verdict(&row)? {
+                stored.insert(fact.id, verdict);
+            }
         }
         if seen.insert(fact.id) {
             deployments.push(fact);
@@ -643,7 +711,21 @@ async fn refresh_stretch<C: ConnectionTrait>(
             .push(")");
         txn.execute_raw(sql.statement()).await?;
     }
-    write(txn, organization_id, &outcomes, &production).await
+    write(txn, organization_id, &outcomes, &production).await?;
+    let mut changes = Vec::new();
+    for outcome in &outcomes {
+        if let Some(before) = stored.remove(&outcome.deployment.id) {
+            let after = verdict_of(outcome)?;
+            if after != before {
+                changes.push(OutcomeChange {
+                    deployment_id: outcome.deployment.id,
+                    before,
+                    after,
+                });
+            }
+        }
+    }
+    Ok(changes)
 }
 
 /// The columns of a row, in the order [`row_values`] gives them.
@@ -724,7 +806,6 @@ pub fn row_values(
     organization_id: Uuid,
     is_production: bool,
 ) -> Result<Vec<sea_orm::Value>, DbErr> {
-    let json = |e: serde_json::Error| DbErr::Custom(e.to_string());
     let deployed_us = outcome.deployment.deployed_at.timestamp_micros();
     let samples: Vec<(&str, f64)> = outcome
         .commits
@@ -734,10 +815,7 @@ pub fn row_values(
     let joined = |items: Vec<String>| (!items.is_empty()).then(|| items.join(","));
     let lead_seconds = joined(samples.iter().map(|(_, s)| s.to_string()).collect());
     let lead_shas = joined(samples.iter().map(|(sha, _)| (*sha).to_owned()).collect());
-    let recovery = match &outcome.recovery {
-        Some(recovery) => Some(serde_json::to_string(recovery).map_err(json)?),
-        None => None,
-    };
+    let verdict = verdict_of(outcome)?;
     Ok(vec![
         outcome.deployment.id.into(),
         organization_id.into(),
@@ -758,8 +836,8 @@ pub fn row_values(
         outcome.rework.into(),
         lead_seconds.into(),
         lead_shas.into(),
-        serde_json::to_string(&outcome.causes).map_err(json)?.into(),
-        recovery.into(),
+        verdict.causes.into(),
+        verdict.recovery.into(),
         outcome.neighbours.previous.into(),
         outcome.neighbours.next.into(),
         outcome.neighbours.next_success.into(),

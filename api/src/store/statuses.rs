@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::outcomes::OutcomeChanges;
 use crate::domain::{GithubState, NewStatus, Status};
 
 /// The appended status and the deployment as it is now.
@@ -17,6 +18,11 @@ use crate::domain::{GithubState, NewStatus, Status};
 pub struct Posted {
     pub status: deployment_statuses::Model,
     pub deployment: deployments::Model,
+    /// The earlier deployments a `success` with `auto_inactive` marked inactive: each one's
+    /// status before, and the deployment as it is now.
+    pub inactivated: Vec<(String, deployments::Model)>,
+    /// The verdicts of other deployments the post changed.
+    pub outcome_changes: OutcomeChanges,
 }
 
 /// Appends `new` to `deployment`'s history in `txn` and applies it to the deployment row.
@@ -72,11 +78,26 @@ pub async fn post_at<C: ConnectionTrait>(
     }
     let before = deployment.clone();
     let deployment = apply(txn, deployment, new.state, &environment, &earlier, at, now).await?;
-    super::outcomes::deployment_updated(txn, &before, &deployment).await?;
-    if new.state == GithubState::Success && new.auto_inactive {
-        inactivate_prior(txn, &deployment, new.creator.clone(), now).await?;
-    }
-    Ok(Posted { status, deployment })
+    let mut outcome_changes =
+        super::outcomes::deployment_updated(txn, &before, &deployment).await?;
+    let inactivated = if new.state == GithubState::Success && new.auto_inactive {
+        inactivate_prior(
+            txn,
+            &deployment,
+            new.creator.clone(),
+            now,
+            &mut outcome_changes,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    Ok(Posted {
+        status,
+        deployment,
+        inactivated,
+        outcome_changes,
+    })
 }
 
 /// Appends to the history the status a request set directly on the deployment row (PATCH,
@@ -234,7 +255,8 @@ async fn inactivate_prior<C: ConnectionTrait>(
     deployment: &deployments::Model,
     creator: Option<String>,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+    outcome_changes: &mut OutcomeChanges,
+) -> Result<Vec<(String, deployments::Model)>, DbErr> {
     use deployments::Column as D;
     let prior = deployments::Entity::find()
         .join(
@@ -255,6 +277,7 @@ async fn inactivate_prior<C: ConnectionTrait>(
         .order_by_asc(D::Number)
         .all(txn)
         .await?;
+    let mut inactivated = Vec::with_capacity(prior.len());
     for old in prior {
         let environment = old.environment.clone();
         append(
@@ -271,9 +294,10 @@ async fn inactivate_prior<C: ConnectionTrait>(
         .await?;
         let before = old.clone();
         let after = apply(txn, old, GithubState::Inactive, &environment, &[], now, now).await?;
-        super::outcomes::deployment_updated(txn, &before, &after).await?;
+        outcome_changes.extend(super::outcomes::deployment_updated(txn, &before, &after).await?);
+        inactivated.push((before.status, after));
     }
-    Ok(())
+    Ok(inactivated)
 }
 
 /// Newest first: at most `limit` after skipping `offset`, only ids below `before_id`.

@@ -870,3 +870,130 @@ async fn killed_between_commit_and_delivery_it_delivers_after_restart() {
         .json();
     assert_eq!(event["action"], "created");
 }
+
+/// What a write changes besides its own record is told too: a deployment whose derived
+/// outcome an incident changed, earlier deployments GitHub's `auto_inactive` marked inactive,
+/// a deployment deleted, an incident its source withdrew.
+#[tokio::test]
+async fn indirect_changes_are_told_too() {
+    let app = spawn(5, "1h").await;
+    let receiver = Receiver::start().await;
+    subscribe(&app, &receiver.url, &["*"]).await;
+    receiver.wait_event("ping", |_| true).await;
+    let token = app.rw_token("acme");
+
+    // An incident attributed to a successful deployment makes it a change failure.
+    let mut new = deployment(REPO, 1);
+    new["status"] = json!("success");
+    let d = app.create_deployment(&token, &new).await;
+    let id = d["id"].as_str().unwrap().to_owned();
+    let resp = app
+        .post_json(
+            "/api/v1/incidents",
+            &token,
+            &json!({"title": "checkout is down", "deployment_id": id}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let changed = receiver
+        .wait_event("deployment_status", |b| {
+            b["action"] == "outcome_changed" && b["deployment"]["id"] == id.as_str()
+        })
+        .await
+        .json();
+    assert_eq!(changed["status"], "success");
+    assert_eq!(changed["previous_outcome"]["change_failure"], false);
+    assert_eq!(changed["previous_outcome"]["causes"], json!([]));
+    assert_eq!(changed["outcome"]["change_failure"], true);
+    let causes = changed["outcome"]["causes"].to_string();
+    assert!(causes.contains("incident"), "{causes}");
+    assert_eq!(changed["repository"]["url"], REPO);
+
+    // auto_inactive (the GitHub-compatible API): d2's success marks d1 inactive.
+    let repos = "/api/v3/repos/acme/web/deployments";
+    let mut created = Vec::new();
+    for n in [2u32, 3] {
+        let resp = app
+            .post_json(
+                repos,
+                &token,
+                &json!({"ref": format!("{n:040x}"), "environment": "staging"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        created.push(body["id"].as_i64().unwrap());
+    }
+    for number in &created {
+        let resp = app
+            .post_json(
+                &format!("{repos}/{number}/statuses"),
+                &token,
+                &json!({"state": "success"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+    }
+    let inactivated = receiver
+        .wait_event("deployment_status", |b| {
+            b["action"] == "changed" && b["status"] == "inactive"
+        })
+        .await
+        .json();
+    assert_eq!(inactivated["previous_status"], "success");
+    assert_eq!(inactivated["deployment"]["number"], created[0]);
+    assert_eq!(inactivated["deployment"]["environment"], "staging");
+
+    // The inactive one deleted.
+    let resp = app
+        .client
+        .delete(app.url(&format!("{repos}/{}", created[0])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let deleted = receiver
+        .wait_event("deployment", |b| b["action"] == "deleted")
+        .await
+        .json();
+    assert_eq!(deleted["deployment"]["number"], created[0]);
+    assert_eq!(deleted["repository"]["url"], REPO);
+
+    // An incident its source withdraws (a GitHub issue whose incident label is removed).
+    let hook = crate::webhook_helpers::integration(
+        &app,
+        "acme",
+        "github",
+        json!({"incident_label": "Outage"}),
+    )
+    .await;
+    let at = "2026-10-02T11:00:00Z";
+    let issue = |action: &str, labels: &[&str]| {
+        crate::webhook_helpers::gh_issue(
+            "acme/web",
+            action,
+            42,
+            labels,
+            at,
+            at,
+            None,
+            "Checkout fails",
+        )
+    };
+    crate::webhook_helpers::github_ok(&app, &hook, "issues", &issue("opened", &["Outage"])).await;
+    receiver
+        .wait_event("incident", |b| {
+            b["action"] == "opened" && b["incident"]["source"] == "github"
+        })
+        .await;
+    let mut unlabeled = issue("unlabeled", &[]);
+    unlabeled["label"] = json!({"name": "Outage", "color": "d73a4a"});
+    crate::webhook_helpers::github_ok(&app, &hook, "issues", &unlabeled).await;
+    let withdrawn = receiver
+        .wait_event("incident", |b| b["action"] == "withdrawn")
+        .await
+        .json();
+    assert_eq!(withdrawn["incident"]["source"], "github");
+    assert_eq!(withdrawn["repository"]["url"], REPO);
+}
