@@ -4,6 +4,8 @@ use sea_orm::entity::prelude::*;
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_subscriptions")]
+// Serde: `dora-tracker export` / `import` (api::store::transfer) write rows as they are.
+#[sea_orm(model_attrs(derive(serde::Serialize, serde::Deserialize)))]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,

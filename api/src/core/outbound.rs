@@ -583,6 +583,10 @@ pub async fn get(
         .ok_or(Error::NotFound("webhook subscription"))
 }
 
+/// Why a subscription that came from `dora-tracker export` is inactive.
+pub const EXPORTED_WITHOUT_SECRET: &str = "exported without its signing secret: rotate the \
+     secret (POST /api/v1/webhook-subscriptions/{id}/rotate-secret), then PATCH {\"active\": true}";
+
 /// What a PATCH changes (each validated).
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionPatch {
@@ -610,6 +614,7 @@ pub async fn update(
     let current = store::outbox::find_subscription_for_update(&txn, principal.organization_id, id)
         .await?
         .ok_or(Error::NotFound("webhook subscription"))?;
+    let current_secret_is_empty = current.secret.is_empty();
     let mut active: webhook_subscriptions::ActiveModel = current.into();
     if let Some(url) = patch.url {
         active.url = Set(url.to_string());
@@ -621,6 +626,13 @@ pub async fn update(
         active.description = Set(description);
     }
     if let Some(on) = patch.active {
+        if on && current_secret_is_empty {
+            return Err(Error::conflict(
+                "no-signing-secret",
+                "the subscription has no signing secret (it was imported): rotate it first \
+                 (POST /api/v1/webhook-subscriptions/{id}/rotate-secret)",
+            ));
+        }
         active.active = Set(on);
         if on {
             active.disabled_reason = Set(None);

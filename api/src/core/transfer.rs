@@ -3,7 +3,8 @@
 //! counts), `dora-tracker import` writes a file back into any database, in one transaction,
 //! and re-derives the outcomes. Secrets never leave: integrations come back with no delivery
 //! secret (deliveries are refused until it is rotated) and deploy hooks with a secret nobody
-//! knows (create them anew); tokens are not exported (issue new ones).
+//! knows (create them anew), webhook subscriptions inactive with no signing secret (rotate it,
+//! then re-enable them); tokens are not exported (issue new ones).
 
 use std::io::{BufRead, Write};
 
@@ -109,6 +110,16 @@ fn without_secrets(record: Record) -> Record {
         Record::DeployHook(mut m) => {
             m.secret_hash = String::new();
             Record::DeployHook(m)
+        }
+        // Sealed under this host's key, useless elsewhere: the subscription comes back
+        // inactive, to be given a new secret (rotate) and re-enabled.
+        Record::WebhookSubscription(mut m) => {
+            m.secret = String::new();
+            if m.active {
+                m.active = false;
+                m.disabled_reason = Some(super::outbound::EXPORTED_WITHOUT_SECRET.to_owned());
+            }
+            Record::WebhookSubscription(m)
         }
         other => other,
     }

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use entity::{
     audit_log, deploy_hook_triggers, deploy_hooks, deployment_commits, deployment_statuses,
-    deployments, github_deployments, idempotency_keys, incidents, inferred_commits,
+    deployments, dora_tiers, github_deployments, idempotency_keys, incidents, inferred_commits,
     integration_deliveries, integrations, members, organizations, push_commits, pushes,
-    repositories, source_incidents, source_objects, trust_policies,
+    repositories, source_incidents, source_objects, trust_policies, webhook_subscriptions,
 };
 use futures_util::TryStreamExt;
 use sea_orm::{
@@ -49,6 +49,7 @@ pub enum Record {
     Member(members::Model),
     TrustPolicy(trust_policies::Model),
     Integration(integrations::Model),
+    WebhookSubscription(webhook_subscriptions::Model),
     IntegrationDelivery(integration_deliveries::Model),
     Push(pushes::Model),
     PushCommit(push_commits::Model),
@@ -77,6 +78,7 @@ impl Record {
             Record::Member(_) => "member",
             Record::TrustPolicy(_) => "trust_policy",
             Record::Integration(_) => "integration",
+            Record::WebhookSubscription(_) => "webhook_subscription",
             Record::IntegrationDelivery(_) => "integration_delivery",
             Record::Push(_) => "push",
             Record::PushCommit(_) => "push_commit",
@@ -104,6 +106,7 @@ impl Record {
             Record::Member(m) => m.organization_id = id,
             Record::TrustPolicy(m) => m.organization_id = id,
             Record::Integration(m) => m.organization_id = id,
+            Record::WebhookSubscription(m) => m.organization_id = id,
             Record::Push(m) => m.organization_id = id,
             Record::Deployment(m) => m.organization_id = id,
             Record::DeploymentStatus(m) => m.organization_id = id,
@@ -171,6 +174,13 @@ where
             .filter(integrations::Column::OrganizationId.eq(org))
             .order_by_asc(integrations::Column::Id),
         Integration
+    );
+    // Where events go (the outbox's deliveries are not exported: they are sent or not).
+    each!(
+        webhook_subscriptions::Entity::find()
+            .filter(webhook_subscriptions::Column::OrganizationId.eq(org))
+            .order_by_asc(webhook_subscriptions::Column::Id),
+        WebhookSubscription
     );
     each!(
         integration_deliveries::Entity::find()
@@ -319,6 +329,7 @@ pub async fn has_data<C: ConnectionTrait>(conn: &C, organization_id: Uuid) -> Re
     any!(integrations);
     any!(deploy_hooks);
     any!(trust_policies);
+    any!(webhook_subscriptions);
     Ok(false)
 }
 
@@ -342,6 +353,9 @@ pub async fn clear<C: ConnectionTrait>(txn: &C, organization_id: Uuid) -> Result
     delete!(deployments);
     delete!(pushes);
     delete!(integrations);
+    // Their deliveries cascade; the tiers kept for `dora.tier_changed` were of the old data.
+    delete!(webhook_subscriptions);
+    delete!(dora_tiers);
     delete!(trust_policies);
     delete!(members);
     delete!(repositories);
@@ -403,6 +417,7 @@ pub async fn insert<C: ConnectionTrait>(txn: &C, records: Vec<Record>) -> Result
         Record::Member(_) => rows!(Member, members),
         Record::TrustPolicy(_) => rows!(TrustPolicy, trust_policies),
         Record::Integration(_) => rows!(Integration, integrations),
+        Record::WebhookSubscription(_) => rows!(WebhookSubscription, webhook_subscriptions),
         Record::IntegrationDelivery(_) => rows!(IntegrationDelivery, integration_deliveries),
         Record::Push(_) => rows!(Push, pushes),
         Record::PushCommit(_) => rows!(PushCommit, push_commits),

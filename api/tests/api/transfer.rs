@@ -61,7 +61,10 @@ async fn an_organization_moves_from_sqlite_to_the_backend_under_test() {
     // The source: SQLite, always.
     let dir = tempfile::tempdir().unwrap();
     let source_url = format!("sqlite://{}/source.db?mode=rwc", dir.path().display());
-    let source = spawn_app_at(&source_url, |_| {}).await;
+    let source = spawn_app_at(&source_url, |args| {
+        args.webhooks.webhook_allow_private_targets = "true".to_owned();
+    })
+    .await;
     let mut sequence = Sequence::new(&source, "acme", 7);
     for _ in 0..150 {
         sequence.step().await;
@@ -95,6 +98,18 @@ async fn an_organization_moves_from_sqlite_to_the_backend_under_test() {
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.status());
     let github_integration = integration(&source, "acme", "github", json!({})).await;
+    // A webhook subscription (its signing secret sealed under the source's key).
+    let resp = source
+        .post_json(
+            "/api/v1/webhook-subscriptions",
+            &admin,
+            &json!({"url": "http://127.0.0.1:9/dora", "events": ["incident"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let subscription: Value = resp.json().await.unwrap();
+    let subscription_id = subscription["id"].as_str().unwrap().to_owned();
+    let subscription_secret = subscription["secret"].as_str().unwrap().to_owned();
     let before = answers(&source, &token).await;
 
     // Export (while the service runs).
@@ -105,6 +120,7 @@ async fn an_organization_moves_from_sqlite_to_the_backend_under_test() {
     assert!(stderr.contains("exported:"), "{stderr}");
     assert!(!backup.contains(&hook_secret));
     assert!(!backup.contains(&github_integration.secret));
+    assert!(!backup.contains(&subscription_secret));
     assert!(!backup.contains("globex"));
     let hook_hash = api::core::hooks::hash_secret(&hook_secret);
     assert!(
@@ -199,6 +215,40 @@ async fn an_organization_moves_from_sqlite_to_the_backend_under_test() {
     )
     .await;
     assert!(resp.status().is_success(), "{}", resp.status());
+
+    // The subscription came back inactive and without a secret: re-enabling it needs a new
+    // secret first.
+    let target_admin = target.token("acme", &[Scope::Admin]);
+    let path = format!("/api/v1/webhook-subscriptions/{subscription_id}");
+    let got: Value = target.get(&path, &target_admin).await.json().await.unwrap();
+    assert_eq!(got["active"], false);
+    assert_eq!(got["events"], json!(["incident"]));
+    assert!(
+        got["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("exported without its signing secret"),
+        "{got}"
+    );
+    let enable = || {
+        target
+            .client
+            .patch(target.url(&path))
+            .bearer_auth(&target_admin)
+            .json(&json!({"active": true}))
+            .send()
+    };
+    let resp = enable().await.unwrap();
+    assert_eq!(resp.status(), 409);
+    let resp = target
+        .post_json(&format!("{path}/rotate-secret"), &target_admin, &json!({}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = enable().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let enabled: Value = resp.json().await.unwrap();
+    assert_eq!(enabled["active"], true);
+    assert_eq!(enabled["disabled_reason"], Value::Null);
 
     // A second import into an organization with data is refused, unless told to replace it.
     let again = run(&["import", file, "--to", &target_url], "sqlite://unused.db");
