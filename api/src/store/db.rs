@@ -12,9 +12,14 @@
 //! A pool that is only busy is not an outage: when a write transaction cannot get a
 //! connection within [`PG_ACQUIRE_TIMEOUT`], one direct connection attempt asks the server
 //! whether it answers; if it does, the request keeps waiting (up to [`PG_BUSY_WAIT`] in all),
-//! so a burst of writes queues instead of failing.
+//! so a burst of writes queues instead of failing. The probe's answer is shared by every
+//! waiter for a second ([`PG_PROBE_FRESH`]), so many waiters do not add many connections
+//! (which could reach the server's `max_connections` and turn a busy pool into 503s).
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -40,6 +45,9 @@ pub const PG_BUSY_WAIT: Duration = Duration::from_secs(30);
 
 /// The longest the "does the server answer?" probe of a busy pool waits.
 const PG_BUSY_PROBE: Duration = Duration::from_millis(500);
+
+/// How long one answer of that probe serves every waiter.
+const PG_PROBE_FRESH: Duration = Duration::from_secs(1);
 
 /// The longest the start-up probe waits for PostgreSQL to answer.
 const PG_CONNECT_PROBE: Duration = Duration::from_secs(5);
@@ -69,9 +77,21 @@ pub enum Synchronous {
 pub struct Db {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    /// The last answer of the busy-pool probe and when it was taken, shared by every
+    /// request (and clone) that waits, so a burst of waiters makes one probe connection per
+    /// [`PG_PROBE_FRESH`], not one each.
+    probe: Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>,
 }
 
 impl Db {
+    fn of(read: DatabaseConnection, write: DatabaseConnection) -> Self {
+        Db {
+            read,
+            write,
+            probe: Arc::default(),
+        }
+    }
+
     pub async fn connect(options: &DbOptions) -> Result<Self, ConnectError> {
         let url = options.url.expose();
         if url.starts_with("sqlite:") {
@@ -107,7 +127,7 @@ impl Db {
                     .await
                     .map_err(ConnectError::Db)?
             };
-            Ok(Self { read, write })
+            Ok(Self::of(read, write))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             probe_postgres(url).await?;
             let mut opts = ConnectOptions::new(url);
@@ -131,10 +151,7 @@ impl Db {
                     ])
                 });
             let pool = Database::connect(opts).await.map_err(ConnectError::Db)?;
-            Ok(Self {
-                read: pool.clone(),
-                write: pool,
-            })
+            Ok(Self::of(pool.clone(), pool))
         } else {
             Err(ConnectError::Scheme)
         }
@@ -247,16 +264,27 @@ impl Db {
         }
     }
 
-    /// One direct connection attempt with the pool's options, outside the pool.
+    /// Whether the server answers a direct connection attempt with the pool's options,
+    /// outside the pool: the shared answer when it is younger than [`PG_PROBE_FRESH`], else
+    /// a new attempt (one at a time: the other waiters take its answer).
     async fn server_answers(&self) -> bool {
-        let options = self.write.get_postgres_connection_pool().connect_options();
-        match tokio::time::timeout(PG_BUSY_PROBE, PgConnection::connect_with(&options)).await {
-            Ok(Ok(conn)) => {
-                let _ = conn.close().await;
-                true
-            }
-            _ => false,
+        let mut last = self.probe.lock().await;
+        if let Some((at, answers)) = *last
+            && at.elapsed() < PG_PROBE_FRESH
+        {
+            return answers;
         }
+        let options = self.write.get_postgres_connection_pool().connect_options();
+        let answers =
+            match tokio::time::timeout(PG_BUSY_PROBE, PgConnection::connect_with(&options)).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    true
+                }
+                _ => false,
+            };
+        *last = Some((Instant::now(), answers));
+        answers
     }
 
     /// PostgreSQL only: a short write transaction that does not wait for its commit to reach
