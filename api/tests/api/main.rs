@@ -14,6 +14,7 @@ mod deployments;
 mod explain;
 mod first_run;
 mod github;
+mod group_commit;
 mod github_webhooks;
 mod gitlab_webhooks;
 mod hooks;
