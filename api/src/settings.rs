@@ -17,8 +17,8 @@ use url::Url;
 pub use crate::domain::Secret;
 use crate::{
     core::{
-        group_commit::GroupCommitMode, hooks::HookLimitSettings, limits::ApiLimitSettings, outbound_delivery::OutboundSettings,
-        secrets::SecretKey, tokens::CredentialSettings,
+        group_commit::GroupCommitMode, hooks::HookLimitSettings, limits::ApiLimitSettings,
+        outbound_delivery::OutboundSettings, secrets::SecretKey, tokens::CredentialSettings,
     },
     http::{HttpSettings, server::ServerSettings},
     store::db::{DbOptions, Synchronous},

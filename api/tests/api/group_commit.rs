@@ -99,7 +99,10 @@ async fn a_create_that_fails_in_the_shared_transaction_fails_alone() {
         let (app, token) = (&app, &token);
         async move {
             if i % 10 == 3 {
-                (false, post(app, token, Some("release-1"), &body(2000 + i)).await)
+                (
+                    false,
+                    post(app, token, Some("release-1"), &body(2000 + i)).await,
+                )
             } else {
                 (true, post(app, token, None, &body(i)).await)
             }
@@ -111,7 +114,12 @@ async fn a_create_that_fails_in_the_shared_transaction_fails_alone() {
             assert_eq!(status, 201, "{answer}");
         } else {
             assert_eq!(status, 422, "{answer}");
-            assert!(answer["type"].as_str().unwrap().ends_with("idempotency-key-reused"));
+            assert!(
+                answer["type"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("idempotency-key-reused")
+            );
         }
     }
     assert_eq!(app.deployment_rows().await, 1 + 36);
@@ -145,7 +153,10 @@ async fn the_same_idempotency_key_sent_concurrently_creates_once() {
     let created: Vec<&Value> = keyed.iter().filter(|(r, _)| !r).map(|(_, a)| a).collect();
     assert_eq!(created.len(), 1, "exactly one request with the key creates");
     for (_, answer) in &keyed {
-        assert_eq!(answer, created[0], "every other one replays the same answer");
+        assert_eq!(
+            answer, created[0],
+            "every other one replays the same answer"
+        );
     }
     assert_eq!(app.deployment_rows().await, 1 + 24);
 }
