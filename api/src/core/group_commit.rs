@@ -142,7 +142,7 @@ impl GroupCommit {
         }
         let lane = self.inner.lane_of(member.as_ref());
         let start = {
-            let mut state = self.inner.lanes[lane].lock().expect("lane lock");
+            let mut state = self.inner.lane(lane);
             state.waiting.push_back(member);
             !std::mem::replace(&mut state.writing, true)
         };
@@ -153,6 +153,13 @@ impl GroupCommit {
 }
 
 impl Inner {
+    /// Lane `i`'s state. Nothing panics while holding it, so a poisoned lock's state is whole.
+    fn lane(&self, i: usize) -> std::sync::MutexGuard<'_, Lane> {
+        self.lanes[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn lane_of(&self, member: &dyn Member) -> usize {
         if self.lanes.len() == 1 {
             return 0;
@@ -165,7 +172,7 @@ impl Inner {
     /// The members waiting in `lane`, at most [`BATCH_CAP`], no two with one idempotency key
     /// (those stay, in order, for the next batch).
     fn take(&self, lane: usize) -> Vec<Box<dyn Member>> {
-        let mut state = self.lanes[lane].lock().expect("lane lock");
+        let mut state = self.lane(lane);
         let mut batch = Vec::new();
         let mut keys: HashSet<(Uuid, String)> = HashSet::new();
         let mut left = VecDeque::new();
@@ -308,7 +315,7 @@ impl Writer {
         loop {
             let batch = self.inner.take(self.lane);
             if batch.is_empty() {
-                let mut state = self.inner.lanes[self.lane].lock().expect("lane lock");
+                let mut state = self.inner.lane(self.lane);
                 if state.waiting.is_empty() {
                     state.writing = false;
                     self.done = true;
@@ -326,9 +333,7 @@ impl Drop for Writer {
         if self.done {
             return;
         }
-        let Ok(mut state) = self.inner.lanes[self.lane].lock() else {
-            return;
-        };
+        let mut state = self.inner.lane(self.lane);
         if state.waiting.is_empty() {
             state.writing = false;
         } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -408,7 +413,9 @@ mod tests {
         db
     }
 
-    fn insert(id: i64, parent: Option<i64>) -> (Box<Insert>, oneshot::Receiver<Result<(), Error>>) {
+    type Queued = (Box<Insert>, oneshot::Receiver<Result<(), Error>>);
+
+    fn insert(id: i64, parent: Option<i64>) -> Queued {
         let (answer, answered) = oneshot::channel();
         let member = Insert {
             id,
@@ -434,10 +441,7 @@ mod tests {
 
     /// Queues every member before the writer runs (a current-thread runtime runs the spawned
     /// writer only when the test awaits), so they form one batch; returns their answers.
-    async fn one_batch(
-        group: &GroupCommit,
-        members: Vec<(Box<Insert>, oneshot::Receiver<Result<(), Error>>)>,
-    ) -> Vec<Result<(), Error>> {
+    async fn one_batch(group: &GroupCommit, members: Vec<Queued>) -> Vec<Result<(), Error>> {
         let mut answered = Vec::new();
         for (member, receiver) in members {
             group.run(member).await;
