@@ -91,7 +91,8 @@ impl Application {
                 credentials,
                 &settings.api_limits,
             )
-            .with_outbound(settings.outbound.clone()),
+            .with_outbound(settings.outbound.clone())
+            .with_group_commit(settings.group_commit, settings.database.max_connections),
             jwt,
             http: settings.http,
             metrics_token: settings.metrics.token,

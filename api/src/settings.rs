@@ -17,8 +17,8 @@ use url::Url;
 pub use crate::domain::Secret;
 use crate::{
     core::{
-        hooks::HookLimitSettings, limits::ApiLimitSettings, outbound_delivery::OutboundSettings,
-        secrets::SecretKey, tokens::CredentialSettings,
+        group_commit::GroupCommitMode, hooks::HookLimitSettings, limits::ApiLimitSettings,
+        outbound_delivery::OutboundSettings, secrets::SecretKey, tokens::CredentialSettings,
     },
     http::{HttpSettings, server::ServerSettings},
     store::db::{DbOptions, Synchronous},
@@ -63,6 +63,7 @@ pub mod names {
         METRICS_REFRESH_SECONDS = "DORA_METRICS_REFRESH_SECONDS", "metrics-refresh-seconds";
         METRICS_WINDOWS = "DORA_METRICS_WINDOWS", "metrics-windows";
         IDEMPOTENCY_TTL_HOURS = "DORA_IDEMPOTENCY_TTL_HOURS", "idempotency-ttl-hours";
+        GROUP_COMMIT = "DORA_GROUP_COMMIT", "group-commit";
         HOOK_RATE_PER_MINUTE = "DORA_HOOK_RATE_PER_MINUTE", "hook-rate-per-minute";
         HOOK_BURST = "DORA_HOOK_BURST", "hook-burst";
         HOOK_ORG_RATE_PER_MINUTE = "DORA_HOOK_ORG_RATE_PER_MINUTE", "hook-org-rate-per-minute";
@@ -219,6 +220,10 @@ pub struct ServeArgs {
     /// How long `Idempotency-Key`s are remembered, in hours.
     #[arg(long = names::IDEMPOTENCY_TTL_HOURS.flag, env = names::IDEMPOTENCY_TTL_HOURS.env, default_value_t = 24)]
     pub idempotency_ttl_hours: u32,
+    /// Concurrent creates share one transaction (each in a savepoint, answered after the
+    /// shared COMMIT): `auto` (SQLite on, PostgreSQL off), `on` or `off`.
+    #[arg(long = names::GROUP_COMMIT.flag, env = names::GROUP_COMMIT.env, default_value = "auto")]
+    pub group_commit: String,
     #[command(flatten)]
     pub hooks: HookArgs,
     #[command(flatten)]
@@ -424,6 +429,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub metrics: MetricsSettings,
     pub idempotency_ttl: chrono::Duration,
+    pub group_commit: GroupCommitMode,
     pub hooks: HookLimitSettings,
     pub secrets: SecretSettings,
     pub credentials: CredentialSettings,
@@ -501,10 +507,17 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let group_commit = GroupCommitMode::parse(&args.group_commit).ok_or_else(|| {
+            ConfigError::new(
+                names::GROUP_COMMIT,
+                format!("`{}` is not one of auto, on, off", args.group_commit),
+            )
+        })?;
         Ok(Self {
             database,
             jwt,
             listen,
+            group_commit,
             log: args.rust_log,
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,

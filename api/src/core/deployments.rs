@@ -2,11 +2,14 @@
 //! list them, and move one forward (PATCH).
 
 use entity::github_deployments;
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use super::{
     Core, Error,
     access::{WriteFor, authorize_write},
+    group_commit::{Member, Ran},
     idempotency::{self, Created, Key, Replayable},
     now,
 };
@@ -28,26 +31,37 @@ pub fn location(id: Uuid) -> String {
 /// key, a repeat of the same request answers the stored response and records nothing; a
 /// repeat sent while the first is still running waits for it.
 /// `render` makes the response from the stored record (it is stored with the key).
-pub async fn record<T: Replayable>(
+pub async fn record<T, R>(
     core: &Core,
     principal: &Principal,
     key: Option<&Key>,
     new: NewDeployment,
-    render: impl FnOnce(&DeploymentRecord) -> T,
-) -> Result<Created<T>, Error> {
+    render: R,
+) -> Result<Created<T>, Error>
+where
+    T: Replayable + Send + Sync + 'static,
+    R: Fn(&DeploymentRecord) -> T + Send + Sync + 'static,
+{
     record_with(core, principal, key, new, None, render).await
 }
 
 /// [`record`] for the GitHub-compatible API: the GitHub-only fields (`details`, whose
 /// `deployment_id` is filled in here) are stored in the same transaction.
-pub async fn record_with<T: Replayable>(
+///
+/// Concurrent creates may share one transaction (`core::group_commit`): each runs in its
+/// own savepoint and is answered only once the shared transaction has committed.
+pub async fn record_with<T, R>(
     core: &Core,
     principal: &Principal,
     key: Option<&Key>,
     new: NewDeployment,
     details: Option<github_deployments::Model>,
-    render: impl FnOnce(&DeploymentRecord) -> T,
-) -> Result<Created<T>, Error> {
+    render: R,
+) -> Result<Created<T>, Error>
+where
+    T: Replayable + Send + Sync + 'static,
+    R: Fn(&DeploymentRecord) -> T + Send + Sync + 'static,
+{
     principal.require(Scope::Ingest)?;
     authorize_write(
         core.db.read(),
@@ -58,30 +72,106 @@ pub async fn record_with<T: Replayable>(
     let org = principal.organization_id;
     // Before the transaction (see `store::deployments::reserve_number`).
     let number = store::deployments::reserve_number(&core.db, org).await?;
-    // One transaction: the key's claim, the work and the stored answer commit together, so
-    // a failed or interrupted request leaves nothing behind (see `core::idempotency`).
-    let txn = core.db.begin_write().await?;
-    if let Some(replayed) = idempotency::begin(core, &txn, org, key).await? {
-        txn.rollback().await?;
-        return Ok(replayed);
-    }
-    let (record, changes) =
-        store::deployments::insert(&txn, org, &new, now(), &core.known, number).await?;
-    super::outbound::deployment_created(&txn, &record.deployment).await?;
-    super::outbound::outcomes_changed(&txn, org, &changes).await?;
-    if let Some(mut details) = details {
-        details.deployment_id = record.deployment.id;
-        store::github::insert_details(&txn, details).await?;
-    }
-    let created = Created {
-        body: render(&record),
-        location: location(record.deployment.id),
-        replayed: false,
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let create = Create {
+        core: core.clone(),
+        org,
+        key: key.cloned(),
+        new,
+        details,
+        number,
+        render,
+        outcome: None,
+        answer,
     };
-    idempotency::complete(&txn, org, key, &created).await?;
-    txn.commit().await?;
-    record.remember_in(&core.known);
-    Ok(created)
+    core.group_commit.run(Box::new(create)).await;
+    answered
+        .await
+        .map_err(|_| Error::internal("the create's writer ended without an answer"))?
+}
+
+/// One create as `core::group_commit` runs it.
+struct Create<T, R> {
+    core: Core,
+    org: Uuid,
+    key: Option<Key>,
+    new: NewDeployment,
+    details: Option<github_deployments::Model>,
+    number: Option<i64>,
+    render: R,
+    /// The answer of the last attempt, and the record to remember once committed.
+    outcome: Option<(Created<T>, Option<DeploymentRecord>)>,
+    answer: tokio::sync::oneshot::Sender<Result<Created<T>, Error>>,
+}
+
+impl<T, R> Create<T, R>
+where
+    T: Replayable + Send + Sync + 'static,
+    R: Fn(&DeploymentRecord) -> T + Send + Sync + 'static,
+{
+    /// The work of one transaction: the key's claim, the work and the stored answer commit
+    /// together, so a failed or interrupted request leaves nothing behind (see
+    /// `core::idempotency`).
+    async fn work(&mut self, txn: &DatabaseTransaction) -> Result<Ran, Error> {
+        self.outcome = None;
+        let (core, org, key) = (&self.core, self.org, self.key.as_ref());
+        if let Some(replayed) = idempotency::begin(core, txn, org, key).await? {
+            self.outcome = Some((replayed, None));
+            return Ok(Ran::Nothing);
+        }
+        let (record, changes) =
+            store::deployments::insert(txn, org, &self.new, now(), &core.known, self.number)
+                .await?;
+        super::outbound::deployment_created(txn, &record.deployment).await?;
+        super::outbound::outcomes_changed(txn, org, &changes).await?;
+        if let Some(details) = &self.details {
+            let mut details = details.clone();
+            details.deployment_id = record.deployment.id;
+            store::github::insert_details(txn, details).await?;
+        }
+        let created = Created {
+            body: (self.render)(&record),
+            location: location(record.deployment.id),
+            replayed: false,
+        };
+        idempotency::complete(txn, org, key, &created).await?;
+        self.outcome = Some((created, Some(record)));
+        Ok(Ran::Wrote)
+    }
+}
+
+impl<T, R> Member for Create<T, R>
+where
+    T: Replayable + Send + Sync + 'static,
+    R: Fn(&DeploymentRecord) -> T + Send + Sync + 'static,
+{
+    fn stream(&self) -> (&str, &str) {
+        (&self.new.repository.key, &self.new.environment)
+    }
+
+    fn exclusive(&self) -> Option<(Uuid, &str)> {
+        self.key.as_ref().map(|key| (self.org, key.as_str()))
+    }
+
+    fn run<'a>(&'a mut self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<Ran, Error>> {
+        Box::pin(self.work(txn))
+    }
+
+    fn answer(self: Box<Self>, outcome: Result<(), Error>) {
+        let this = *self;
+        let (core, done) = (&this.core, this.outcome);
+        let result = outcome.and_then(|()| {
+            let (created, record) =
+                done.ok_or_else(|| Error::internal("a create answered before it ran"))?;
+            // Committed: its repository and member exist for every later request.
+            if let Some(record) = record {
+                record.remember_in(&core.known);
+            }
+            Ok(created)
+        });
+        // The caller may have gone away; its work stays committed.
+        let _ = this.answer.send(result);
+    }
 }
 
 /// One deployment of the principal's organization (scope `read`).

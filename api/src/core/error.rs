@@ -52,6 +52,11 @@ pub enum Error {
     /// for the log).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// PostgreSQL aborted the work to break a deadlock or a serialization conflict with
+    /// concurrent writers: nothing was written, and the same request may be sent again (the
+    /// cause is for the log). Group commit runs such a create again alone.
+    #[error("database contention: {0}")]
+    Contended(String),
     /// We failed (the cause is for the log).
     #[error("internal error: {0}")]
     Internal(String),
@@ -128,8 +133,25 @@ impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         if crate::store::db::is_unavailable(&err) {
             Self::Unavailable(err.to_string())
+        } else if is_contention(&err) {
+            Self::Contended(err.to_string())
         } else {
             Self::Internal(err.to_string())
         }
+    }
+}
+
+/// PostgreSQL's `40P01` (deadlock detected) and `40001` (serialization failure).
+fn is_contention(err: &DbErr) -> bool {
+    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    match e.as_ref() {
+        sea_orm::sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001")),
+        _ => false,
     }
 }

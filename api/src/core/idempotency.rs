@@ -39,6 +39,11 @@ pub struct Key {
 }
 
 impl Key {
+    /// The key as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
     /// `header` must be 1–255 visible ASCII characters. `operation` and the request's JSON
     /// make the fingerprint (key order and spacing do not matter).
     pub fn new(

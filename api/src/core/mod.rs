@@ -10,6 +10,7 @@ pub mod deploy_hooks;
 pub mod deployments;
 mod error;
 pub mod github;
+pub mod group_commit;
 pub mod hooks;
 pub mod idempotency;
 pub mod incidents;
@@ -55,6 +56,8 @@ pub struct Core {
     pub api_limits: Arc<limits::ApiLimits>,
     /// Outbound webhooks: timeouts, retries, which targets are allowed.
     pub outbound: Arc<outbound_delivery::OutboundSettings>,
+    /// The writers that commit concurrent creates together (`DORA_GROUP_COMMIT`).
+    pub group_commit: group_commit::GroupCommit,
 }
 
 impl Core {
@@ -67,7 +70,7 @@ impl Core {
         api_limits: &limits::ApiLimitSettings,
     ) -> Self {
         Self {
-            db,
+            db: db.clone(),
             known: Known::default(),
             tenants: tenants::Tenants::default(),
             idempotency_ttl,
@@ -76,7 +79,22 @@ impl Core {
             credentials: Arc::new(credentials),
             api_limits: Arc::new(limits::ApiLimits::new(api_limits)),
             outbound: Arc::new(outbound_delivery::OutboundSettings::default()),
+            group_commit: group_commit::GroupCommit::new(
+                db,
+                group_commit::GroupCommitMode::Auto,
+                1,
+            ),
         }
+    }
+
+    /// With this group-commit mode; `max_connections` is the database pool's size.
+    pub fn with_group_commit(
+        mut self,
+        mode: group_commit::GroupCommitMode,
+        max_connections: u32,
+    ) -> Self {
+        self.group_commit = group_commit::GroupCommit::new(self.db.clone(), mode, max_connections);
+        self
     }
 
     /// With these outbound webhook settings.

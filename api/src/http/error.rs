@@ -323,7 +323,7 @@ impl From<core::Error> for Failure {
                 tracing::warn!(%detail, "upstream unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, kind, detail)
             }
-            E::Unavailable(cause) => Self::unavailable(cause),
+            E::Unavailable(cause) | E::Contended(cause) => Self::unavailable(cause),
             E::Internal(cause) => Self::internal(cause),
         }
     }

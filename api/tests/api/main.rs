@@ -16,6 +16,7 @@ mod first_run;
 mod github;
 mod github_webhooks;
 mod gitlab_webhooks;
+mod group_commit;
 mod hooks;
 mod idempotency;
 mod incidents;

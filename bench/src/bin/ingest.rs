@@ -650,12 +650,12 @@ async fn run_raw(args: &Args, workspace: &Workspace) -> Result<RawResult, BoxErr
     Ok(result)
 }
 
-const SQLITE_INSERT_DEPLOYMENT: &str = "INSERT INTO deployments (id, organization_id, \
+const SQLITE_INSERT_DEPLOYMENT: &str = "INSERT INTO deployments (id, number, organization_id, \
     repository_id, pusher_id, environment, is_production, title, changelog, url, branch, \
     commit_id, node_id, pull_request_number, commits_count, duration_seconds, is_fix, \
     is_hotfix, is_forced, is_rollback, status, triggered_by, started_at, finished_at, \
     deployed_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
-    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Inserts `total` deployments (with their commits in one transaction when `with_commits`),
 /// one after another on one connection; returns inserts (or transactions) per second.
@@ -688,6 +688,8 @@ async fn sqlite_loop(
         }
         sqlx::query(SQLITE_INSERT_DEPLOYMENT)
             .bind(id)
+            // The organization's deployment number (unique per organization, migration 000010).
+            .bind(seq as i64 + 1)
             .bind(parents.organization)
             .bind(row.repository)
             .bind(Some(row.member))
@@ -813,7 +815,9 @@ fn pgbench_script(parents: &Parents, workload: &Workload, with_commits: bool) ->
     };
     let mut s = String::new();
     s.push_str(&format!(
-        "\\set seq random(1, 1000000000)\n\\set r random(1, {})\n\\set m random(1, {})\n",
+        // `num`: the organization's deployment number (unique per organization, migration
+        // 000010), random in a range where 32,000 draws collide with probability ~1e-10.
+        "\\set seq random(1, 1000000000)\n\\set num random(1, 9000000000000000000)\n\\set r random(1, {})\n\\set m random(1, {})\n",
         workload.repositories, workload.members
     ));
     if with_commits {
@@ -821,11 +825,11 @@ fn pgbench_script(parents: &Parents, workload: &Workload, with_commits: bool) ->
     }
     // gen_random_uuid() stands in for the service's Uuid::now_v7() (made client-side).
     s.push_str(&format!(
-        "INSERT INTO deployments (id, organization_id, repository_id, pusher_id, environment, \
+        "INSERT INTO deployments (id, number, organization_id, repository_id, pusher_id, environment, \
          is_production, title, changelog, url, branch, commit_id, node_id, pull_request_number, \
          commits_count, duration_seconds, is_fix, is_hotfix, is_forced, is_rollback, status, \
          triggered_by, started_at, finished_at, deployed_at, created_at, updated_at) VALUES \
-         (gen_random_uuid(), '{org}', {repos}[:r], {members}[:m], 'production', true, \
+         (gen_random_uuid(), :num, '{org}', {repos}[:r], {members}[:m], 'production', true, \
          'Deploy #' || :seq || ': service-' || :r || ' to production', \
          '#' || :seq || ' Merged: improve request handling of service-' || :r || ' and update dependencies', \
          'https://github.com/acme/service-' || :r || '/actions/runs/' || (7000000 + :seq), 'main', \

@@ -323,8 +323,8 @@ impl GithubApi {
             key.as_ref(),
             new,
             Some(details.clone()),
-            |record| {
-                let mut details = details;
+            move |record| {
+                let mut details = details.clone();
                 details.deployment_id = record.deployment.id;
                 urls.deployment(&GithubRecord {
                     deployment: record.deployment.clone(),
