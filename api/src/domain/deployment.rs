@@ -305,3 +305,17 @@ mod tests {
         assert_eq!(finished, Some(truncate_micros(now)));
     }
 }
+
+/// The caller's own id of an imported deployment (`external_id` of an import line): one line
+/// of 1-255 characters, kept trimmed.
+pub fn parse_external_id(value: &str) -> Result<String, String> {
+    check_text(value, false)?;
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err("must not be blank".to_owned());
+    }
+    if trimmed.chars().count() > 255 {
+        return Err("must be at most 255 characters long".to_owned());
+    }
+    Ok(trimmed.to_owned())
+}

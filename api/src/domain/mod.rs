@@ -17,7 +17,7 @@ mod webhook;
 
 pub use deploy_hook::{HookInput, MAX_HOOK_NAME_CHARS};
 pub use deployment::{
-    ChangeError, CommitInput, DeploymentChange, NewDeployment, RawDeployment, Timing, TriggeredBy,
+    ChangeError, CommitInput, DeploymentChange, NewDeployment, parse_external_id, RawDeployment, Timing, TriggeredBy,
     check_timing,
 };
 pub use incident::{IncidentInput, RawIncident};
