@@ -276,4 +276,3 @@ fn remember(
         core.known.remember(any, Some((*id, external)));
     }
 }
-

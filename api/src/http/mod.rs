@@ -34,10 +34,10 @@ use compat::{
 };
 use routes::{
     admin::AdminApi, deploy_hooks::DeployHooksApi, deployment_import::DeploymentImportApi,
-    deployments::DeploymentsApi, health::HealthApi,
-    incidents::IncidentsApi, integrations::IntegrationsApi, metrics::MetricsApi,
-    statuses::StatusesApi, streams::StreamsApi, tokens::TokensApi,
-    trust_policies::TrustPoliciesApi, webhook_subscriptions::WebhookSubscriptionsApi,
+    deployments::DeploymentsApi, health::HealthApi, incidents::IncidentsApi,
+    integrations::IntegrationsApi, metrics::MetricsApi, statuses::StatusesApi, streams::StreamsApi,
+    tokens::TokensApi, trust_policies::TrustPoliciesApi,
+    webhook_subscriptions::WebhookSubscriptionsApi,
 };
 use state::AppState;
 

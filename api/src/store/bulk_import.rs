@@ -56,7 +56,11 @@ pub async fn existing_external_ids<C: ConnectionTrait>(
 /// `store::deployments::reserve_number`), so concurrent writers of the organization do not
 /// queue behind the batch; `None` on SQLite (take them with [`take_numbers`] in the batch's
 /// transaction).
-pub async fn reserve_numbers(db: &Db, organization_id: Uuid, n: usize) -> Result<Option<i64>, DbErr> {
+pub async fn reserve_numbers(
+    db: &Db,
+    organization_id: Uuid,
+    n: usize,
+) -> Result<Option<i64>, DbErr> {
     if db.backend() != DbBackend::Postgres || n == 0 {
         return Ok(None);
     }
@@ -209,7 +213,11 @@ pub async fn insert_batch<C: ConnectionTrait>(
             let shared = &shared;
             let listed = &listed;
             row.new.commits.iter().map(move |c| {
-                let key = (row.repository_id, row.new.environment.as_str(), c.sha.as_str());
+                let key = (
+                    row.repository_id,
+                    row.new.environment.as_str(),
+                    c.sha.as_str(),
+                );
                 let is_shared = listed.get(&key).is_some_and(|n| *n > 1)
                     || (!shared.is_empty()
                         && shared.contains(&(key.0, key.1.to_owned(), key.2.to_owned())));
@@ -219,7 +227,9 @@ pub async fn insert_batch<C: ConnectionTrait>(
         .collect();
     for chunk in commits.chunks(VALUES_PER_STATEMENT / 4) {
         let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO deployment_commits (deployment_id, sha, committed_at, shared) VALUES ");
+        sql.push(
+            "INSERT INTO deployment_commits (deployment_id, sha, committed_at, shared) VALUES ",
+        );
         for (i, (id, sha, committed_at, is_shared)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");

@@ -859,7 +859,10 @@ pub async fn batch_planned<C: ConnectionTrait>(
 ) -> Result<BatchPlan, DbErr> {
     let mut by_stream: BTreeMap<Stream, Vec<&Placement>> = BTreeMap::new();
     for placement in placements {
-        by_stream.entry(placement.stream()).or_default().push(placement);
+        by_stream
+            .entry(placement.stream())
+            .or_default()
+            .push(placement);
     }
     let mut streams: Vec<Stream> = by_stream.keys().cloned().collect();
     lock_streams(txn, &mut streams).await?;

@@ -32,7 +32,11 @@ fn ndjson(lines: &[Value]) -> String {
     body
 }
 
-async fn post_import(app: &TestApp, token: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+async fn post_import(
+    app: &TestApp,
+    token: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     app.client
         .post(app.url("/api/v1/deployments/import"))
         .bearer_auth(token)
@@ -50,7 +54,10 @@ async fn import(app: &TestApp, token: &str, body: impl Into<reqwest::Body>) -> V
     let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
     let text = resp.text().await.unwrap();
     assert_eq!(status, 200, "{text}");
-    assert!(content_type.starts_with("application/x-ndjson"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/x-ndjson"),
+        "{content_type}"
+    );
     assert!(text.ends_with('\n'), "{text}");
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -132,7 +139,10 @@ async fn lines_are_recorded_or_refused_one_by_one() {
     assert_eq!(fields(&results[1]), ["title"]);
     assert_eq!(results[1]["errors"][0]["message"], "is required");
     assert_eq!(fields(&results[2]), ["$"]);
-    assert_eq!(results[3]["errors"][0]["message"], "the line must be a JSON object");
+    assert_eq!(
+        results[3]["errors"][0]["message"],
+        "the line must be a JSON object"
+    );
     assert_eq!(fields(&results[4]), ["commits[1].sha"]);
     let resp = app.post_json("/api/v1/deployments", &token, &bad_sha).await;
     let (status, problem) = crate::helpers::problem(resp).await;
@@ -193,7 +203,12 @@ async fn a_repeated_external_id_exists_and_records_nothing() {
     let mut second = with_commits(WEB, 2);
     second["external_id"] = json!("build-2");
     // The same id twice in one body: the second line exists.
-    let results = import(&app, &token, ndjson(&[first.clone(), second.clone(), first.clone()])).await;
+    let results = import(
+        &app,
+        &token,
+        ndjson(&[first.clone(), second.clone(), first.clone()]),
+    )
+    .await;
     assert_eq!(results[0]["result"], "created");
     assert_eq!(results[2]["result"], "exists");
     assert_eq!(results[2]["id"], results[0]["id"]);
@@ -275,7 +290,8 @@ async fn the_scope_credential_and_media_type_are_checked_first() {
     let app = spawn_app().await;
     let body = ndjson(&[with_commits(WEB, 1)]);
     let read = app.token("acme", &[Scope::Read]);
-    let (status, problem) = crate::helpers::problem(post_import(&app, &read, body.clone()).await).await;
+    let (status, problem) =
+        crate::helpers::problem(post_import(&app, &read, body.clone()).await).await;
     assert_eq!(status, 403, "{problem}");
     let resp = app
         .client
@@ -318,7 +334,11 @@ async fn a_restricted_token_imports_only_for_its_repositories() {
     let results = import(
         &app,
         token,
-        ndjson(&[with_commits(WEB, 1), with_commits(API, 2), with_commits(WEB, 3)]),
+        ndjson(&[
+            with_commits(WEB, 1),
+            with_commits(API, 2),
+            with_commits(WEB, 3),
+        ]),
     )
     .await;
     assert_eq!(results[0]["result"], "created");
@@ -370,14 +390,18 @@ async fn results_stream_while_the_body_is_still_being_sent() {
         rest.push_str(std::str::from_utf8(&chunk).unwrap());
     }
     let last: Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
-    assert_eq!(last["created"], api::core::bulk_import::BATCH_LINES as u64 + 1);
+    assert_eq!(
+        last["created"],
+        api::core::bulk_import::BATCH_LINES as u64 + 1
+    );
 }
 
 /// One deployment of a random history: distinct times when `ties` is false.
 fn history_line(rng: &mut StdRng, n: u32, at: DateTime<Utc>) -> Value {
     let repository = [WEB, API][rng.random_range(0..2)];
     let environment = ["production", "staging"][rng.random_range(0..2)];
-    let status = ["success", "success", "success", "failure", "in_progress"][rng.random_range(0..5)];
+    let status =
+        ["success", "success", "success", "failure", "in_progress"][rng.random_range(0..5)];
     let pool = ["a", "b", "c", "d", "e", "f", "1", "2"];
     let commits: Vec<Value> = (0..rng.random_range(0..4))
         .map(|_| {
@@ -450,14 +474,22 @@ async fn import_shuffled(
     let mut parts = shuffled.chunks(shuffled.len().div_ceil(4));
     if let Some(part) = parts.next() {
         let results = import(app, token, ndjson(part)).await;
-        assert_eq!(summary(&results)["created"], part.len() as u64, "{results:?}");
+        assert_eq!(
+            summary(&results)["created"],
+            part.len() as u64,
+            "{results:?}"
+        );
     }
     for incident in incidents {
         create_incident(app, token, incident).await;
     }
     for part in parts {
         let results = import(app, token, ndjson(part)).await;
-        assert_eq!(summary(&results)["created"], part.len() as u64, "{results:?}");
+        assert_eq!(
+            summary(&results)["created"],
+            part.len() as u64,
+            "{results:?}"
+        );
     }
 }
 
@@ -472,7 +504,13 @@ async fn a_shuffled_import_derives_what_the_engine_and_one_by_one_creates_do() {
         let mut minutes: Vec<i64> = (0..i64::from(count)).map(|m| m * 37).collect();
         minutes.shuffle(&mut rng);
         let lines: Vec<Value> = (1..=count)
-            .map(|n| history_line(&mut rng, n, base + Duration::minutes(minutes[n as usize - 1])))
+            .map(|n| {
+                history_line(
+                    &mut rng,
+                    n,
+                    base + Duration::minutes(minutes[n as usize - 1]),
+                )
+            })
             .collect();
         let incidents: Vec<Value> = (0..12)
             .map(|_| incident(&mut rng, base, 37 * i64::from(count)))
@@ -508,8 +546,14 @@ async fn a_shuffled_import_derives_what_the_engine_and_one_by_one_creates_do() {
             );
             let mut a: Value = app.get(&path, &one_token).await.json().await.unwrap();
             let mut b: Value = app.get(&path, &bulk_token).await.json().await.unwrap();
-            assert!(a["change_lead_time"]["samples"].as_u64().unwrap() > 0, "{a}");
-            assert!(a["change_failure_rate"]["failures"].as_u64().unwrap() > 0, "{a}");
+            assert!(
+                a["change_lead_time"]["samples"].as_u64().unwrap() > 0,
+                "{a}"
+            );
+            assert!(
+                a["change_failure_rate"]["failures"].as_u64().unwrap() > 0,
+                "{a}"
+            );
             // Everything but the organization's name.
             a["organization"] = Value::Null;
             b["organization"] = Value::Null;
@@ -531,14 +575,4 @@ async fn a_shuffled_import_derives_what_the_engine_and_one_by_one_creates_do() {
         let ties_id = organization_id(&app, &ties).await;
         assert_outcomes_match(&app, ties_id, &log).await;
     }
-}
-
-#[tokio::test]
-async fn tmp_timing() {
-    let app = spawn_app().await;
-    let token = app.rw_token("acme");
-    let first: Vec<Value> = (1..=1000u32).map(|n| with_commits(WEB, n)).collect();
-    let t = std::time::Instant::now();
-    let results = import(&app, &token, ndjson(&first)).await;
-    eprintln!("TIMING {:?} {}", t.elapsed(), summary(&results));
 }

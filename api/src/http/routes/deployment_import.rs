@@ -402,21 +402,23 @@ fn parse_valid(
     };
     let external_id = match object.remove("external_id") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            parse_external_id(&s).map_err(|m| vec![FieldError::new("external_id", m)])?,
-        ),
+        Some(Value::String(s)) => {
+            Some(parse_external_id(&s).map_err(|m| vec![FieldError::new("external_id", m)])?)
+        }
         Some(_) => {
-            return Err(vec![FieldError::new(
-                "external_id",
-                "must be a string",
-            )]);
+            return Err(vec![FieldError::new("external_id", "must be a string")]);
         }
     };
     let body = JsonBody::<DeploymentIn>::from_value(json).map_err(failed)?;
     let deployment = match body.value.to_domain(now) {
         Ok(deployment) => deployment,
         Err(ApiError::Unprocessable(Json(problem))) => return Err(problem.errors),
-        Err(_) => return Err(vec![FieldError::new("$", "the line is not a valid deployment")]),
+        Err(_) => {
+            return Err(vec![FieldError::new(
+                "$",
+                "the line is not a valid deployment",
+            )]);
+        }
     };
     Ok(ImportLine {
         line: number,
