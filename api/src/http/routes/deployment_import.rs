@@ -153,10 +153,7 @@ impl DeploymentImportApi {
 }
 
 /// A line as read: valid, or its errors.
-enum Parsed {
-    Valid(ImportLine),
-    Invalid(Vec<FieldError>),
-}
+type Parsed = Result<ImportLine, Vec<FieldError>>;
 
 /// What the reader hands the response.
 enum Message {
@@ -219,8 +216,8 @@ impl Writer {
         let mut out: Vec<(u64, LineResult)> = Vec::with_capacity(batch.len());
         for (line, parsed) in batch {
             match parsed {
-                Parsed::Valid(import) => valid.push(import),
-                Parsed::Invalid(errors) => out.push((line, LineResult::Error(errors))),
+                Ok(import) => valid.push(import),
+                Err(errors) => out.push((line, LineResult::Error(errors))),
             }
         }
         match core::bulk_import::import_batch(&self.core, &self.principal, &valid).await {
@@ -316,7 +313,7 @@ async fn read_lines(body: poem::Body, limit: usize, tx: mpsc::Sender<Message>) {
             }
             batch.push((
                 number,
-                Parsed::Invalid(vec![FieldError::new(
+                Err(vec![FieldError::new(
                     "$",
                     format!("the line is longer than {limit} bytes"),
                 )]),
@@ -332,8 +329,8 @@ async fn read_lines(body: poem::Body, limit: usize, tx: mpsc::Sender<Message>) {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let parsed = parse_line(number, line, now);
-            if let Parsed::Valid(import) = &parsed {
+            let parsed = parse_valid(number, line, now);
+            if let Ok(import) = &parsed {
                 valid += 1;
                 commits += import.deployment.commits.len().max(1);
             }
@@ -374,13 +371,6 @@ async fn skip_line<R: tokio::io::AsyncBufRead + Unpin>(
 }
 
 /// One line, validated as `POST /api/v1/deployments` validates its body.
-fn parse_line(number: u64, line: &[u8], now: chrono::DateTime<Utc>) -> Parsed {
-    match parse_valid(number, line, now) {
-        Ok(import) => Parsed::Valid(import),
-        Err(errors) => Parsed::Invalid(errors),
-    }
-}
-
 fn parse_valid(
     number: u64,
     line: &[u8],
