@@ -184,7 +184,7 @@ async fn cleanup(args: &Args, run_id: &str) {
     for name in ["api", "raw"] {
         match args.database {
             Backend::Sqlite => {
-                for suffix in ["", "-wal", "-shm", ".jwt-secret"] {
+                for suffix in ["", "-wal", "-shm", ".jwt-secret", ".secret-key"] {
                     let _ = std::fs::remove_file(format!(
                         "{}/dora-bench-import-{run_id}-{name}.db{suffix}",
                         args.dir
