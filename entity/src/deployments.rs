@@ -42,6 +42,9 @@ pub struct Model {
     pub deployed_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The caller's own id of an imported deployment (`POST /api/v1/deployments/import`):
+    /// unique within the organization where given.
+    pub external_id: Option<String>,
     #[sea_orm(belongs_to, from = "organization_id", to = "id", on_delete = "Cascade")]
     pub organization: BelongsTo<super::organizations::Entity>,
     #[sea_orm(belongs_to, from = "repository_id", to = "id", on_delete = "Cascade")]

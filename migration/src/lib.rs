@@ -15,6 +15,7 @@ mod m20261201_000009_outcomes;
 mod m20261201_000010_hardening;
 mod m20261202_000011_outbound_webhooks;
 mod m20261202_000012_source_incidents;
+mod m20261202_000013_external_ids;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 pub use m20261201_000009_outcomes::compute_outcomes;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_hardening::Migration),
             Box::new(m20261202_000011_outbound_webhooks::Migration),
             Box::new(m20261202_000012_source_incidents::Migration),
+            Box::new(m20261202_000013_external_ids::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 
 mod access;
 pub mod admin;
+pub mod bulk_import;
 pub mod deploy_hooks;
 pub mod deployments;
 mod error;

@@ -286,6 +286,20 @@ pub enum ChangeError {
     Invalid(Vec<FieldError>),
 }
 
+/// The caller's own id of an imported deployment (`external_id` of an import line): one line
+/// of 1-255 characters, kept trimmed.
+pub fn parse_external_id(value: &str) -> Result<String, String> {
+    check_text(value, false)?;
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err("must not be blank".to_owned());
+    }
+    if trimmed.chars().count() > 255 {
+        return Err("must be at most 255 characters long".to_owned());
+    }
+    Ok(trimmed.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

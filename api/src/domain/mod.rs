@@ -18,7 +18,7 @@ mod webhook;
 pub use deploy_hook::{HookInput, MAX_HOOK_NAME_CHARS};
 pub use deployment::{
     ChangeError, CommitInput, DeploymentChange, NewDeployment, RawDeployment, Timing, TriggeredBy,
-    check_timing,
+    check_timing, parse_external_id,
 };
 pub use incident::{IncidentInput, RawIncident};
 pub use integration::{

@@ -33,6 +33,9 @@ pub async fn reject_large_bodies<E: poem::Endpoint>(
         .copied()
         .unwrap_or(BodyLimit(1024 * 1024))
         .0;
+    if super::STREAMED_BODY_PATHS.contains(&req.uri().path()) {
+        return Ok(ep.call(req).await?.into_response());
+    }
     let announced = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
@@ -143,7 +146,11 @@ impl<T: Type + ParseFromJSON + DeserializeOwned> ParsePayload for JsonBody<T> {
 
 impl<T: Type + ParseFromJSON + DeserializeOwned> JsonBody<T> {
     pub fn parse(bytes: &[u8]) -> Result<Self, Failure> {
-        let json = parse_unique_keys(bytes)?;
+        Self::from_value(parse_unique_keys(bytes)?)
+    }
+
+    /// [`Self::parse`] of JSON already parsed (with [`parse_unique_keys`]).
+    pub fn from_value(json: serde_json::Value) -> Result<Self, Failure> {
         if !json.is_object() {
             return Err(Failure::validation(vec![FieldError::new(
                 "$",

@@ -33,12 +33,18 @@ use compat::{
     gitlab::GitlabWebhookApi, hooks::HooksApi, iftrue::IftrueApi, pagerduty::PagerdutyWebhookApi,
 };
 use routes::{
-    admin::AdminApi, deploy_hooks::DeployHooksApi, deployments::DeploymentsApi, health::HealthApi,
-    incidents::IncidentsApi, integrations::IntegrationsApi, metrics::MetricsApi,
-    statuses::StatusesApi, streams::StreamsApi, tokens::TokensApi,
-    trust_policies::TrustPoliciesApi, webhook_subscriptions::WebhookSubscriptionsApi,
+    admin::AdminApi, deploy_hooks::DeployHooksApi, deployment_import::DeploymentImportApi,
+    deployments::DeploymentsApi, health::HealthApi, incidents::IncidentsApi,
+    integrations::IntegrationsApi, metrics::MetricsApi, statuses::StatusesApi, streams::StreamsApi,
+    tokens::TokensApi, trust_policies::TrustPoliciesApi,
+    webhook_subscriptions::WebhookSubscriptionsApi,
 };
 use state::AppState;
+
+/// Routes whose request body is read as a stream, as long as it keeps arriving: no body size
+/// limit before the handler (it caps each line) and the body-read timeout re-armed by every
+/// frame (`http::server`).
+pub const STREAMED_BODY_PATHS: &[&str] = &["/api/v1/deployments/import"];
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -90,6 +96,7 @@ pub type Apis = (
         TrustPoliciesApi,
         StreamsApi,
         WebhookSubscriptionsApi,
+        DeploymentImportApi,
     ),
 );
 

@@ -305,6 +305,7 @@ async fn respond<E: Endpoint>(
             inner: body,
             deadline: Box::pin(tokio::time::sleep(body_timeout)),
             timeout: body_timeout,
+            rearm: super::STREAMED_BODY_PATHS.contains(&req.uri().path()),
         };
         req.set_body(poem::Body::from(limited.boxed()));
     } else {
@@ -352,11 +353,14 @@ impl HttpBody for Guarded {
     }
 }
 
-/// A request body that fails with `TimedOut` once its deadline passes.
+/// A request body that fails with `TimedOut` once its deadline passes. A streamed body
+/// (`http::STREAMED_BODY_PATHS`: a bulk import may take minutes to send) has the deadline
+/// re-armed by every frame that arrives: it fails only when it stops arriving for that long.
 struct WithDeadline {
     inner: ResponseBody,
     deadline: Pin<Box<Sleep>>,
     timeout: Duration,
+    rearm: bool,
 }
 
 impl HttpBody for WithDeadline {
@@ -368,6 +372,10 @@ impl HttpBody for WithDeadline {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            if self.rearm {
+                let next = tokio::time::Instant::now() + self.timeout;
+                self.deadline.as_mut().reset(next);
+            }
             return Poll::Ready(frame);
         }
         if self.deadline.as_mut().poll(cx).is_ready() {

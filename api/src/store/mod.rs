@@ -2,6 +2,7 @@
 //! to use, and every query is scoped to an organization id.
 
 pub mod audit;
+pub mod bulk_import;
 pub mod db;
 pub mod deploy_hooks;
 pub mod deployments;

@@ -910,3 +910,185 @@ pub async fn organization_rederived<C: ConnectionTrait>(
     }
     Ok(())
 }
+
+/// What a batch of new deployments (`POST /api/v1/deployments/import`) must re-derive once
+/// written: planned from the streams as they are before the batch is inserted, refreshed
+/// after ([`BatchPlan::refresh`]).
+///
+/// Per new deployment it is the stretch one create re-derives ([`deployment_changed`]: from
+/// the last success before its position, else the start of its stream, to the next deployment
+/// after it), taken in the streams as they were before the batch: the batch's other
+/// deployments only move those ends inwards, so these stretches hold every stretch the
+/// creates one by one would re-derive. Plus, per sha the batch lists, the first success of the
+/// stream that listed it before (its lead time may no longer be the first). The stretches of
+/// a stream merge where they overlap: a batch appended to the end of a stream re-derives one
+/// stretch, from its last success on.
+pub struct BatchPlan {
+    organization_id: Uuid,
+    stretches: Stretches,
+}
+
+/// Plans the re-derivation after `placements` (new deployments of one organization, not yet
+/// inserted) are inserted; takes the streams' locks (PostgreSQL) first.
+pub async fn batch_planned<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    placements: &[Placement],
+) -> Result<BatchPlan, DbErr> {
+    let mut by_stream: BTreeMap<Stream, Vec<&Placement>> = BTreeMap::new();
+    for placement in placements {
+        by_stream
+            .entry(placement.stream())
+            .or_default()
+            .push(placement);
+    }
+    let mut streams: Vec<Stream> = by_stream.keys().cloned().collect();
+    lock_streams(txn, &mut streams).await?;
+    let mut stretches = Stretches::default();
+    for (stream, mut news) in by_stream {
+        news.sort_by_key(|p| (p.deployed_at, p.number));
+        let (Some(first_new), Some(last_new)) = (news.first(), news.last()) else {
+            continue;
+        };
+        let known = stream_keys(txn, &stream, first_new.deployed_at, last_new.deployed_at).await?;
+        for p in &news {
+            let key = (p.deployed_at, p.number);
+            let at = known.rows.partition_point(|r| (r.0, r.1) < key);
+            // The last success before the position, else the stream's first deployment.
+            let success_before = known.rows[..at]
+                .iter()
+                .rev()
+                .find(|r| r.2)
+                .map(|r| r.0)
+                .or(known.success_before);
+            let from = success_before
+                .or(known.first)
+                .map_or(p.deployed_at, |from| from.min(p.deployed_at));
+            let after = known.rows[at..]
+                .iter()
+                .find(|r| (r.0, r.1) > key)
+                .map(|r| r.0)
+                .or(known.next);
+            let to = after.map_or(p.deployed_at, |to| to.max(p.deployed_at));
+            stretches.add(&stream, from, to);
+        }
+    }
+    // Per (stream, sha) the batch lists, the first success that listed it before.
+    let mut listed: HashSet<(Uuid, &str, &str)> = HashSet::new();
+    for p in placements {
+        for (sha, _) in &p.commits {
+            listed.insert((p.repository_id, p.environment.as_str(), sha.as_str()));
+        }
+    }
+    let mut shas: Vec<&str> = listed.iter().map(|(_, _, sha)| *sha).collect();
+    shas.sort_unstable();
+    shas.dedup();
+    for chunk in shas.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = Sql::new(txn.get_database_backend());
+        sql.push(
+            "SELECT c.repository_id, c.environment, c.sha, MIN(c.deployed_at) AS at \
+             FROM deployment_commits c WHERE c.organization_id = ",
+        )
+        .bind(organization_id)
+        .push(" AND c.sha IN (")
+        .bind_list(chunk.iter().map(|s| (*s).to_owned()))
+        .push(") AND c.is_success GROUP BY c.repository_id, c.environment, c.sha");
+        for row in txn.query_all_raw(sql.statement()).await? {
+            let repository_id: Uuid = row.try_get("", "repository_id")?;
+            let environment: String = row.try_get("", "environment")?;
+            let sha: String = row.try_get("", "sha")?;
+            if listed.contains(&(repository_id, environment.as_str(), sha.as_str())) {
+                let at: DateTime<Utc> = row.try_get("", "at")?;
+                stretches.add(&(repository_id, environment), at, at);
+            }
+        }
+    }
+    Ok(BatchPlan {
+        organization_id,
+        stretches,
+    })
+}
+
+impl BatchPlan {
+    /// Re-derives the planned stretches (the batch is inserted, with its commits).
+    pub async fn refresh<C: ConnectionTrait>(self, txn: &C) -> Result<(), DbErr> {
+        self.stretches.refresh(txn, self.organization_id).await
+    }
+}
+
+/// A stream's deployments in `[from, to]` before a batch, and its probes outside.
+struct StreamKeys {
+    /// `(deployed_at, number, is_success)` in stream order.
+    rows: Vec<(DateTime<Utc>, i64, bool)>,
+    /// The last success deployed before `from`.
+    success_before: Option<DateTime<Utc>>,
+    /// The stream's first deployment.
+    first: Option<DateTime<Utc>>,
+    /// The first deployment after `to`.
+    next: Option<DateTime<Utc>>,
+}
+
+async fn stream_keys<C: ConnectionTrait>(
+    txn: &C,
+    stream: &Stream,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<StreamKeys, DbErr> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    // Four ranges of `ix_deployments_stream` in one statement.
+    let columns = format!(
+        "d.deployed_at, d.number, CASE WHEN {} THEN 1 ELSE 0 END AS ok",
+        success("d")
+    );
+    sql.push(&format!(
+        "SELECT 0 AS part, w.* FROM (SELECT {columns} FROM deployments d WHERE"
+    ));
+    in_stream(&mut sql, "d", stream);
+    sql.push(" AND d.deployed_at >= ")
+        .bind(from)
+        .push(" AND d.deployed_at <= ")
+        .bind(to)
+        .push(") AS w");
+    sql.push(&format!(
+        " UNION ALL SELECT 1 AS part, s.* FROM (SELECT {columns} FROM deployments d WHERE"
+    ));
+    in_stream(&mut sql, "d", stream);
+    sql.push(" AND d.deployed_at < ").bind(from);
+    sql.push(&format!(
+        " AND {} ORDER BY d.deployed_at DESC, d.number DESC LIMIT 1) AS s",
+        success("d")
+    ));
+    sql.push(&format!(
+        " UNION ALL SELECT 2 AS part, f.* FROM (SELECT {columns} FROM deployments d WHERE"
+    ));
+    in_stream(&mut sql, "d", stream);
+    sql.push(" ORDER BY d.deployed_at, d.number LIMIT 1) AS f");
+    sql.push(&format!(
+        " UNION ALL SELECT 3 AS part, n.* FROM (SELECT {columns} FROM deployments d WHERE"
+    ));
+    in_stream(&mut sql, "d", stream);
+    sql.push(" AND d.deployed_at > ").bind(to);
+    sql.push(" ORDER BY d.deployed_at, d.number LIMIT 1) AS n");
+    let mut keys = StreamKeys {
+        rows: Vec::new(),
+        success_before: None,
+        first: None,
+        next: None,
+    };
+    for row in txn.query_all_raw(sql.statement()).await? {
+        let part: i32 = row.try_get("", "part")?;
+        let at: DateTime<Utc> = row.try_get("", "deployed_at")?;
+        match part {
+            0 => keys.rows.push((
+                at,
+                row.try_get("", "number")?,
+                row.try_get::<i32>("", "ok")? == 1,
+            )),
+            1 => keys.success_before = Some(at),
+            2 => keys.first = Some(at),
+            _ => keys.next = Some(at),
+        }
+    }
+    keys.rows.sort_by_key(|r| (r.0, r.1));
+    Ok(keys)
+}

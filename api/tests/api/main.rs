@@ -10,6 +10,7 @@ mod process;
 mod admin;
 mod alertmanager_webhooks;
 mod auth;
+mod deployment_import;
 mod deployments;
 mod explain;
 mod first_run;

@@ -216,3 +216,53 @@ async fn the_commit_triggers_follow_the_status_rule() {
         }
     }
 }
+
+/// Migration 000013 (`deployments.external_id`) rolls back over data that has external ids and
+/// applies again: the column and its per-organization uniqueness come back.
+#[tokio::test]
+async fn the_external_id_migration_rolls_back_and_forward() {
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let mut body = deployment("https://github.com/acme/web", 1);
+    body["commits"] = json!([{"sha": "b".repeat(40), "committed_at": "2026-03-01T09:00:00Z"}]);
+    body["external_id"] = json!("run-1");
+    let import = |body: serde_json::Value| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.client
+                .post(app.url("/api/v1/deployments/import"))
+                .bearer_auth(token)
+                .header("content-type", "application/x-ndjson")
+                .body(format!("{body}\n"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(import(body.clone()).await.contains("\"created\""));
+    let conn = app.state.core.db.read();
+    let steps = crate::helpers::migrations_since("m20261202_000013_external_ids");
+    Migrator::down(conn, Some(steps)).await.unwrap();
+    let gone = conn
+        .execute_unprepared("SELECT external_id FROM deployments")
+        .await;
+    assert!(gone.is_err(), "the column is dropped");
+    Migrator::up(conn, None).await.unwrap();
+    // The old row has none now; the unique index is back.
+    assert!(import(body.clone()).await.contains("\"created\""));
+    assert!(import(body).await.contains("\"exists\""));
+    let duplicate = conn
+        .execute_unprepared(
+            "UPDATE deployments SET external_id = 'run-1' WHERE external_id IS NULL",
+        )
+        .await;
+    assert!(
+        duplicate.is_err(),
+        "external ids are unique per organization"
+    );
+    assert_eq!(app.deployment_rows().await, 2);
+}

@@ -30,7 +30,7 @@ use crate::{
 /// A whole deployment record: every writable field. Fields that may be null may be
 /// left out (null); absent `commits` means none. The read-only fields of the record
 /// (`id`, `number`, `organization_id`, `repository_id`, `repository`, `team`, `pusher_id`,
-/// `triggered_by`, `deployed_at`, `created_at`, `updated_at`) may be sent too, so that the
+/// `triggered_by`, `deployed_at`, `created_at`, `updated_at`, `external_id`) may be sent too, so that the
 /// body of a `GET` can be changed and sent back: each must equal the stored value (else
 /// 422 naming every one that differs), and none is written.
 #[derive(Debug, Clone, Object, Deserialize)]
@@ -110,6 +110,9 @@ pub struct DeploymentReplacement {
     /// Read-only: must equal the stored value when given (a different one means the record
     /// changed since it was read).
     pub updated_at: Option<DateTime<Utc>>,
+    /// Read-only (given by a bulk import line): must equal the stored value when given.
+    #[serde(default)]
+    pub external_id: MaybeUndefined<String>,
 }
 
 impl DeploymentReplacement {
@@ -168,6 +171,13 @@ impl DeploymentReplacement {
         differs(&mut errors, "created_at", created, &stored.created_at);
         let updated = self.updated_at.as_ref();
         differs(&mut errors, "updated_at", updated, &stored.updated_at);
+        let external = maybe(&self.external_id);
+        differs(
+            &mut errors,
+            "external_id",
+            external.as_ref(),
+            &stored.external_id.as_ref(),
+        );
         errors
     }
 }

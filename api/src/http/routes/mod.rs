@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod deploy_hooks;
+pub mod deployment_import;
 pub mod deployments;
 pub mod health;
 pub mod incidents;

@@ -205,6 +205,10 @@ pub struct Deployment {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub commits: Vec<CommitOut>,
+    /// The caller's own id, for a deployment imported with one
+    /// (`POST /api/v1/deployments/import`).
+    #[oai(nullable)]
+    pub external_id: Option<String>,
 }
 
 impl Deployment {
@@ -250,6 +254,7 @@ impl Deployment {
                     committed_at: c.committed_at,
                 })
                 .collect(),
+            external_id: d.external_id.clone(),
         }
     }
 }
