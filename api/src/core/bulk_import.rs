@@ -247,7 +247,8 @@ async fn write(
     store::bulk_import::insert_batch(&txn, org, &rows, now).await?;
     for (i, number) in one_by_one {
         let line = lines[i];
-        let record =
+        // An import tells nobody (no events): the verdicts it changed are not passed on.
+        let (record, _changes) =
             store::deployments::insert(&txn, org, &line.deployment, now, &core.known, Some(number))
                 .await?;
         if let Some(external_id) = line.external_id.as_deref() {

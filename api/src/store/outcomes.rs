@@ -1010,9 +1010,12 @@ pub async fn batch_planned<C: ConnectionTrait>(
 }
 
 impl BatchPlan {
-    /// Re-derives the planned stretches (the batch is inserted, with its commits).
+    /// Re-derives the planned stretches (the batch is inserted, with its commits). The
+    /// verdicts it changes are not answered: an import is history and tells nobody
+    /// (README, "Bulk import (backfilling history)").
     pub async fn refresh<C: ConnectionTrait>(self, txn: &C) -> Result<(), DbErr> {
-        self.stretches.refresh(txn, self.organization_id).await
+        self.stretches.refresh(txn, self.organization_id).await?;
+        Ok(())
     }
 }
 
