@@ -81,8 +81,9 @@ pub async fn refuse_control_characters<E: poem::Endpoint>(
     Ok(ep.call(req).await?.into_response())
 }
 
-/// Whether a media type's `charset`, if it has one, is UTF-8 (JSON is UTF-8, RFC 8259).
-fn utf8_or_no_charset(ct: &mime::Mime) -> bool {
+/// Whether a media type's `charset`, if it has one, is UTF-8 (JSON is UTF-8, RFC 8259; so
+/// are the NDJSON bodies of imports).
+pub fn utf8_or_no_charset(ct: &mime::Mime) -> bool {
     ct.get_param(mime::CHARSET)
         .is_none_or(|c| c.as_str().eq_ignore_ascii_case("utf-8"))
 }

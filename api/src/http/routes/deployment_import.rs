@@ -33,7 +33,7 @@ use crate::{
     domain::{FieldError, parse_external_id},
     http::{
         ApiTags,
-        body::{BodyLimit, JsonBody, parse_unique_keys},
+        body::{BodyLimit, JsonBody, parse_unique_keys, utf8_or_no_charset},
         error::{ApiError, Failure},
         extract::BearerAuth,
         shapes::deployment::DeploymentIn,
@@ -83,12 +83,7 @@ impl<'a> ApiExtractor<'a> for NdjsonBody {
         let is_ndjson = request
             .content_type()
             .and_then(|ct| ct.parse::<mime::Mime>().ok())
-            .is_some_and(|ct| {
-                ct.essence_str() == NDJSON
-                    && ct
-                        .get_param(mime::CHARSET)
-                        .is_none_or(|c| c.as_str().eq_ignore_ascii_case("utf-8"))
-            });
+            .is_some_and(|ct| ct.essence_str() == NDJSON && utf8_or_no_charset(&ct));
         match request.content_type() {
             Some(_) if is_ndjson => Ok(Self(body.take()?)),
             Some(ct) => Err(ContentTypeError::NotSupported {
