@@ -9,6 +9,9 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 3] = [Scope::Ingest, Scope::Read, Scope::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Ingest => "ingest",

@@ -1,11 +1,14 @@
 //! The served and committed OpenAPI document: poem-openapi's, with what its derive macros
 //! cannot say written in afterwards, so that the spec tells the truth (STYLE.md):
-//! `additionalProperties: false` on the request objects that refuse unknown fields.
+//! `additionalProperties: false` on the request objects that refuse unknown fields, and the
+//! words a request list may hold (`enum`), taken from the domain's vocabularies.
 
 use std::sync::OnceLock;
 
 use poem::{IntoResponse, Response, handler};
 use serde_yaml::Value;
+
+use crate::domain::{OutboundEvent, Scope};
 
 /// Request objects declared `#[oai(deny_unknown_fields)]`: the server refuses a field they
 /// do not list (422), so the spec says `additionalProperties: false` for them.
@@ -29,6 +32,24 @@ pub const CLOSED_OBJECTS: &[&str] = &[
     "TrustPolicyIn",
 ];
 
+/// Request properties that are lists of words of a domain vocabulary: (object, property,
+/// the words). The server refuses any other word (422); the spec lists them, from the
+/// vocabulary itself.
+fn vocabularies() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+    let events: Vec<&str> = OutboundEvent::SUBSCRIBABLE
+        .map(OutboundEvent::as_str)
+        .into_iter()
+        .chain(["*"])
+        .collect();
+    let scopes: Vec<&str> = Scope::ALL.map(Scope::as_str).to_vec();
+    vec![
+        ("SubscriptionIn", "events", events.clone()),
+        ("SubscriptionPatchIn", "events", events),
+        ("TokenIn", "scopes", scopes.clone()),
+        ("TrustPolicyIn", "scopes", scopes),
+    ]
+}
+
 /// The document, built once.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -43,6 +64,18 @@ pub fn document() -> &'static Value {
             for name in CLOSED_OBJECTS {
                 if let Some(schema) = schemas.get_mut(*name).and_then(Value::as_mapping_mut) {
                     schema.insert("additionalProperties".into(), Value::Bool(false));
+                }
+            }
+            for (object, property, words) in vocabularies() {
+                if let Some(items) = schemas
+                    .get_mut(object)
+                    .and_then(|s| s.get_mut("properties"))
+                    .and_then(|p| p.get_mut(property))
+                    .and_then(|p| p.get_mut("items"))
+                    .and_then(Value::as_mapping_mut)
+                {
+                    let words = words.into_iter().map(Value::from).collect();
+                    items.insert("enum".into(), Value::Sequence(words));
                 }
             }
         }

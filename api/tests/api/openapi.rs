@@ -62,3 +62,58 @@ fn closed_objects_are_declared_closed() {
         );
     }
 }
+
+/// The words the spec lists for a request list are the ones the server takes: each listed
+/// word is accepted (201), a word outside the list is refused (422).
+#[tokio::test]
+async fn listed_words_are_the_accepted_ones() {
+    let spec: serde_json::Value = serde_json::from_str(&api::http::spec::json()).unwrap();
+    let words = |object: &str, property: &str| -> Vec<String> {
+        spec["components"]["schemas"][object]["properties"][property]["items"]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{object}.{property} lists no words"))
+            .iter()
+            .map(|w| w.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let app = crate::helpers::spawn_app_with(|args| {
+        args.webhooks.webhook_allow_private_targets = "true".to_owned();
+    })
+    .await;
+    let admin = app.token("acme", &[api::auth::Scope::Admin]);
+    let events = words("SubscriptionIn", "events");
+    assert_eq!(events, words("SubscriptionPatchIn", "events"));
+    assert!(events.contains(&"*".to_owned()) && events.contains(&"incident".to_owned()));
+    for event in events.iter().map(String::as_str).chain(["ping", "deploy"]) {
+        let resp = app
+            .post_json(
+                "/api/v1/webhook-subscriptions",
+                &admin,
+                &serde_json::json!({"url": "http://127.0.0.1:9/x", "events": [event]}),
+            )
+            .await;
+        let expected = if events.iter().any(|e| e == event) {
+            201
+        } else {
+            422
+        };
+        assert_eq!(resp.status(), expected, "event {event}");
+    }
+    let scopes = words("TokenIn", "scopes");
+    assert_eq!(scopes, words("TrustPolicyIn", "scopes"));
+    for scope in scopes.iter().map(String::as_str).chain(["write", ""]) {
+        let resp = app
+            .post_json(
+                "/api/v1/tokens",
+                &admin,
+                &serde_json::json!({"name": "ci", "scopes": [scope]}),
+            )
+            .await;
+        let expected = if scopes.iter().any(|s| s == scope) {
+            201
+        } else {
+            422
+        };
+        assert_eq!(resp.status(), expected, "scope {scope:?}");
+    }
+}
