@@ -201,3 +201,30 @@ async fn a_body_without_length_is_capped_while_read() {
     let (status, _) = problem(resp).await;
     assert_eq!(status, 413);
 }
+
+/// A list of strings holding a non-string is refused (422 naming it), never taken as some
+/// string: poem-openapi's reader alone takes `[false]` for `Vec<String>` (schemathesis found
+/// it, through a debug assertion that closed the connection).
+#[tokio::test]
+async fn a_non_string_in_a_list_of_strings_is_422() {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.token("acme", &[api::auth::Scope::Admin]);
+    let policy = serde_json::json!({
+        "name": "ci", "issuer": "https://token.actions.githubusercontent.com",
+        "audience": "dora-tracker", "conditions": {}, "repository_claim": "repository",
+        "scopes": [false],
+    });
+    let token = serde_json::json!({"name": "ci", "scopes": [false]});
+    for (path, body) in [
+        ("/api/v1/trust-policies", policy),
+        ("/api/v1/tokens", token),
+    ] {
+        let (status, problem) =
+            crate::helpers::problem(app.post_json(path, &admin, &body).await).await;
+        assert_eq!(status, 422, "{path}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["field"], "scopes[0]",
+            "{path}: {problem}"
+        );
+    }
+}
