@@ -147,7 +147,8 @@ run_backend() {
     >"$tmp/schemathesis.toml"
   echo "== schemathesis on $backend ($url, seed $seed, at most ${max_time}s)"
   started=$SECONDS
-  "$st" --config-file "$tmp/schemathesis.toml" run "$url/openapi.json" \
+  SCHEMATHESIS_HOOKS="$here/hooks.py" \
+    "$st" --config-file "$tmp/schemathesis.toml" run "$url/openapi.json" \
     --url "$url" \
     --header "Authorization: Bearer $token" \
     --checks all \
