@@ -509,7 +509,7 @@ impl Settings {
             ));
         }
         let rollup_interval = match args.rollup_interval_seconds {
-            seconds if seconds == 0.0 => None,
+            0.0 => None,
             seconds if (0.05..=3600.0).contains(&seconds) => Some(Duration::from_secs_f64(seconds)),
             _ => {
                 return Err(ConfigError::new(

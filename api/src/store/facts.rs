@@ -735,7 +735,7 @@ pub(crate) fn aggregate_columns(backend: DbBackend, success_times: bool) -> Stri
 
 /// Samples as a rollup keeps them: little-endian `f64`s, sorted (`store::rollups`).
 pub(crate) fn samples_from_bytes(bytes: &[u8]) -> Result<Vec<f64>, DbErr> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return Err(DbErr::Custom(format!(
             "stored samples of {} bytes, not a multiple of 8",
             bytes.len()
