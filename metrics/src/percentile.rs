@@ -21,6 +21,20 @@ pub(crate) fn percentile_of(
     p: f64,
     value_at: impl Fn(usize) -> Option<f64>,
 ) -> Option<f64> {
+    let (lower, fraction) = rank(len, p)?;
+    let low = value_at(lower)?;
+    if fraction == 0.0 {
+        // Exactly on a sample: return it untouched.
+        return Some(low);
+    }
+    let high = value_at((lower + 1).min(len - 1))?;
+    Some(low + fraction * (high - low))
+}
+
+/// Where the `p`-th percentile of `len` sorted samples lies: the position of the sample below
+/// it and how far towards the next one (0 exactly on a sample). `None` for no samples or a
+/// NaN `p`.
+fn rank(len: usize, p: f64) -> Option<(usize, f64)> {
     if len == 0 || p.is_nan() {
         return None;
     }
@@ -28,33 +42,15 @@ pub(crate) fn percentile_of(
     let rank = p.clamp(0.0, 1.0) * last as f64;
     let floor = rank.floor();
     // rank ≤ last, so the cast is in range; `min` guards against rounding at the top.
-    let lower = (floor as usize).min(last);
-    let upper = (lower + 1).min(last);
-    let low = value_at(lower)?;
-    let fraction = rank - floor;
-    if fraction == 0.0 {
-        // Exactly on a sample: return it untouched.
-        return Some(low);
-    }
-    let high = value_at(upper)?;
-    Some(low + fraction * (high - low))
+    Some(((floor as usize).min(last), rank - floor))
 }
 
 /// The `p`-th percentile of samples in any order: exactly [`percentile`] of the sorted
 /// samples, found by selection (O(n) on average). Reorders the slice.
 pub fn select_percentile(samples: &mut [f64], p: f64) -> Option<f64> {
-    let len = samples.len();
-    if len == 0 || p.is_nan() {
-        return None;
-    }
-    let last = len - 1;
-    let rank = p.clamp(0.0, 1.0) * last as f64;
-    let floor = rank.floor();
-    // As in `percentile_of`: rank ≤ last, `min` guards against rounding at the top.
-    let lower = (floor as usize).min(last);
+    let (lower, fraction) = rank(samples.len(), p)?;
     let (_, low, above) = samples.select_nth_unstable_by(lower, f64::total_cmp);
     let low = *low;
-    let fraction = rank - floor;
     if fraction == 0.0 {
         return Some(low);
     }

@@ -866,44 +866,94 @@ pub(crate) fn group_keys(group: SlotGroup) -> &'static [&'static str] {
 
 /// A slot row of `group` with the columns of [`aggregate_columns`] and the keys of
 /// [`group_keys`] (named `deployed_day` or `day`, `environment`, …).
-pub(crate) fn slot_row(row: &QueryResult, group: SlotGroup) -> Result<SlotRow, DbErr> {
+fn slot_row(row: &QueryResult, group: SlotGroup) -> Result<SlotRow, DbErr> {
     let keys = group_keys(group);
-    let has = |key: &str| keys.contains(&key);
+    // The key's column when the group has it.
+    fn key<T: sea_orm::TryGetable>(
+        row: &QueryResult,
+        keys: &[&str],
+        key: &str,
+        column: &str,
+    ) -> Result<Option<T>, DbErr> {
+        if keys.contains(&key) {
+            Ok(Some(row.try_get("", column)?))
+        } else {
+            Ok(None)
+        }
+    }
     Ok(SlotRow {
-        day: if group.per_day() {
-            Some(row.try_get("", "day")?)
-        } else {
-            None
-        },
-        repository_id: if has("o.repository_id") {
-            Some(row.try_get("", "repository_id")?)
-        } else {
-            None
-        },
-        environment: if has("o.environment") {
-            Some(row.try_get("", "environment")?)
-        } else {
-            None
-        },
-        is_production: if has("o.is_production") {
-            Some(row.try_get("", "is_production")?)
-        } else {
-            None
-        },
+        day: key(row, keys, "o.deployed_day", "day")?,
+        repository_id: key(row, keys, "o.repository_id", "repository_id")?,
+        environment: key(row, keys, "o.environment", "environment")?,
+        is_production: key(row, keys, "o.is_production", "is_production")?,
         slot: slot_of(row)?,
     })
 }
 
-/// The `SELECT` list of `group`'s keys: `o.deployed_day AS day, o.environment`, ….
-pub(crate) fn select_keys(group: SlotGroup) -> String {
-    group_keys(group)
+/// The `SELECT` list of `group`'s slot rows over `deployment_outcomes o`: its keys
+/// (`o.deployed_day AS day, o.environment`, …), then [`aggregate_columns`].
+pub(crate) fn slot_columns(backend: DbBackend, group: SlotGroup) -> String {
+    let keys: Vec<String> = group_keys(group)
         .iter()
         .map(|key| match *key {
             "o.deployed_day" => "o.deployed_day AS day".to_owned(),
             other => other.to_owned(),
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    format!(
+        "{}, {}",
+        keys.join(", "),
+        aggregate_columns(backend, !group.per_day())
+    )
+}
+
+/// Appends the statement of `group`'s slot rows over the outcome rows of the organization
+/// (narrowed to `scope`) deployed in `[from_us, to_us)`.
+pub(crate) fn push_slots(
+    sql: &mut Sql,
+    organization_id: Uuid,
+    scope: Option<&MetricsScope>,
+    group: SlotGroup,
+    (from_us, to_us): (i64, i64),
+) {
+    sql.push(&format!(
+        "SELECT {} FROM deployment_outcomes o WHERE o.organization_id = ",
+        slot_columns(sql.backend(), group)
+    ))
+    .bind(organization_id);
+    match scope {
+        Some(scope) => {
+            sql.environment_filter("o", scope)
+                .repository_filter("o", scope);
+        }
+        // Every deployment: named, both values of the index's second column make two range
+        // scans of `ix_outcomes_production` instead of a scan of the organization's rows.
+        None => {
+            sql.push(" AND o.is_production IN (")
+                .bind(false)
+                .push(", ")
+                .bind(true)
+                .push(")");
+        }
+    }
+    sql.push(" AND o.deployed_us >= ")
+        .bind(from_us)
+        .push(" AND o.deployed_us < ")
+        .bind(to_us);
+    sql.push(&format!(" GROUP BY {}", group_keys(group).join(", ")));
+}
+
+/// Runs a statement of `group`'s slot rows.
+pub(crate) async fn query_slots<C: ConnectionTrait>(
+    conn: &C,
+    sql: Sql,
+    group: SlotGroup,
+) -> Result<Vec<SlotRow>, DbErr> {
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(|row| slot_row(row, group))
+        .collect()
 }
 
 async fn slots_where<C: ConnectionTrait>(
@@ -913,28 +963,10 @@ async fn slots_where<C: ConnectionTrait>(
     window: &Window,
     group: SlotGroup,
 ) -> Result<Vec<SlotRow>, DbErr> {
-    let backend = conn.get_database_backend();
-    let mut sql = Sql::new(backend);
-    sql.push(&format!(
-        "SELECT {}, {} FROM deployment_outcomes o WHERE o.organization_id = ",
-        select_keys(group),
-        aggregate_columns(backend, !group.per_day())
-    ))
-    .bind(organization_id);
-    if let Some(scope) = scope {
-        sql.environment_filter("o", scope)
-            .repository_filter("o", scope);
-    }
-    sql.push(" AND o.deployed_us >= ")
-        .bind(micros_ceil(window.from))
-        .push(" AND o.deployed_us < ")
-        .bind(micros_ceil(window.to));
-    sql.push(&format!(" GROUP BY {}", group_keys(group).join(", ")));
-    conn.query_all_raw(sql.statement())
-        .await?
-        .iter()
-        .map(|row| slot_row(row, group))
-        .collect()
+    let mut sql = Sql::new(conn.get_database_backend());
+    let range = (micros_ceil(window.from), micros_ceil(window.to));
+    push_slots(&mut sql, organization_id, scope, group, range);
+    query_slots(conn, sql, group).await
 }
 
 /// The incidents of the scope that started in the window (time to restore), with their

@@ -38,7 +38,7 @@ use uuid::Uuid;
 use super::{
     facts::{
         MICROS_PER_DAY, MetricsScope, SlotGroup, SlotRow, aggregate_columns, group_keys,
-        micros_ceil, null_types, select_keys, slot_of, slot_row,
+        micros_ceil, null_types, push_slots, query_slots, slot_columns, slot_of,
     },
     sql::Sql,
 };
@@ -84,27 +84,26 @@ pub async fn slots<C: ConnectionTrait>(
     let first_day = from_us.div_euclid(MICROS_PER_DAY) + i64::from(from_us % MICROS_PER_DAY != 0);
     let end_day = to_us.div_euclid(MICROS_PER_DAY);
     let mut sql = Sql::new(backend);
+    let live = |sql: &mut Sql, range| {
+        push_slots(sql, scope.organization_id, Some(scope), group, range);
+    };
     if first_day >= end_day {
-        live_branch(&mut sql, scope, group, from_us, to_us);
+        live(&mut sql, (from_us, to_us));
     } else {
         rollup_branch(&mut sql, scope, group, first_day, end_day);
         let (whole_from, whole_to) = (first_day * MICROS_PER_DAY, end_day * MICROS_PER_DAY);
         if from_us < whole_from {
             sql.push(" UNION ALL ");
-            live_branch(&mut sql, scope, group, from_us, whole_from);
+            live(&mut sql, (from_us, whole_from));
         }
         if whole_to < to_us {
             sql.push(" UNION ALL ");
-            live_branch(&mut sql, scope, group, whole_to, to_us);
+            live(&mut sql, (whole_to, to_us));
         }
         sql.push(" UNION ALL ");
         dirty_branch(&mut sql, scope, group, first_day, end_day);
     }
-    conn.query_all_raw(sql.statement())
-        .await?
-        .iter()
-        .map(|row| slot_row(row, group))
-        .collect()
+    query_slots(conn, sql, group).await
 }
 
 /// `SELECT` the rollups of the scope's clean days in `[first_day, end_day)`.
@@ -144,22 +143,6 @@ fn rollup_branch(
     sql.push(")");
 }
 
-/// `SELECT` the scope's outcome rows deployed in `[from_us, to_us)`, added up.
-fn live_branch(sql: &mut Sql, scope: &MetricsScope, group: SlotGroup, from_us: i64, to_us: i64) {
-    sql.push(&format!(
-        "SELECT {}, {} FROM deployment_outcomes o WHERE o.organization_id = ",
-        select_keys(group),
-        aggregate_columns(sql.backend(), false)
-    ))
-    .bind(scope.organization_id);
-    sql.environment_filter("o", scope);
-    sql.push(" AND o.deployed_us >= ")
-        .bind(from_us)
-        .push(" AND o.deployed_us < ")
-        .bind(to_us);
-    sql.push(&format!(" GROUP BY {}", group_keys(group).join(", ")));
-}
-
 /// `SELECT` the scope's outcome rows of its dirty days in `[first_day, end_day)`, added up.
 fn dirty_branch(
     sql: &mut Sql,
@@ -169,10 +152,9 @@ fn dirty_branch(
     end_day: i64,
 ) {
     sql.push(&format!(
-        "SELECT {}, {} FROM (SELECT DISTINCT m.day AS day FROM outcome_day_marks m \
+        "SELECT {} FROM (SELECT DISTINCT m.day AS day FROM outcome_day_marks m \
          WHERE m.organization_id = ",
-        select_keys(group),
-        aggregate_columns(sql.backend(), false)
+        slot_columns(sql.backend(), group)
     ))
     .bind(scope.organization_id);
     sql.environment_filter("m", scope);

@@ -23,16 +23,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, on_postgres, spawn_app, spawn_app_with};
+use crate::metrics::METRIC_KEYS;
 use crate::outcomes::{Sequence, base, facts_of, organization_id};
-
-const METRIC_KEYS: [&str; 6] = [
-    "deployment_frequency",
-    "change_lead_time",
-    "change_failure_rate",
-    "failed_deployment_recovery_time",
-    "deployment_rework_rate",
-    "time_to_restore",
-];
 
 /// Days the sequences' instants are spread over.
 const DAYS: i64 = 4;
@@ -436,21 +428,12 @@ async fn from_rows(app: &TestApp, organization_id: Uuid, window: &Window) -> Val
                 .map(|s| s.parse::<f64>().unwrap()),
         );
     }
-    let incidents: Vec<IncidentFact> = incidents::Entity::find()
-        .filter(incidents::Column::OrganizationId.eq(organization_id))
-        .filter(incidents::Column::IsProduction.eq(true))
-        .all(conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| IncidentFact {
-            id: i.id,
-            repository: i.repository_id,
-            environment: i.environment,
-            deployment: i.deployment_id,
-            started_at: i.started_at,
-            resolved_at: i.resolved_at,
-        })
+    let all = Everything::read(app, organization_id).await;
+    let incidents: Vec<IncidentFact> = all
+        .incidents
+        .iter()
+        .filter(|i| Selection::default().incident(&all, i))
+        .cloned()
         .collect();
     serde_json::to_value(dora_metrics::summarize(
         window,

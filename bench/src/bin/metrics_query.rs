@@ -12,11 +12,17 @@
 //! cargo run --release -p bench --bin metrics_query
 //! ```
 //!
+//! After the load it computes the derived outcomes and the daily rollups as migrations 000009
+//! and 000014 do (each timed), and times everything twice: with every day's rollup compacted
+//! (the compactor has nothing dirty), then with nothing compacted (every day marked dirty, so
+//! each read adds up the outcome rows), each number beside its floor, its goal and the load
+//! average; then the compactor rebuilding every day, the first `/metrics` refresh and scrapes.
+//!
 //! Options: `--deployments N` (default 1,000,000), `--days N` (history length, default 3 years),
 //! `--runs N` (timed runs per query, 30), `--cover-statuses` (see `Args`),
 //! `--only sqlite|postgres`, `--postgres-url URL` (a server; the `dora_bench_metrics` database
 //! is dropped and created there), `--sqlite-file PATH`, `--skip-load` (reuse the databases of a
-//! previous run).
+//! previous run made with `--keep`), `--keep` (leave the databases; removed otherwise).
 #![allow(clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
@@ -63,6 +69,9 @@ struct Args {
     sqlite_file: String,
     #[arg(long)]
     skip_load: bool,
+    /// Leave the databases when done (for `--skip-load`); without it they are removed.
+    #[arg(long)]
+    keep: bool,
     /// Start with one deployment of every (repository, environment, status), so that a small
     /// history exports the series of a large one (the scrape comparison).
     #[arg(long)]
@@ -251,6 +260,30 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     );
     let _ = stop.send(());
     server.await??;
+    if !args.keep {
+        remove_database(args, url).await?;
+        println!("(database removed; --keep leaves it)");
+    }
+    Ok(())
+}
+
+/// Drops the benchmark's database (PostgreSQL) or deletes its files (SQLite).
+async fn remove_database(args: &Args, url: &str) -> Result<()> {
+    if url.starts_with("sqlite") {
+        for suffix in ["", "-wal", "-shm", ".jwt-secret", ".secret-key"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_file));
+        }
+        return Ok(());
+    }
+    let admin = Database::connect(format!(
+        "{}/postgres",
+        args.postgres_url.trim_end_matches('/')
+    ))
+    .await?;
+    admin
+        .execute_unprepared("DROP DATABASE IF EXISTS dora_bench_metrics WITH (FORCE)")
+        .await?;
+    admin.close().await?;
     Ok(())
 }
 
@@ -509,10 +542,8 @@ async fn connect(url: &str) -> Result<DatabaseConnection> {
 }
 
 async fn fresh_database(args: &Args, url: &str) -> Result<()> {
+    remove_database(args, url).await?;
     if url.starts_with("sqlite") {
-        for suffix in ["", "-wal", "-shm", ".jwt-secret"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_file));
-        }
         return Ok(());
     }
     let admin = Database::connect(format!(
@@ -520,9 +551,6 @@ async fn fresh_database(args: &Args, url: &str) -> Result<()> {
         args.postgres_url.trim_end_matches('/')
     ))
     .await?;
-    admin
-        .execute_unprepared("DROP DATABASE IF EXISTS dora_bench_metrics WITH (FORCE)")
-        .await?;
     admin
         .execute_unprepared("CREATE DATABASE dora_bench_metrics")
         .await?;
