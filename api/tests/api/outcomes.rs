@@ -390,6 +390,39 @@ pub(crate) async fn facts_of(
     (facts, incidents, production)
 }
 
+/// The engine's summary of `window` from the outcomes a scope selects and its incidents.
+pub(crate) fn summary_of(
+    window: &Window,
+    chosen: &[&DeploymentOutcome],
+    incidents: &[IncidentFact],
+) -> Value {
+    let rows: Vec<_> = chosen.iter().map(|o| o.row()).collect();
+    let samples: Vec<f64> = chosen.iter().flat_map(|o| o.lead_time_samples()).collect();
+    serde_json::to_value(dora_metrics::summarize(
+        window,
+        &rows,
+        &samples,
+        incidents,
+        dora_metrics::Benchmark::Y2023,
+    ))
+    .unwrap()
+}
+
+/// Each incident of the organization and its `is_production`.
+pub(crate) async fn incident_production(
+    app: &TestApp,
+    organization_id: Uuid,
+) -> BTreeMap<Uuid, bool> {
+    incidents::Entity::find()
+        .filter(incidents::Column::OrganizationId.eq(organization_id))
+        .all(app.state.core.db.read())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, i.is_production))
+        .collect()
+}
+
 /// The stored rows of the organization against `derive` over all its facts.
 pub(crate) async fn assert_outcomes_match(
     app: &TestApp,
@@ -518,14 +551,7 @@ pub(crate) async fn assert_outcomes_match(
 /// its whole stream (README, "Scope").
 async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, log: &[String]) {
     let (deployments, incidents, production) = facts_of(app, organization_id).await;
-    let incident_production: BTreeMap<Uuid, bool> = incidents::Entity::find()
-        .filter(incidents::Column::OrganizationId.eq(organization_id))
-        .all(app.state.core.db.read())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| (i.id, i.is_production))
-        .collect();
+    let incident_production = incident_production(app, organization_id).await;
     let from = Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap();
     let to = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
     let window = Window::new(from, to).unwrap();
@@ -545,8 +571,6 @@ async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, 
             .iter()
             .filter(|o| selected(&o.deployment.id, &o.deployment.environment))
             .collect();
-        let rows: Vec<_> = chosen.iter().map(|o| o.row()).collect();
-        let samples: Vec<f64> = chosen.iter().flat_map(|o| o.lead_time_samples()).collect();
         let scoped: Vec<IncidentFact> = incidents
             .iter()
             .filter(|i| match environment {
@@ -555,14 +579,7 @@ async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, 
             })
             .cloned()
             .collect();
-        let expected = serde_json::to_value(dora_metrics::summarize(
-            &window,
-            &rows,
-            &samples,
-            &scoped,
-            dora_metrics::Benchmark::Y2023,
-        ))
-        .unwrap();
+        let expected = summary_of(&window, &chosen, &scoped);
         let mut path = format!("/api/v1/metrics/dora?from={}&to={}", rfc(from), rfc(to));
         if let Some(e) = environment {
             path.push_str(&format!("&environment={e}"));

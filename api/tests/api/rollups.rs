@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use dora_metrics::{
     Benchmark, DeploymentFact, DeploymentOutcome, Facts, IncidentFact, Interval, Outcome, Window,
 };
-use entity::{deployment_outcomes, incidents, outcome_days};
+use entity::{deployment_outcomes, outcome_days};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, Statement, TransactionTrait,
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, on_postgres, spawn_app, spawn_app_with};
 use crate::metrics::METRIC_KEYS;
-use crate::outcomes::{Sequence, base, facts_of, organization_id};
+use crate::outcomes::{Sequence, base, facts_of, incident_production, organization_id, summary_of};
 
 /// Days the sequences' instants are spread over.
 const DAYS: i64 = 4;
@@ -49,14 +49,7 @@ struct Everything {
 impl Everything {
     async fn read(app: &TestApp, organization_id: Uuid) -> Self {
         let (deployments, incidents, production) = facts_of(app, organization_id).await;
-        let incident_production = incidents::Entity::find()
-            .filter(incidents::Column::OrganizationId.eq(organization_id))
-            .all(app.state.core.db.read())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|i| (i.id, i.is_production))
-            .collect();
+        let incident_production = incident_production(app, organization_id).await;
         Everything {
             deployments,
             incidents,
@@ -105,27 +98,18 @@ impl Selection {
     /// The engine's summary of what this selects in `window` (every deployment judged in its
     /// whole stream, README "Scope").
     fn expected(&self, all: &Everything, window: &Window) -> Value {
-        let chosen: Vec<DeploymentOutcome> = all
-            .outcomes(window)
-            .into_iter()
+        let outcomes = all.outcomes(window);
+        let chosen: Vec<&DeploymentOutcome> = outcomes
+            .iter()
             .filter(|o| self.deployment(all, o))
             .collect();
-        let rows: Vec<_> = chosen.iter().map(DeploymentOutcome::row).collect();
-        let samples: Vec<f64> = chosen.iter().flat_map(|o| o.lead_time_samples()).collect();
         let incidents: Vec<IncidentFact> = all
             .incidents
             .iter()
             .filter(|i| self.incident(all, i))
             .cloned()
             .collect();
-        serde_json::to_value(dora_metrics::summarize(
-            window,
-            &rows,
-            &samples,
-            &incidents,
-            Benchmark::Y2023,
-        ))
-        .unwrap()
+        summary_of(window, &chosen, &incidents)
     }
 }
 
@@ -266,22 +250,13 @@ async fn assert_reads_match(app: &TestApp, token: &str, organization_id: Uuid, s
                     production.deployment(&all, o) && o.deployment.environment == environment
                 })
                 .collect();
-            let rows: Vec<_> = chosen.iter().map(|o| o.row()).collect();
-            let samples: Vec<f64> = chosen.iter().flat_map(|o| o.lead_time_samples()).collect();
             let incidents: Vec<IncidentFact> = all
                 .incidents
                 .iter()
                 .filter(|i| production.incident(&all, i) && i.environment == environment)
                 .cloned()
                 .collect();
-            let expected = serde_json::to_value(dora_metrics::summarize(
-                &window,
-                &rows,
-                &samples,
-                &incidents,
-                Benchmark::Y2023,
-            ))
-            .unwrap();
+            let expected = summary_of(&window, &chosen, &incidents);
             assert_metrics(row, &expected, &format!("{state}: {path}: {environment}"));
         }
     }

@@ -275,14 +275,21 @@ async fn remove_database(args: &Args, url: &str) -> Result<()> {
         }
         return Ok(());
     }
+    on_server(
+        args,
+        "DROP DATABASE IF EXISTS dora_bench_metrics WITH (FORCE)",
+    )
+    .await
+}
+
+/// Runs `statement` on the PostgreSQL server's `postgres` database.
+async fn on_server(args: &Args, statement: &str) -> Result<()> {
     let admin = Database::connect(format!(
         "{}/postgres",
         args.postgres_url.trim_end_matches('/')
     ))
     .await?;
-    admin
-        .execute_unprepared("DROP DATABASE IF EXISTS dora_bench_metrics WITH (FORCE)")
-        .await?;
+    admin.execute_unprepared(statement).await?;
     admin.close().await?;
     Ok(())
 }
@@ -546,16 +553,7 @@ async fn fresh_database(args: &Args, url: &str) -> Result<()> {
     if url.starts_with("sqlite") {
         return Ok(());
     }
-    let admin = Database::connect(format!(
-        "{}/postgres",
-        args.postgres_url.trim_end_matches('/')
-    ))
-    .await?;
-    admin
-        .execute_unprepared("CREATE DATABASE dora_bench_metrics")
-        .await?;
-    admin.close().await?;
-    Ok(())
+    on_server(args, "CREATE DATABASE dora_bench_metrics").await
 }
 
 async fn existing(db: &DatabaseConnection) -> Result<(Uuid, DateTime<Utc>)> {
