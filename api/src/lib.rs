@@ -31,6 +31,7 @@ pub struct Application {
     server: ServerSettings,
     metrics_windows: Vec<i64>,
     metrics_refresh: Duration,
+    rollup_interval: Option<Duration>,
     /// The outbound webhooks' delivery worker's client.
     outbound: std::sync::Arc<core::outbound_delivery::Sender>,
 }
@@ -108,6 +109,7 @@ impl Application {
             server: settings.server,
             metrics_windows: settings.metrics.windows,
             metrics_refresh: settings.metrics.refresh,
+            rollup_interval: settings.metrics.rollup_interval,
         })
     }
 
@@ -145,10 +147,18 @@ impl Application {
             core.clone(),
             self.outbound.clone(),
         ));
+        let compactor = self
+            .rollup_interval
+            .map(|interval| tokio::spawn(core::rollups::compact_forever(core.clone(), interval)));
         let app = http::app(self.state);
         http::server::serve(self.listener, app, self.server, shutdown).await;
         purge.abort();
         refresh.abort();
+        if let Some(compactor) = compactor {
+            compactor.abort();
+            // Dropped mid-round, its transaction rolls back: the days stay dirty.
+            let _ = compactor.await;
+        }
         deliveries.abort();
         let _ = deliveries.await;
         // What was in flight is sent again by the next instance to look.

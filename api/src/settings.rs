@@ -62,6 +62,7 @@ pub mod names {
         METRICS_TOKEN = "DORA_METRICS_TOKEN", "metrics-token";
         METRICS_REFRESH_SECONDS = "DORA_METRICS_REFRESH_SECONDS", "metrics-refresh-seconds";
         METRICS_WINDOWS = "DORA_METRICS_WINDOWS", "metrics-windows";
+        ROLLUP_INTERVAL = "DORA_ROLLUP_INTERVAL_SECONDS", "rollup-interval-seconds";
         IDEMPOTENCY_TTL_HOURS = "DORA_IDEMPOTENCY_TTL_HOURS", "idempotency-ttl-hours";
         GROUP_COMMIT = "DORA_GROUP_COMMIT", "group-commit";
         HOOK_RATE_PER_MINUTE = "DORA_HOOK_RATE_PER_MINUTE", "hook-rate-per-minute";
@@ -217,6 +218,10 @@ pub struct ServeArgs {
     /// Windows of the DORA values on `/metrics`: comma-separated days, e.g. `7d,30d,90d`.
     #[arg(long = names::METRICS_WINDOWS.flag, env = names::METRICS_WINDOWS.env, default_value = "30d")]
     pub metrics_windows: String,
+    /// Seconds between rounds of the daily outcome rollups' compactor (0.05-3600); 0: this
+    /// instance does not compact (metric reads stay exact, but read dirty days row by row).
+    #[arg(long = names::ROLLUP_INTERVAL.flag, env = names::ROLLUP_INTERVAL.env, default_value_t = 1.0)]
+    pub rollup_interval_seconds: f64,
     /// How long `Idempotency-Key`s are remembered, in hours.
     #[arg(long = names::IDEMPOTENCY_TTL_HOURS.flag, env = names::IDEMPOTENCY_TTL_HOURS.env, default_value_t = 24)]
     pub idempotency_ttl_hours: u32,
@@ -416,6 +421,8 @@ pub struct MetricsSettings {
     pub refresh: Duration,
     /// Window lengths in days.
     pub windows: Vec<i64>,
+    /// How often the daily outcome rollups are compacted; `None`: not by this instance.
+    pub rollup_interval: Option<Duration>,
 }
 
 /// Everything `serve` needs, checked.
@@ -501,6 +508,16 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let rollup_interval = match args.rollup_interval_seconds {
+            0.0 => None,
+            seconds if (0.05..=3600.0).contains(&seconds) => Some(Duration::from_secs_f64(seconds)),
+            _ => {
+                return Err(ConfigError::new(
+                    names::ROLLUP_INTERVAL,
+                    "must be 0 (off) or between 0.05 and 3600",
+                ));
+            }
+        };
         if args.idempotency_ttl_hours == 0 {
             return Err(ConfigError::new(
                 names::IDEMPOTENCY_TTL_HOURS,
@@ -528,6 +545,7 @@ impl Settings {
                 token: args.metrics_token,
                 refresh: Duration::from_secs(args.metrics_refresh_seconds),
                 windows,
+                rollup_interval,
             },
             idempotency_ttl: chrono::Duration::hours(i64::from(args.idempotency_ttl_hours)),
             hooks: hook_limits(&args.hooks)?,

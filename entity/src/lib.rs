@@ -17,6 +17,8 @@ pub mod integration_deliveries;
 pub mod integrations;
 pub mod members;
 pub mod organizations;
+pub mod outcome_day_marks;
+pub mod outcome_days;
 pub mod prelude;
 pub mod push_commits;
 pub mod pushes;

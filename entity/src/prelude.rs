@@ -15,6 +15,8 @@ pub use super::integration_deliveries::Entity as IntegrationDeliveries;
 pub use super::integrations::Entity as Integrations;
 pub use super::members::Entity as Members;
 pub use super::organizations::Entity as Organizations;
+pub use super::outcome_day_marks::Entity as OutcomeDayMarks;
+pub use super::outcome_days::Entity as OutcomeDays;
 pub use super::push_commits::Entity as PushCommits;
 pub use super::pushes::Entity as Pushes;
 pub use super::repositories::Entity as Repositories;

@@ -133,11 +133,10 @@ impl Tally {
     }
 
     /// Counts what the rows of one slot add up to (see [`OutcomeSlot`]): the same as adding
-    /// each row, because a slot lies in one UTC date, so its first and last success mark every
-    /// frequency bucket its successes fall in.
+    /// each row, because the first and last success of each date mark every frequency bucket
+    /// the date's successes fall in.
     pub(crate) fn add_slot(&mut self, slot: &OutcomeSlot) {
-        self.frequency
-            .add_many(slot.successes, slot.first_success, slot.last_success);
+        self.frequency.add_many(slot.successes, &slot.success_times);
         self.rework += slot.rework;
         self.finished += slot.finished;
         self.failures += slot.failures;
@@ -615,12 +614,12 @@ impl FrequencyTally {
         self.mark(deployed_at);
     }
 
-    /// `count` successes of one UTC date, the first and last of which are given: a date lies in
-    /// at most two buckets of a kind (spans are whole days or the whole window), so the two
-    /// mark every bucket the others fall in.
-    fn add_many(&mut self, count: u64, first: Option<DateTime<Utc>>, last: Option<DateTime<Utc>>) {
+    /// `count` successes, of which `times` holds at least the first and the last of each UTC
+    /// date: a date lies in at most two buckets of a kind (spans are whole days or the whole
+    /// window), so those two mark every bucket the date's others fall in.
+    fn add_many(&mut self, count: u64, times: &[DateTime<Utc>]) {
         self.deployments += count;
-        for t in first.into_iter().chain(last) {
+        for &t in times {
             self.mark(t);
         }
     }

@@ -200,22 +200,23 @@ pub struct OutcomeRow {
     pub rework: bool,
 }
 
-/// What the [`OutcomeRow`]s (and lead-time samples) of some deployments of **one UTC date**
-/// add up to: a store can aggregate its outcome rows into slots in SQL and hand the engine a
-/// few slots per day instead of every row ([`summarize_slots`]).
+/// What the [`OutcomeRow`]s (and lead-time samples) of some deployments add up to: a store
+/// can aggregate its outcome rows in SQL (per UTC day, per repository, or keep them added up
+/// per day) and hand the engine a few slots instead of every row ([`summarize_slots`]).
 ///
-/// Frequency needs only the first and the last success of a slot: a date lies in at most two
-/// of a window's frequency buckets (they are whole days long, or the whole window), so those
-/// two successes fall in every bucket any of the slot's successes falls in.
+/// Frequency needs, of each UTC date with successes, only its first and its last success: a
+/// date lies in at most two of a window's frequency buckets (they are whole days long, or the
+/// whole window), so those two successes fall in every bucket any of the date's successes
+/// falls in. [`OutcomeSlot::success_times`] holds at least those.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OutcomeSlot {
     /// Finished (successful or failed) deployments.
     pub finished: u64,
     /// Successful deployments.
     pub successes: u64,
-    /// The earliest and the latest `deployed_at` of the successes (`None` without successes).
-    pub first_success: Option<DateTime<Utc>>,
-    pub last_success: Option<DateTime<Utc>>,
+    /// `deployed_at` of successes: for every UTC date with successes, at least its earliest
+    /// and its latest (more, repeated, or in any order is harmless). Empty without successes.
+    pub success_times: Vec<DateTime<Utc>>,
     /// Change failures.
     pub failures: u64,
     /// Change failures not recovered yet.
@@ -237,14 +238,7 @@ impl OutcomeSlot {
         self.finished += 1;
         if row.outcome == Outcome::Success {
             self.successes += 1;
-            self.first_success = Some(
-                self.first_success
-                    .map_or(row.deployed_at, |t| t.min(row.deployed_at)),
-            );
-            self.last_success = Some(
-                self.last_success
-                    .map_or(row.deployed_at, |t| t.max(row.deployed_at)),
-            );
+            self.success_times.push(row.deployed_at);
             if row.rework {
                 self.rework += 1;
             }
@@ -259,18 +253,11 @@ impl OutcomeSlot {
         }
     }
 
-    /// Adds the deployments of `other`, a slot of the same UTC date.
+    /// Adds the deployments of `other`.
     pub fn merge(&mut self, other: &OutcomeSlot) {
         self.finished += other.finished;
         self.successes += other.successes;
-        self.first_success = match (self.first_success, other.first_success) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_success = match (self.last_success, other.last_success) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.success_times.extend_from_slice(&other.success_times);
         self.failures += other.failures;
         self.unrecovered += other.unrecovered;
         self.rework += other.rework;
@@ -457,9 +444,9 @@ pub fn summarize(
 /// The summary of `window` from [`OutcomeSlot`]s: exactly what [`summarize`] answers for the
 /// rows the slots add up.
 ///
-/// Every slot must hold deployments of one UTC date, all deployed in the window (slots of one
-/// date may be several: a day cut at a bucket boundary, or one slot per repository); order
-/// does not matter. `incidents` as for [`summarize`].
+/// Every slot must hold deployments deployed in the window, each deployment in one slot
+/// (a slot may hold one UTC date or many; order does not matter). `incidents` as for
+/// [`summarize`].
 pub fn summarize_slots(
     window: &Window,
     slots: &[OutcomeSlot],

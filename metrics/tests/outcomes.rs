@@ -5,7 +5,8 @@
 //!    on change failure, its causes, recovery, lead-time samples and rework;
 //! 3. the sufficient subset of facts gives the same outcomes as the full history, apart from the
 //!    neighbours it is documented not to know;
-//! 4. the rows added up into slots of one UTC date, cut at random, summarize to `compute` too.
+//! 4. the rows added up into slots (of one UTC date or of many, cut at random, keeping only
+//!    each date's first and last success) summarize to `compute` too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -67,36 +68,49 @@ proptest! {
     }
 
     #[test]
-    fn slots_of_one_date_summarize_to_compute(
+    fn slots_summarize_to_compute(
         history in history(),
         window in window(),
         benchmark in benchmark(),
         cuts in proptest::collection::vec(any::<u8>(), 0..64),
+        per_date in any::<bool>(),
         merged in any::<bool>(),
     ) {
         let facts = Facts {
             deployments: &history.deployments,
             incidents: &history.incidents,
         };
-        // Each outcome goes to a slot of its date; the slot within the date is drawn.
-        let mut slots: BTreeMap<(chrono::NaiveDate, u8), OutcomeSlot> = BTreeMap::new();
+        // Each outcome goes to a slot drawn for it (as a store groups by repository), of its
+        // date too when `per_date` (as a store adds up days).
+        let mut slots: BTreeMap<(Option<chrono::NaiveDate>, u8), OutcomeSlot> = BTreeMap::new();
         for (k, outcome) in derive(&facts, &window).iter().enumerate() {
             let cut = cuts.get(k).map_or(0, |c| c % 3);
+            let date = per_date.then(|| outcome.deployment.deployed_at.date_naive());
             let samples: Vec<f64> = outcome.lead_time_samples().collect();
             slots
-                .entry((outcome.deployment.deployed_at.date_naive(), cut))
+                .entry((date, cut))
                 .or_default()
                 .add(&outcome.row(), &samples);
         }
         let mut slots: Vec<OutcomeSlot> = slots.into_values().collect();
         if merged && slots.len() > 1 {
-            // Merging two slots of one date is a slot too.
-            let mut by_date: BTreeMap<Option<chrono::NaiveDate>, OutcomeSlot> = BTreeMap::new();
-            for slot in &slots {
-                let date = slot.first_success.map(|t| t.date_naive());
-                by_date.entry(date).or_default().merge(slot);
+            // Merging slots is a slot too.
+            let (first, rest) = slots.split_at_mut(1);
+            for slot in rest.iter() {
+                first[0].merge(slot);
             }
-            slots = by_date.into_values().collect();
+            slots.truncate(1);
+        }
+        for slot in &mut slots {
+            // Only the first and the last success of each date are needed, in any order.
+            let mut by_date: BTreeMap<chrono::NaiveDate, (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> =
+                BTreeMap::new();
+            for &t in &slot.success_times {
+                let entry = by_date.entry(t.date_naive()).or_insert((t, t));
+                entry.0 = entry.0.min(t);
+                entry.1 = entry.1.max(t);
+            }
+            slot.success_times = by_date.into_values().rev().flat_map(|(a, b)| [b, a]).collect();
         }
         let summarized = summarize_slots(&window, &slots, &history.incidents, benchmark);
         prop_assert_eq!(summarized, compute(&facts, &window, benchmark));

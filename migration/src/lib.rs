@@ -16,9 +16,11 @@ mod m20261201_000010_hardening;
 mod m20261202_000011_outbound_webhooks;
 mod m20261202_000012_source_incidents;
 mod m20261202_000013_external_ids;
+mod m20261207_000014_outcome_days;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 pub use m20261201_000009_outcomes::compute_outcomes;
+pub use m20261207_000014_outcome_days::compute_rollups;
 
 pub struct Migrator;
 
@@ -39,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_outbound_webhooks::Migration),
             Box::new(m20261202_000012_source_incidents::Migration),
             Box::new(m20261202_000013_external_ids::Migration),
+            Box::new(m20261207_000014_outcome_days::Migration),
         ]
     }
 }

@@ -1,8 +1,10 @@
 //! DORA metrics queries (DESIGN.md §5, §6): a query's parameters are resolved into a scope and
-//! a window. Summaries, series and breakdowns read the scope's stored outcomes added up per day
-//! (`store::facts::slots`, DESIGN.md §12) for `dora_metrics::summarize_slots`; the explain
-//! listing and the web page's overview read a sufficient set of facts (`store::facts::load`)
-//! for the engine itself.
+//! a window. Summaries, series and breakdowns read the scope's stored outcomes added up
+//! (DESIGN.md §12) for `dora_metrics::summarize_slots`: per day from the daily rollups where
+//! the scope has them (`store::rollups::slots`: the production scope or one environment), else
+//! from the outcome rows (`store::facts::slots`: per day for a repository or team, per
+//! repository for a breakdown); the explain listing and the web page's overview read a
+//! sufficient set of facts (`store::facts::load`) for the engine itself.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -149,27 +151,39 @@ pub async fn resolve(
     })
 }
 
-/// The summary of `window` from slot rows and incidents (each list may hold more than the
-/// window: `summarize_slots` counts the window's only).
-fn summarize(
+/// The summary of `window` from slot rows of its deployments (all deployed in it) and
+/// incidents (`summarize_slots` counts the window's only). Shared by the queries and the
+/// `/metrics` snapshot.
+pub fn summarize(
     window: &Window,
     rows: &[&SlotRow],
     incidents: &[IncidentFact],
     benchmark: Benchmark,
 ) -> DoraSummary {
-    let slots: Vec<OutcomeSlot> = rows
-        .iter()
-        .filter(|row| window.contains(row.at))
-        .map(|row| row.slot.clone())
-        .collect();
+    let slots: Vec<OutcomeSlot> = rows.iter().map(|row| row.slot.clone()).collect();
     dora_metrics::summarize_slots(window, &slots, incidents, benchmark)
 }
 
-/// The query's summary: its stored outcomes added up per day (DESIGN.md §12).
+/// The scope's stored outcomes of the window, added up per `group`: from the daily rollups
+/// where they serve the scope, else from the outcome rows.
+async fn slots(
+    core: &Core,
+    query: &MetricsQuery,
+    group: SlotGroup,
+) -> Result<Vec<SlotRow>, sea_orm::DbErr> {
+    let conn = core.db.read();
+    if store::rollups::covers(&query.scope, group) {
+        store::rollups::slots(conn, &query.scope, &query.window, group).await
+    } else {
+        store::facts::slots(conn, &query.scope, &query.window, group).await
+    }
+}
+
+/// The query's summary: its stored outcomes added up (DESIGN.md §12).
 pub async fn summary(core: &Core, query: &MetricsQuery) -> Result<DoraSummary, Error> {
     let conn = core.db.read();
     let (rows, incidents) = tokio::try_join!(
-        store::facts::slots(conn, &query.scope, &query.window, None, SlotGroup::Scope),
+        slots(core, query, SlotGroup::Scope),
         store::facts::incidents_in(conn, &query.scope, &query.window),
     )?;
     let incidents: Vec<IncidentFact> = incidents.into_iter().map(|(i, _)| i).collect();
@@ -187,16 +201,19 @@ pub async fn series(
 ) -> Result<Vec<(Bucket, DoraSummary)>, Error> {
     let buckets = query.window.calendar_buckets(interval);
     // Calendar buckets change at UTC midnight, where the stored outcomes' days change too: every
-    // day's slot lies in one bucket.
+    // day's slot lies in one bucket (the window's partial first day in the first).
     let conn = core.db.read();
     let (rows, incidents) = tokio::try_join!(
-        store::facts::slots(conn, &query.scope, &query.window, None, SlotGroup::Scope),
+        slots(core, query, SlotGroup::Scope),
         store::facts::incidents_in(conn, &query.scope, &query.window),
     )?;
     let incidents: Vec<IncidentFact> = incidents.into_iter().map(|(i, _)| i).collect();
     let mut by_bucket: Vec<Vec<&SlotRow>> = vec![Vec::new(); buckets.len()];
     for row in &rows {
-        let k = buckets.partition_point(|b| b.window.to <= row.at);
+        let Some(day) = row.day_start() else {
+            continue;
+        };
+        let k = buckets.partition_point(|b| b.window.to <= day);
         if let Some(bucket) = by_bucket.get_mut(k) {
             bucket.push(row);
         }
@@ -252,7 +269,7 @@ pub async fn breakdown(
         GroupBy::Repository | GroupBy::Team => SlotGroup::Repository,
     };
     let (rows, incidents) = tokio::try_join!(
-        store::facts::slots(conn, &query.scope, &query.window, None, group),
+        slots(core, query, group),
         store::facts::incidents_in(conn, &query.scope, &query.window),
     )?;
     let repositories = if by == GroupBy::Environment {

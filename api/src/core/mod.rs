@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod outbound_delivery;
 pub mod overview;
+pub mod rollups;
 pub mod secrets;
 pub mod snapshot;
 pub mod statuses;

@@ -20,7 +20,7 @@ use dora_metrics::{
 use prometheus::{Encoder, TextEncoder, proto::MetricFamily};
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::metrics::{GroupBy, group_rows};
+use super::metrics::{GroupBy, group_rows, summarize};
 use crate::store::{
     Db,
     facts::{self, SlotRow},
@@ -194,8 +194,8 @@ async fn compute_families_in<C: ConnectionTrait>(
                 window: label.clone(),
                 summary,
             };
-            // Every stored outcome of the organization's window, per day and stream: one range
-            // scan, split below into the scopes the snapshot exports.
+            // Every stored outcome of the organization's window, per stream: one range scan,
+            // split below into the scopes the snapshot exports.
             let (rows, incidents) = tokio::try_join!(
                 facts::slots_of_all(conn, *org_id, &window),
                 facts::incidents_of_all(conn, *org_id, &window),
@@ -358,14 +358,4 @@ fn tier_observations(
         }
     }
     out
-}
-
-fn summarize(
-    window: &Window,
-    rows: &[&SlotRow],
-    incidents: &[IncidentFact],
-    benchmark: Benchmark,
-) -> dora_metrics::DoraSummary {
-    let slots: Vec<dora_metrics::OutcomeSlot> = rows.iter().map(|r| r.slot.clone()).collect();
-    dora_metrics::summarize_slots(window, &slots, incidents, benchmark)
 }

@@ -1,13 +1,16 @@
 //! The metric reads: stored outcomes added up over an index range, and the facts of a scope.
 //!
-//! [`slots`] is what the metrics queries read (DESIGN.md §12). The `deployment_outcomes` rows
-//! of the scope and window (`store::outcomes` keeps them) are added up in SQL per UTC day —
-//! and per half-day when a series' buckets start mid-day, per repository or environment for a
-//! breakdown — into `dora_metrics::OutcomeSlot`s: counts, the first and last success, and the
-//! recovery and lead-time samples concatenated. One range scan of a covering index
-//! (`ix_outcomes_production`, `ix_outcomes_environment`, `ix_outcomes_stream`) returns a few
-//! rows per day, and `dora_metrics::summarize_slots` computes exactly what `compute` would.
-//! The window's incidents (time to restore) come from [`incidents_in`].
+//! [`slots`] is what the metrics queries read where daily rollups do not serve them
+//! (`store::rollups` serves the production scope and single environments, and reads the
+//! outcome rows through [`aggregate_columns`] for the days it has no clean rollup of). The
+//! `deployment_outcomes` rows of the scope and window (`store::outcomes` keeps them) are
+//! added up in SQL into `dora_metrics::OutcomeSlot`s — per UTC day (and environment) for a
+//! summary or series, per repository for a breakdown, per stream for the `/metrics` snapshot —
+//! holding counts, the first and last success of a day (or every success's time for a row of
+//! many days), and the recovery and lead-time samples concatenated. One range scan of a
+//! covering index (`ix_outcomes_production`, `ix_outcomes_environment`, `ix_outcomes_stream`)
+//! returns a row per day or group, and `dora_metrics::summarize_slots` computes exactly what
+//! `compute` would. The window's incidents (time to restore) come from [`incidents_in`].
 //!
 //! [`load`] reads facts instead, for what needs them (the explain listings, tests).
 //! `dora_metrics::compute` needs a *sufficient* set of facts for its window (see the crate
@@ -98,7 +101,7 @@ impl ScopeFacts {
 /// The scope's filters, for the statements of this module.
 impl Sql {
     /// `AND <alias>.repository_id …` for the repository and team filters.
-    fn repository_filter(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
+    pub(crate) fn repository_filter(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
         if let Some(repository_id) = scope.repository_id {
             self.push(&format!(" AND {alias}.repository_id = "))
                 .bind(repository_id);
@@ -116,7 +119,7 @@ impl Sql {
     }
 
     /// `AND <alias>.environment = …` or `AND <alias>.is_production = true`.
-    fn environment_filter(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
+    pub(crate) fn environment_filter(&mut self, alias: &str, scope: &MetricsScope) -> &mut Self {
         match &scope.environment {
             Some(environment) => self
                 .push(&format!(" AND {alias}.environment = "))
@@ -635,68 +638,198 @@ async fn incidents_after<C: ConnectionTrait>(
     Ok(incidents)
 }
 
-/// How the rows of [`slots`] are split besides the UTC day.
+/// How the rows of [`slots`] are split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotGroup {
-    /// The whole scope.
+    /// The whole scope, per UTC day.
     Scope,
-    /// Per repository.
-    Repository,
-    /// Per environment.
+    /// Per environment and UTC day.
     Environment,
-    /// Per (environment, repository, is_production): the `/metrics` snapshot.
+    /// Per repository, every day of the window in one row.
+    Repository,
+    /// Per (environment, repository, is_production), every day in one row: the `/metrics`
+    /// snapshot.
     Stream,
+}
+
+impl SlotGroup {
+    /// Whether a row holds one UTC day (else every day of the window).
+    fn per_day(self) -> bool {
+        matches!(self, SlotGroup::Scope | SlotGroup::Environment)
+    }
 }
 
 /// One [`OutcomeSlot`] and what it is of.
 #[derive(Debug, Clone)]
 pub struct SlotRow {
-    /// A `deployed_at` of one of its deployments (which bucket of a series it lies in).
-    pub at: DateTime<Utc>,
+    /// The UTC day (days since the epoch) of its deployments; `None` for a row of many days.
+    pub day: Option<i64>,
     pub repository_id: Option<Uuid>,
     pub environment: Option<String>,
     pub is_production: Option<bool>,
     pub slot: OutcomeSlot,
 }
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+impl SlotRow {
+    /// The start (UTC midnight) of its day.
+    pub fn day_start(&self) -> Option<DateTime<Utc>> {
+        DateTime::<Utc>::from_timestamp_micros(self.day?.checked_mul(MICROS_PER_DAY)?)
+    }
+}
+
+pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// `t` in microseconds since the epoch, rounded up: `deployed_at ≥ t` ⟺ `deployed_us ≥ this`
 /// for the microsecond times the store keeps.
-fn micros_ceil(t: DateTime<Utc>) -> i64 {
+pub(crate) fn micros_ceil(t: DateTime<Utc>) -> i64 {
     let nanos = t.timestamp_subsec_nanos() % 1000;
     t.timestamp_micros() + i64::from(nanos > 0)
 }
 
-/// The scope's stored outcomes deployed in `window`, added up per UTC day (and per `group`).
-/// With `split_at` (a time of day), each day is cut there too: the buckets of a series counted
-/// back from a `to` that is not midnight start at that time of day.
+/// The type names of a text and a binary column, for typed NULLs (`CAST(NULL AS …)`) in the
+/// branches of a `UNION ALL`.
+pub(crate) fn null_types(backend: DbBackend) -> (&'static str, &'static str) {
+    match backend {
+        DbBackend::Postgres => ("text", "bytea"),
+        _ => ("TEXT", "BLOB"),
+    }
+}
+
+/// The columns of a slot row, aggregated over `deployment_outcomes o` (the caller groups):
+/// `finished, successes, first_us, last_us, failures, unrecovered, rework` and the recovery
+/// and lead-time samples concatenated as text (`recovery`, `lead`); `success_us` lists every
+/// success's `deployed_us` when `success_times` (for rows of many days), else is NULL; and
+/// `recovery_blob`, `lead_blob` are NULL (a rollup row's sorted samples, `store::rollups`).
+pub(crate) fn aggregate_columns(backend: DbBackend, success_times: bool) -> String {
+    let (concat, recovery, us) = match backend {
+        DbBackend::Postgres => (
+            "string_agg",
+            "o.recovery_seconds::text",
+            "o.deployed_us::text",
+        ),
+        // 17 significant digits: every double prints and parses back exactly.
+        _ => (
+            "group_concat",
+            "printf('%!.17g', o.recovery_seconds)",
+            "o.deployed_us",
+        ),
+    };
+    let (text, blob) = null_types(backend);
+    let success_us = if success_times {
+        format!("{concat}(CASE WHEN o.is_success THEN {us} END, ',')")
+    } else {
+        format!("CAST(NULL AS {text})")
+    };
+    format!(
+        "COUNT(*) AS finished, SUM(CASE WHEN o.is_success THEN 1 ELSE 0 END) AS successes, \
+         MIN(CASE WHEN o.is_success THEN o.deployed_us END) AS first_us, \
+         MAX(CASE WHEN o.is_success THEN o.deployed_us END) AS last_us, \
+         SUM(CASE WHEN o.change_failure THEN 1 ELSE 0 END) AS failures, \
+         SUM(CASE WHEN o.change_failure AND o.recovery_seconds IS NULL THEN 1 ELSE 0 END) \
+         AS unrecovered, SUM(CASE WHEN o.rework THEN 1 ELSE 0 END) AS rework, \
+         {concat}(CASE WHEN o.recovery_seconds IS NOT NULL THEN {recovery} END, ',') \
+         AS recovery, {concat}(o.lead_seconds, ',') AS lead, {success_us} AS success_us, \
+         CAST(NULL AS {blob}) AS recovery_blob, CAST(NULL AS {blob}) AS lead_blob"
+    )
+}
+
+/// Samples as a rollup keeps them: little-endian `f64`s, sorted (`store::rollups`).
+pub(crate) fn samples_from_bytes(bytes: &[u8]) -> Result<Vec<f64>, DbErr> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(DbErr::Custom(format!(
+            "stored samples of {} bytes, not a multiple of 8",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            f64::from_le_bytes(word)
+        })
+        .collect())
+}
+
+/// Comma-separated numbers (samples, or microseconds) as aggregated in SQL.
+fn parse_list<T: std::str::FromStr>(text: Option<&str>) -> Result<Vec<T>, DbErr>
+where
+    T::Err: std::fmt::Display,
+{
+    text.unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| DbErr::Custom(format!("stored number `{s}`: {e}")))
+        })
+        .collect()
+}
+
+/// The slot of a row with the columns of [`aggregate_columns`] (or a rollup's, which has the
+/// same names and its samples in the `_blob` columns).
+pub(crate) fn slot_of(row: &QueryResult) -> Result<OutcomeSlot, DbErr> {
+    let micros = |column: &str| -> Result<Option<DateTime<Utc>>, DbErr> {
+        Ok(row
+            .try_get::<Option<i64>>("", column)?
+            .and_then(DateTime::<Utc>::from_timestamp_micros))
+    };
+    let count = |column: &str| -> Result<u64, DbErr> {
+        Ok(u64::try_from(row.try_get::<Option<i64>>("", column)?.unwrap_or(0)).unwrap_or(0))
+    };
+    let samples = |column: &str| -> Result<Vec<f64>, DbErr> {
+        let mut samples = parse_list::<f64>(row.try_get::<Option<String>>("", column)?.as_deref())?;
+        if let Some(bytes) = row.try_get::<Option<Vec<u8>>>("", &format!("{column}_blob"))? {
+            samples.extend(samples_from_bytes(&bytes)?);
+        }
+        Ok(samples)
+    };
+    let listed: Vec<i64> = parse_list(row.try_get::<Option<String>>("", "success_us")?.as_deref())?;
+    let success_times = if listed.is_empty() {
+        // One day's row: its first and last success stand for all (`OutcomeSlot`).
+        let (first, last) = (micros("first_us")?, micros("last_us")?);
+        first
+            .into_iter()
+            .chain(last.filter(|l| Some(*l) != first))
+            .collect()
+    } else {
+        listed
+            .into_iter()
+            .filter_map(DateTime::<Utc>::from_timestamp_micros)
+            .collect()
+    };
+    Ok(OutcomeSlot {
+        finished: count("finished")?,
+        successes: count("successes")?,
+        success_times,
+        failures: count("failures")?,
+        unrecovered: count("unrecovered")?,
+        rework: count("rework")?,
+        recovery_seconds: samples("recovery")?,
+        lead_seconds: samples("lead")?,
+    })
+}
+
+/// The scope's stored outcomes deployed in `window`, added up per `group`, read from the
+/// outcome rows themselves. (A scope without repository or team filter reads daily rollups
+/// instead where they are clean: `store::rollups::slots`.)
 pub async fn slots<C: ConnectionTrait>(
     conn: &C,
     scope: &MetricsScope,
     window: &Window,
-    split_at: Option<TimeDelta>,
     group: SlotGroup,
 ) -> Result<Vec<SlotRow>, DbErr> {
-    slots_where(
-        conn,
-        scope.organization_id,
-        Some(scope),
-        window,
-        split_at,
-        group,
-    )
-    .await
+    slots_where(conn, scope.organization_id, Some(scope), window, group).await
 }
 
-/// [`slots`] of every deployment of the organization, production or not, per day and stream
-/// (the `/metrics` snapshot splits them into its scopes).
+/// [`slots`] of every deployment of the organization, production or not, per stream (the
+/// `/metrics` snapshot splits them into its scopes).
 pub async fn slots_of_all<C: ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,
     window: &Window,
 ) -> Result<Vec<SlotRow>, DbErr> {
-    slots_where(conn, organization_id, None, window, None, SlotGroup::Stream).await
+    slots_where(conn, organization_id, None, window, SlotGroup::Stream).await
 }
 
 /// Every incident of the organization that started in the window, with its `is_production`.
@@ -721,118 +854,119 @@ pub async fn incidents_of_all<C: ConnectionTrait>(
         .collect()
 }
 
+/// The key columns of `group`'s rows, over `deployment_outcomes o`.
+pub(crate) fn group_keys(group: SlotGroup) -> &'static [&'static str] {
+    match group {
+        SlotGroup::Scope => &["o.deployed_day"],
+        SlotGroup::Environment => &["o.deployed_day", "o.environment"],
+        SlotGroup::Repository => &["o.repository_id"],
+        SlotGroup::Stream => &["o.environment", "o.repository_id", "o.is_production"],
+    }
+}
+
+/// A slot row of `group` with the columns of [`aggregate_columns`] and the keys of
+/// [`group_keys`] (named `deployed_day` or `day`, `environment`, …).
+fn slot_row(row: &QueryResult, group: SlotGroup) -> Result<SlotRow, DbErr> {
+    let keys = group_keys(group);
+    // The key's column when the group has it.
+    fn key<T: sea_orm::TryGetable>(
+        row: &QueryResult,
+        keys: &[&str],
+        key: &str,
+        column: &str,
+    ) -> Result<Option<T>, DbErr> {
+        if keys.contains(&key) {
+            Ok(Some(row.try_get("", column)?))
+        } else {
+            Ok(None)
+        }
+    }
+    Ok(SlotRow {
+        day: key(row, keys, "o.deployed_day", "day")?,
+        repository_id: key(row, keys, "o.repository_id", "repository_id")?,
+        environment: key(row, keys, "o.environment", "environment")?,
+        is_production: key(row, keys, "o.is_production", "is_production")?,
+        slot: slot_of(row)?,
+    })
+}
+
+/// The `SELECT` list of `group`'s slot rows over `deployment_outcomes o`: its keys
+/// (`o.deployed_day AS day, o.environment`, …), then [`aggregate_columns`].
+pub(crate) fn slot_columns(backend: DbBackend, group: SlotGroup) -> String {
+    let keys: Vec<String> = group_keys(group)
+        .iter()
+        .map(|key| match *key {
+            "o.deployed_day" => "o.deployed_day AS day".to_owned(),
+            other => other.to_owned(),
+        })
+        .collect();
+    format!(
+        "{}, {}",
+        keys.join(", "),
+        aggregate_columns(backend, !group.per_day())
+    )
+}
+
+/// Appends the statement of `group`'s slot rows over the outcome rows of the organization
+/// (narrowed to `scope`) deployed in `[from_us, to_us)`.
+pub(crate) fn push_slots(
+    sql: &mut Sql,
+    organization_id: Uuid,
+    scope: Option<&MetricsScope>,
+    group: SlotGroup,
+    (from_us, to_us): (i64, i64),
+) {
+    sql.push(&format!(
+        "SELECT {} FROM deployment_outcomes o WHERE o.organization_id = ",
+        slot_columns(sql.backend(), group)
+    ))
+    .bind(organization_id);
+    match scope {
+        Some(scope) => {
+            sql.environment_filter("o", scope)
+                .repository_filter("o", scope);
+        }
+        // Every deployment: named, both values of the index's second column make two range
+        // scans of `ix_outcomes_production` instead of a scan of the organization's rows.
+        None => {
+            sql.push(" AND o.is_production IN (")
+                .bind(false)
+                .push(", ")
+                .bind(true)
+                .push(")");
+        }
+    }
+    sql.push(" AND o.deployed_us >= ")
+        .bind(from_us)
+        .push(" AND o.deployed_us < ")
+        .bind(to_us);
+    sql.push(&format!(" GROUP BY {}", group_keys(group).join(", ")));
+}
+
+/// Runs a statement of `group`'s slot rows.
+pub(crate) async fn query_slots<C: ConnectionTrait>(
+    conn: &C,
+    sql: Sql,
+    group: SlotGroup,
+) -> Result<Vec<SlotRow>, DbErr> {
+    conn.query_all_raw(sql.statement())
+        .await?
+        .iter()
+        .map(|row| slot_row(row, group))
+        .collect()
+}
+
 async fn slots_where<C: ConnectionTrait>(
     conn: &C,
     organization_id: Uuid,
     scope: Option<&MetricsScope>,
     window: &Window,
-    split_at: Option<TimeDelta>,
     group: SlotGroup,
 ) -> Result<Vec<SlotRow>, DbErr> {
-    let backend = conn.get_database_backend();
-    let (concat, recovery) = match backend {
-        DbBackend::Postgres => ("string_agg", "o.recovery_seconds::text"),
-        // 17 significant digits: every double prints and parses back exactly.
-        _ => ("group_concat", "printf('%!.17g', o.recovery_seconds)"),
-    };
-    let mut keys = vec!["o.deployed_day"];
-    match group {
-        SlotGroup::Scope => {}
-        SlotGroup::Repository => keys.push("o.repository_id"),
-        SlotGroup::Environment => keys.push("o.environment"),
-        SlotGroup::Stream => keys.extend(["o.environment", "o.repository_id", "o.is_production"]),
-    }
-    let mut sql = Sql::new(backend);
-    sql.push(&format!("SELECT {}", keys.join(", ")));
-    if let Some(split) = split_at {
-        let split_us = split.num_microseconds().unwrap_or(0);
-        sql.push(", CASE WHEN o.deployed_us - o.deployed_day * ")
-            .push(&MICROS_PER_DAY.to_string())
-            .push(" >= ")
-            .bind(split_us)
-            .push(" THEN 1 ELSE 0 END AS half");
-    }
-    sql.push(&format!(
-        ", MIN(o.deployed_us) AS any_us, COUNT(*) AS finished, \
-         SUM(CASE WHEN o.is_success THEN 1 ELSE 0 END) AS successes, \
-         MIN(CASE WHEN o.is_success THEN o.deployed_us END) AS first_us, \
-         MAX(CASE WHEN o.is_success THEN o.deployed_us END) AS last_us, \
-         SUM(CASE WHEN o.change_failure THEN 1 ELSE 0 END) AS failures, \
-         SUM(CASE WHEN o.change_failure AND o.recovery_seconds IS NULL THEN 1 ELSE 0 END) \
-         AS unrecovered, SUM(CASE WHEN o.rework THEN 1 ELSE 0 END) AS rework, \
-         {concat}(CASE WHEN o.recovery_seconds IS NOT NULL THEN {recovery} END, ',') \
-         AS recovery, {concat}(o.lead_seconds, ',') AS lead \
-         FROM deployment_outcomes o WHERE o.organization_id = "
-    ))
-    .bind(organization_id);
-    if let Some(scope) = scope {
-        sql.environment_filter("o", scope)
-            .repository_filter("o", scope);
-    }
-    sql.push(" AND o.deployed_us >= ")
-        .bind(micros_ceil(window.from))
-        .push(" AND o.deployed_us < ")
-        .bind(micros_ceil(window.to));
-    sql.push(&format!(" GROUP BY {}", keys.join(", ")));
-    if split_at.is_some() {
-        sql.push(", half");
-    }
-    let mut out = Vec::new();
-    for row in conn.query_all_raw(sql.statement()).await? {
-        let micros = |column: &str| -> Result<Option<DateTime<Utc>>, DbErr> {
-            Ok(row
-                .try_get::<Option<i64>>("", column)?
-                .and_then(DateTime::<Utc>::from_timestamp_micros))
-        };
-        let count = |column: &str| -> Result<u64, DbErr> {
-            Ok(u64::try_from(row.try_get::<Option<i64>>("", column)?.unwrap_or(0)).unwrap_or(0))
-        };
-        let samples = |column: &str| -> Result<Vec<f64>, DbErr> {
-            let text: Option<String> = row.try_get("", column)?;
-            text.as_deref()
-                .unwrap_or_default()
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    s.parse::<f64>()
-                        .map_err(|e| DbErr::Custom(format!("stored sample `{s}`: {e}")))
-                })
-                .collect()
-        };
-        let at = micros("any_us")?
-            .ok_or_else(|| DbErr::Custom("an outcome slot without a time".to_owned()))?;
-        let has = |key: &str| keys.contains(&key);
-        out.push(SlotRow {
-            at,
-            repository_id: if has("o.repository_id") {
-                Some(row.try_get("", "repository_id")?)
-            } else {
-                None
-            },
-            environment: if has("o.environment") {
-                Some(row.try_get("", "environment")?)
-            } else {
-                None
-            },
-            is_production: if has("o.is_production") {
-                Some(row.try_get("", "is_production")?)
-            } else {
-                None
-            },
-            slot: OutcomeSlot {
-                finished: count("finished")?,
-                successes: count("successes")?,
-                first_success: micros("first_us")?,
-                last_success: micros("last_us")?,
-                failures: count("failures")?,
-                unrecovered: count("unrecovered")?,
-                rework: count("rework")?,
-                recovery_seconds: samples("recovery")?,
-                lead_seconds: samples("lead")?,
-            },
-        });
-    }
-    Ok(out)
+    let mut sql = Sql::new(conn.get_database_backend());
+    let range = (micros_ceil(window.from), micros_ceil(window.to));
+    push_slots(&mut sql, organization_id, scope, group, range);
+    query_slots(conn, sql, group).await
 }
 
 /// The incidents of the scope that started in the window (time to restore), with their

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod outcomes;
 pub mod overview;
 pub mod pushes;
+pub mod rollups;
 pub mod source_incidents;
 pub mod source_objects;
 mod sql;

@@ -37,6 +37,7 @@ mod pagerduty_webhooks;
 mod prometheus;
 mod record;
 mod reliability;
+mod rollups;
 mod secrets;
 mod slow_clients;
 mod statuses;

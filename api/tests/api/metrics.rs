@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, deployment, problem, spawn_app};
 
-const METRIC_KEYS: [&str; 6] = [
+pub(crate) const METRIC_KEYS: [&str; 6] = [
     "deployment_frequency",
     "change_lead_time",
     "change_failure_rate",

@@ -266,3 +266,59 @@ async fn the_external_id_migration_rolls_back_and_forward() {
     );
     assert_eq!(app.deployment_rows().await, 2);
 }
+
+/// Migration 000014 computes, over an existing history, exactly the daily rollups the
+/// compactor keeps: rolled back (tables, triggers and functions dropped; writes still work)
+/// and applied again, every rollup is the same and no day is dirty.
+#[tokio::test]
+async fn the_rollups_migration_computes_what_the_compactor_kept() {
+    use entity::outcome_days;
+    use sea_orm::EntityTrait;
+
+    let app = crate::helpers::spawn_app_with(|args| args.rollup_interval_seconds = 0.0).await;
+    let mut sequence = crate::outcomes::Sequence::new(&app, "acme", 11).spread_over(4);
+    for _ in 0..40 {
+        sequence.step().await;
+    }
+    let core = &app.state.core;
+    let conn = core.db.read();
+    assert!(api::store::rollups::marks(conn).await.unwrap() > 0);
+    api::core::rollups::compact_all(core).await.unwrap();
+    let rows = || async {
+        let mut rows = outcome_days::Entity::find().all(conn).await.unwrap();
+        rows.sort_by(|a, b| {
+            (a.organization_id, &a.environment, a.day, a.is_production).cmp(&(
+                b.organization_id,
+                &b.environment,
+                b.day,
+                b.is_production,
+            ))
+        });
+        rows
+    };
+    let kept = rows().await;
+    assert!(kept.len() > 2, "{} rollups", kept.len());
+    assert!(kept.iter().any(|r| !r.lead_seconds.is_empty()));
+    assert!(kept.iter().any(|r| !r.recovery_seconds.is_empty()));
+    Migrator::down(
+        conn,
+        Some(crate::helpers::migrations_since(
+            "m20261207_000014_outcome_days",
+        )),
+    )
+    .await
+    .unwrap();
+    for table in ["outcome_days", "outcome_day_marks"] {
+        let gone = conn
+            .execute_unprepared(&format!("SELECT COUNT(*) FROM {table}"))
+            .await;
+        assert!(gone.is_err(), "{table} is dropped");
+    }
+    // Without the triggers, outcome rows change freely (a no-op rewrite here).
+    conn.execute_unprepared("UPDATE deployment_outcomes SET rework = rework")
+        .await
+        .unwrap();
+    Migrator::up(conn, None).await.unwrap();
+    assert_eq!(rows().await, kept);
+    assert_eq!(api::store::rollups::marks(conn).await.unwrap(), 0);
+}

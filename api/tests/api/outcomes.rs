@@ -30,10 +30,19 @@ fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// One of a few instants, so deployments and incidents often tie.
-fn instant(rng: &mut StdRng) -> DateTime<Utc> {
-    let base = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
-    base + Duration::minutes(30 * rng.random_range(0..10))
+/// The first day of the sequences' history.
+pub(crate) fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+/// One of a few instants, so deployments and incidents often tie: on one day, or with
+/// `days > 1` on that many days, at midnight, half past, 10:00 or 23:30 (the edges of a day).
+fn instant(rng: &mut StdRng, days: i64) -> DateTime<Utc> {
+    if days <= 1 {
+        return base() + Duration::minutes(30 * rng.random_range(0..10));
+    }
+    let half_hours = [0, 1, 20, 47][rng.random_range(0..4)];
+    base() + Duration::days(rng.random_range(0..days)) + Duration::minutes(30 * half_hours)
 }
 
 fn commits(rng: &mut StdRng, at: DateTime<Utc>) -> Value {
@@ -50,9 +59,10 @@ fn commits(rng: &mut StdRng, at: DateTime<Utc>) -> Value {
     json!(list)
 }
 
-/// A create body, or with `replace` an admin replacement (which takes every status).
-fn body(rng: &mut StdRng, n: u32, replace: bool) -> Value {
-    let at = instant(rng);
+/// A create body, or with `replace` an admin replacement (which takes every status), at an
+/// instant of `days` days.
+fn body(rng: &mut StdRng, n: u32, replace: bool, days: i64) -> Value {
+    let at = instant(rng, days);
     let environment = ENVIRONMENTS[rng.random_range(0..2)];
     let status = if replace {
         [
@@ -91,15 +101,18 @@ fn body(rng: &mut StdRng, n: u32, replace: bool) -> Value {
 
 pub(crate) struct Sequence<'a> {
     app: &'a TestApp,
-    org: String,
-    token: String,
+    pub(crate) org: String,
+    pub(crate) token: String,
     admin: String,
     rng: StdRng,
     /// Deployment ids, numbers and repository URLs created so far (deleted ones removed).
     deployments: Vec<(Uuid, i64, String)>,
-    incidents: Vec<Uuid>,
-    log: Vec<String>,
+    /// Incident ids and when each started.
+    incidents: Vec<(Uuid, DateTime<Utc>)>,
+    pub(crate) log: Vec<String>,
     n: u32,
+    /// Days the instants are spread over.
+    days: i64,
 }
 
 impl<'a> Sequence<'a> {
@@ -116,7 +129,14 @@ impl<'a> Sequence<'a> {
             incidents: Vec::new(),
             log: vec![format!("seed {seed}")],
             n: 0,
+            days: 1,
         }
+    }
+
+    /// The same writes with their instants spread over `days` days (see [`instant`]).
+    pub(crate) fn spread_over(mut self, days: i64) -> Self {
+        self.days = days;
+        self
     }
 
     async fn expect(&mut self, resp: reqwest::Response, ok: &[u16], what: &str) -> Value {
@@ -144,7 +164,7 @@ impl<'a> Sequence<'a> {
         match self.rng.random_range(0..100) {
             0..=34 => {
                 self.n += 1;
-                let body = body(&mut self.rng, self.n, false);
+                let body = body(&mut self.rng, self.n, false, self.days);
                 let resp = app
                     .post_json("/api/v1/deployments", &self.token, &body)
                     .await;
@@ -185,7 +205,7 @@ impl<'a> Sequence<'a> {
                 let status = ["success", "failure"][self.rng.random_range(0..2)];
                 let mut change = json!({ "status": status });
                 if self.rng.random_bool(0.6) {
-                    change["finished_at"] = json!(rfc(instant(&mut self.rng)));
+                    change["finished_at"] = json!(rfc(instant(&mut self.rng, self.days)));
                 }
                 let resp = app
                     .client
@@ -205,7 +225,7 @@ impl<'a> Sequence<'a> {
                     return;
                 };
                 self.n += 1;
-                let mut replacement = body(&mut self.rng, self.n, true);
+                let mut replacement = body(&mut self.rng, self.n, true, self.days);
                 for (key, default) in [("commits_count", json!(1)), ("is_forced", json!(false))] {
                     replacement[key] = default;
                 }
@@ -254,8 +274,8 @@ impl<'a> Sequence<'a> {
                 self.deployments.retain(|d| d.0 != id);
             }
             76..=92 => {
-                let started_at =
-                    instant(&mut self.rng) + Duration::minutes(self.rng.random_range(0..40));
+                let started_at = instant(&mut self.rng, self.days)
+                    + Duration::minutes(self.rng.random_range(0..40));
                 let mut incident = json!({"title": "Down", "started_at": rfc(started_at)});
                 match self.rng.random_range(0..3) {
                     0 => match self.pick() {
@@ -284,18 +304,25 @@ impl<'a> Sequence<'a> {
                     .expect(resp, &[201], &format!("incident {incident}"))
                     .await;
                 self.incidents
-                    .push(created["id"].as_str().unwrap().parse().unwrap());
+                    .push((created["id"].as_str().unwrap().parse().unwrap(), started_at));
             }
             _ => {
                 if self.incidents.is_empty() {
                     return;
                 }
-                let id = self.incidents[self.rng.random_range(0..self.incidents.len())];
+                let (id, started_at) =
+                    self.incidents[self.rng.random_range(0..self.incidents.len())];
+                let resolved_at = if self.days <= 1 {
+                    // After every instant of the day.
+                    instant(&mut self.rng, self.days) + Duration::hours(6)
+                } else {
+                    started_at + Duration::minutes(self.rng.random_range(0..2880))
+                };
                 let resp = app
                     .post_json(
                         &format!("/api/v1/incidents/{id}/resolve"),
                         &self.token,
-                        &json!({"resolved_at": rfc(instant(&mut self.rng) + Duration::hours(6))}),
+                        &json!({"resolved_at": rfc(resolved_at)}),
                     )
                     .await;
                 // Resolved already: 409.
@@ -307,7 +334,7 @@ impl<'a> Sequence<'a> {
 }
 
 /// Everything stored for the organization, as the engine's facts.
-async fn facts_of(
+pub(crate) async fn facts_of(
     app: &TestApp,
     organization_id: Uuid,
 ) -> (Vec<DeploymentFact>, Vec<IncidentFact>, BTreeMap<Uuid, bool>) {
@@ -361,6 +388,39 @@ async fn facts_of(
         })
         .collect();
     (facts, incidents, production)
+}
+
+/// The engine's summary of `window` from the outcomes a scope selects and its incidents.
+pub(crate) fn summary_of(
+    window: &Window,
+    chosen: &[&DeploymentOutcome],
+    incidents: &[IncidentFact],
+) -> Value {
+    let rows: Vec<_> = chosen.iter().map(|o| o.row()).collect();
+    let samples: Vec<f64> = chosen.iter().flat_map(|o| o.lead_time_samples()).collect();
+    serde_json::to_value(dora_metrics::summarize(
+        window,
+        &rows,
+        &samples,
+        incidents,
+        dora_metrics::Benchmark::Y2023,
+    ))
+    .unwrap()
+}
+
+/// Each incident of the organization and its `is_production`.
+pub(crate) async fn incident_production(
+    app: &TestApp,
+    organization_id: Uuid,
+) -> BTreeMap<Uuid, bool> {
+    incidents::Entity::find()
+        .filter(incidents::Column::OrganizationId.eq(organization_id))
+        .all(app.state.core.db.read())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, i.is_production))
+        .collect()
 }
 
 /// The stored rows of the organization against `derive` over all its facts.
@@ -491,14 +551,7 @@ pub(crate) async fn assert_outcomes_match(
 /// its whole stream (README, "Scope").
 async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, log: &[String]) {
     let (deployments, incidents, production) = facts_of(app, organization_id).await;
-    let incident_production: BTreeMap<Uuid, bool> = incidents::Entity::find()
-        .filter(incidents::Column::OrganizationId.eq(organization_id))
-        .all(app.state.core.db.read())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| (i.id, i.is_production))
-        .collect();
+    let incident_production = incident_production(app, organization_id).await;
     let from = Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap();
     let to = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
     let window = Window::new(from, to).unwrap();
@@ -518,8 +571,6 @@ async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, 
             .iter()
             .filter(|o| selected(&o.deployment.id, &o.deployment.environment))
             .collect();
-        let rows: Vec<_> = chosen.iter().map(|o| o.row()).collect();
-        let samples: Vec<f64> = chosen.iter().flat_map(|o| o.lead_time_samples()).collect();
         let scoped: Vec<IncidentFact> = incidents
             .iter()
             .filter(|i| match environment {
@@ -528,14 +579,7 @@ async fn assert_scopes_match(app: &TestApp, token: &str, organization_id: Uuid, 
             })
             .cloned()
             .collect();
-        let expected = serde_json::to_value(dora_metrics::summarize(
-            &window,
-            &rows,
-            &samples,
-            &scoped,
-            dora_metrics::Benchmark::Y2023,
-        ))
-        .unwrap();
+        let expected = summary_of(&window, &chosen, &scoped);
         let mut path = format!("/api/v1/metrics/dora?from={}&to={}", rfc(from), rfc(to));
         if let Some(e) = environment {
             path.push_str(&format!("&environment={e}"));

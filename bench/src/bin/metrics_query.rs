@@ -12,11 +12,17 @@
 //! cargo run --release -p bench --bin metrics_query
 //! ```
 //!
+//! After the load it computes the derived outcomes and the daily rollups as migrations 000009
+//! and 000014 do (each timed), and times everything twice: with every day's rollup compacted
+//! (the compactor has nothing dirty), then with nothing compacted (every day marked dirty, so
+//! each read adds up the outcome rows), each number beside its floor, its goal and the load
+//! average; then the compactor rebuilding every day, the first `/metrics` refresh and scrapes.
+//!
 //! Options: `--deployments N` (default 1,000,000), `--days N` (history length, default 3 years),
 //! `--runs N` (timed runs per query, 30), `--cover-statuses` (see `Args`),
 //! `--only sqlite|postgres`, `--postgres-url URL` (a server; the `dora_bench_metrics` database
 //! is dropped and created there), `--sqlite-file PATH`, `--skip-load` (reuse the databases of a
-//! previous run).
+//! previous run made with `--keep`), `--keep` (leave the databases; removed otherwise).
 #![allow(clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
@@ -63,6 +69,9 @@ struct Args {
     sqlite_file: String,
     #[arg(long)]
     skip_load: bool,
+    /// Leave the databases when done (for `--skip-load`); without it they are removed.
+    #[arg(long)]
+    keep: bool,
     /// Start with one deployment of every (repository, environment, status), so that a small
     /// history exports the series of a large one (the scrape comparison).
     #[arg(long)]
@@ -127,6 +136,16 @@ async fn run(args: &Args, url: &str) -> Result<()> {
             started.elapsed().as_secs_f64(),
             load_average()
         );
+        // What migration 000014 does: every daily rollup, in one pass (and no day left dirty).
+        let started = Instant::now();
+        let txn = db.begin().await?;
+        let rollups = migration::compute_rollups(&txn).await?;
+        txn.commit().await?;
+        println!(
+            "computed {rollups} daily rollups in {:.1} s (migration 000014's pass; load average {})",
+            started.elapsed().as_secs_f64(),
+            load_average()
+        );
         let started = Instant::now();
         match db.get_database_backend() {
             DbBackend::Postgres => db.execute_unprepared("VACUUM ANALYZE").await?,
@@ -146,7 +165,11 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     // One DORA snapshot, computed at start-up and awaited below: no refresh runs while the
     // queries and scrapes are timed.
     serve.metrics_refresh_seconds = 24 * 3600;
+    // The rollups' compactor runs when the bench says (below), not in the background: the
+    // "nothing compacted" timings need every day dirty.
+    serve.rollup_interval_seconds = 0.0;
     let app = Application::build(Settings::from_serve_args(serve.clone())?).await?;
+    let core = app.state().core.clone();
     let base = format!(
         "http://{}",
         app.local_addr().context("the service has no address")?
@@ -186,78 +209,38 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         first_snapshot.as_secs_f64(),
         load_average()
     );
-    let day = |d: i64| end - TimeDelta::days(d);
-    let queries = [
-        ("30 days, organization", day(30), end, None),
-        ("365 days, organization", day(365), end, None),
-        ("30 days, one repository", day(30), end, Some(repository)),
-        ("30 days a year ago, organization", day(395), day(365), None),
-    ];
+    // Compacted: whatever a load or an earlier run left dirty is rebuilt first.
+    let started = Instant::now();
+    let rounds = api::core::rollups::compact_all(&core).await?;
+    let marks = api::store::rollups::marks(&db).await?;
     println!(
-        "| query | deployments in scope | HTTP median | HTTP p90 | floor median | ratio | load |"
+        "\n### Rollups compacted: nothing dirty ({marks} marks; the compactor took {rounds} \
+         rounds, {:.1} s)",
+        started.elapsed().as_secs_f64()
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, from, to, repository) in queries {
-        let mut path = format!(
-            "{base}/api/v1/metrics/dora?from={}&to={}",
-            from.format("%Y-%m-%dT%H:%M:%SZ"),
-            to.format("%Y-%m-%dT%H:%M:%SZ")
-        );
-        if let Some(r) = repository {
-            path.push_str(&format!("&repository={r}"));
-        }
-        let (client, path, token, db) = (&client, &path, &token, &db);
-        let (http, body) = time(args.runs, move || get_json(client, path, token)).await?;
-        let (floor, _) = time(args.runs, move || async move {
-            floor_query(db, org, repository, from, to).await
-        })
-        .await?;
-        let in_scope = floor_query(db, org, repository, from, to).await?;
-        println!(
-            "| {name} | {in_scope} ({} successful) | {:.1} ms | {:.1} ms | {:.1} ms | {:.1}× | {} |",
-            body["deployment_frequency"]["deployments"],
-            ms(http.median),
-            ms(http.p90),
-            ms(floor.median),
-            http.median.as_secs_f64() / floor.median.as_secs_f64(),
-            load_average(),
-        );
-    }
-    // Series: one query, every bucket of the window computed in one pass.
-    for (name, interval) in [("365 days by day", "day"), ("365 days by week", "week")] {
-        let path = format!(
-            "{base}/api/v1/metrics/dora/series?interval={interval}&from={}&to={}",
-            day(365).format("%Y-%m-%dT%H:%M:%SZ"),
-            end.format("%Y-%m-%dT%H:%M:%SZ")
-        );
-        let (client, path, token) = (&client, &path, &token);
-        let (http, body) =
-            time(args.runs.div_ceil(5), move || get_json(client, path, token)).await?;
-        println!(
-            "series, {name}: {} buckets, median {:.1} ms, p90 {:.1} ms (load average {})",
-            body["buckets"].as_array().map_or(0, Vec::len),
-            ms(http.median),
-            ms(http.p90),
-            load_average(),
-        );
-    }
-    // Breakdowns: one row per group, 30 days.
-    for by in ["repository", "team", "environment"] {
-        let path = format!(
-            "{base}/api/v1/metrics/dora/breakdown?by={by}&from={}&to={}",
-            day(30).format("%Y-%m-%dT%H:%M:%SZ"),
-            end.format("%Y-%m-%dT%H:%M:%SZ")
-        );
-        let (client, path, token) = (&client, &path, &token);
-        let (http, body) = time(args.runs, move || get_json(client, path, token)).await?;
-        println!(
-            "breakdown by {by}, 30 days: {} rows, median {:.1} ms, p90 {:.1} ms (load average {})",
-            body["rows"].as_array().map_or(0, Vec::len),
-            ms(http.median),
-            ms(http.p90),
-            load_average(),
-        );
-    }
+    let targets = Targets {
+        base: &base,
+        token: &token,
+        client: &client,
+        db: &db,
+        org,
+        end,
+        repository,
+        runs: args.runs,
+    };
+    time_queries(&targets).await?;
+    // Nothing compacted: every day dirty, so every read adds up the outcome rows themselves
+    // (the reads before the rollups, in the same run).
+    let marked = api::store::rollups::mark_all(&db).await?;
+    println!("\n### Nothing compacted: every day dirty ({marked} marks)");
+    time_queries(&targets).await?;
+    let started = Instant::now();
+    let rounds = api::core::rollups::compact_all(&core).await?;
+    println!(
+        "\ncompactor: rebuilt every dirty day in {:.1} s ({rounds} rounds; load average {})",
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
     db.close().await?;
 
     let (client, metrics_url) = (&client, &metrics_url);
@@ -277,6 +260,191 @@ async fn run(args: &Args, url: &str) -> Result<()> {
     );
     let _ = stop.send(());
     server.await??;
+    if !args.keep {
+        remove_database(args, url).await?;
+        println!("(database removed; --keep leaves it)");
+    }
+    Ok(())
+}
+
+/// Drops the benchmark's database (PostgreSQL) or deletes its files (SQLite).
+async fn remove_database(args: &Args, url: &str) -> Result<()> {
+    if url.starts_with("sqlite") {
+        for suffix in ["", "-wal", "-shm", ".jwt-secret", ".secret-key"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_file));
+        }
+        return Ok(());
+    }
+    on_server(
+        args,
+        "DROP DATABASE IF EXISTS dora_bench_metrics WITH (FORCE)",
+    )
+    .await
+}
+
+/// Runs `statement` on the PostgreSQL server's `postgres` database.
+async fn on_server(args: &Args, statement: &str) -> Result<()> {
+    let admin = Database::connect(format!(
+        "{}/postgres",
+        args.postgres_url.trim_end_matches('/')
+    ))
+    .await?;
+    admin.execute_unprepared(statement).await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// What [`time_queries`] needs.
+struct Targets<'a> {
+    base: &'a str,
+    token: &'a str,
+    client: &'a reqwest::Client,
+    db: &'a DatabaseConnection,
+    org: Uuid,
+    end: DateTime<Utc>,
+    repository: Uuid,
+    runs: usize,
+}
+
+/// "met" or "NOT met".
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// Times the summaries against their floors, the 365-day series and the 30-day breakdowns,
+/// each with its goal (issue 14) and the load average.
+async fn time_queries(t: &Targets<'_>) -> Result<()> {
+    let Targets {
+        base,
+        token,
+        client,
+        db,
+        org,
+        end,
+        repository,
+        runs,
+    } = *t;
+    let day = |d: i64| end - TimeDelta::days(d);
+    // (name, from, to, repository, goal: at most this many times the floor, under this many ms)
+    let queries = [
+        (
+            "30 days, organization",
+            day(30),
+            end,
+            None,
+            Some(3.0),
+            Some(20.0),
+        ),
+        (
+            "365 days, organization",
+            day(365),
+            end,
+            None,
+            Some(3.0),
+            Some(100.0),
+        ),
+        (
+            "30 days, one repository",
+            day(30),
+            end,
+            Some(repository),
+            None,
+            None,
+        ),
+        (
+            "30 days a year ago, organization",
+            day(395),
+            day(365),
+            None,
+            Some(3.0),
+            None,
+        ),
+    ];
+    println!(
+        "| query | deployments in scope | HTTP median | HTTP p90 | floor median | ratio | goal | load |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|---:|");
+    for (name, from, to, repository, max_ratio, max_ms) in queries {
+        let mut path = format!(
+            "{base}/api/v1/metrics/dora?from={}&to={}",
+            from.format("%Y-%m-%dT%H:%M:%SZ"),
+            to.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        if let Some(r) = repository {
+            path.push_str(&format!("&repository={r}"));
+        }
+        let path = &path;
+        let (http, body) = time(runs, move || get_json(client, path, token)).await?;
+        let (floor, _) = time(runs, move || async move {
+            floor_query(db, org, repository, from, to).await
+        })
+        .await?;
+        let in_scope = floor_query(db, org, repository, from, to).await?;
+        let ratio = http.median.as_secs_f64() / floor.median.as_secs_f64();
+        let mut goal = Vec::new();
+        if let Some(max) = max_ratio {
+            goal.push(format!("≤ {max}× {}", verdict(ratio <= max)));
+        }
+        if let Some(max) = max_ms {
+            goal.push(format!("< {max} ms {}", verdict(ms(http.median) < max)));
+        }
+        println!(
+            "| {name} | {in_scope} ({} successful) | {:.1} ms | {:.1} ms | {:.1} ms | {ratio:.1}× | {} | {} |",
+            body["deployment_frequency"]["deployments"],
+            ms(http.median),
+            ms(http.p90),
+            ms(floor.median),
+            goal.join(", "),
+            load_average(),
+        );
+    }
+    // Series: one query, every bucket of the window computed in one pass.
+    for (name, interval, max_ms) in [
+        ("365 days by day", "day", Some(150.0)),
+        ("365 days by week", "week", None),
+    ] {
+        let path = format!(
+            "{base}/api/v1/metrics/dora/series?interval={interval}&from={}&to={}",
+            day(365).format("%Y-%m-%dT%H:%M:%SZ"),
+            end.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let path = &path;
+        let (http, body) = time(runs.div_ceil(5), move || get_json(client, path, token)).await?;
+        let goal = max_ms.map_or_else(String::new, |max: f64| {
+            format!("; goal < {max} ms {}", verdict(ms(http.median) < max))
+        });
+        println!(
+            "series, {name}: {} buckets, median {:.1} ms, p90 {:.1} ms{goal} (load average {})",
+            body["buckets"].as_array().map_or(0, Vec::len),
+            ms(http.median),
+            ms(http.p90),
+            load_average(),
+        );
+    }
+    // Breakdowns: one row per group, 30 days.
+    for (by, max_ms) in [
+        ("repository", Some(50.0)),
+        ("team", None),
+        ("environment", None),
+    ] {
+        let path = format!(
+            "{base}/api/v1/metrics/dora/breakdown?by={by}&from={}&to={}",
+            day(30).format("%Y-%m-%dT%H:%M:%SZ"),
+            end.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let path = &path;
+        let (http, body) = time(runs, move || get_json(client, path, token)).await?;
+        let goal = max_ms.map_or_else(String::new, |max: f64| {
+            format!("; goal < {max} ms {}", verdict(ms(http.median) < max))
+        });
+        println!(
+            "breakdown by {by}, 30 days: {} rows, median {:.1} ms, p90 {:.1} ms{goal} (load average {})",
+            body["rows"].as_array().map_or(0, Vec::len),
+            ms(http.median),
+            ms(http.p90),
+            load_average(),
+        );
+    }
     Ok(())
 }
 
@@ -381,25 +549,11 @@ async fn connect(url: &str) -> Result<DatabaseConnection> {
 }
 
 async fn fresh_database(args: &Args, url: &str) -> Result<()> {
+    remove_database(args, url).await?;
     if url.starts_with("sqlite") {
-        for suffix in ["", "-wal", "-shm", ".jwt-secret"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_file));
-        }
         return Ok(());
     }
-    let admin = Database::connect(format!(
-        "{}/postgres",
-        args.postgres_url.trim_end_matches('/')
-    ))
-    .await?;
-    admin
-        .execute_unprepared("DROP DATABASE IF EXISTS dora_bench_metrics WITH (FORCE)")
-        .await?;
-    admin
-        .execute_unprepared("CREATE DATABASE dora_bench_metrics")
-        .await?;
-    admin.close().await?;
-    Ok(())
+    on_server(args, "CREATE DATABASE dora_bench_metrics").await
 }
 
 async fn existing(db: &DatabaseConnection) -> Result<(Uuid, DateTime<Utc>)> {
