@@ -17,6 +17,7 @@ mod m20261202_000011_outbound_webhooks;
 mod m20261202_000012_source_incidents;
 mod m20261202_000013_external_ids;
 mod m20261207_000014_outcome_days;
+mod m20261207_000015_import_copies;
 
 pub use m20261123_000005_metric_reads::flag_shared_commits;
 pub use m20261201_000009_outcomes::compute_outcomes;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_source_incidents::Migration),
             Box::new(m20261202_000013_external_ids::Migration),
             Box::new(m20261207_000014_outcome_days::Migration),
+            Box::new(m20261207_000015_import_copies::Migration),
         ]
     }
 }

@@ -86,22 +86,13 @@ fn triggers(backend: DbBackend) -> Vec<String> {
         )
     };
     let columns = copied_columns("");
-    let of_parent = copied_from("d");
     let follow = format!(
         "UPDATE deployment_commits SET ({columns}) = ({}) WHERE deployment_id = NEW.id;",
         copied_from("NEW")
     );
+    let mut statements = fill_trigger(backend, None);
     match backend {
-        DbBackend::Postgres => vec![
-            format!(
-                "CREATE OR REPLACE FUNCTION dora_deployment_commits_fill() RETURNS trigger \
-                 LANGUAGE plpgsql AS $$ BEGIN SELECT {of_parent} INTO {} \
-                 FROM deployments d WHERE d.id = NEW.deployment_id; RETURN NEW; END $$",
-                copied_columns("NEW.")
-            ),
-            "CREATE TRIGGER tr_deployment_commits_fill BEFORE INSERT ON deployment_commits \
-             FOR EACH ROW EXECUTE FUNCTION dora_deployment_commits_fill()"
-                .to_owned(),
+        DbBackend::Postgres => statements.extend([
             format!(
                 "CREATE OR REPLACE FUNCTION dora_deployments_commit_stream() RETURNS trigger \
                  LANGUAGE plpgsql AS $$ BEGIN {follow} RETURN NULL; END $$"
@@ -111,20 +102,53 @@ fn triggers(backend: DbBackend) -> Vec<String> {
                  FOR EACH ROW WHEN ({}) EXECUTE FUNCTION dora_deployments_commit_stream()",
                 changed("IS DISTINCT FROM")
             ),
-        ],
-        _ => vec![
+        ]),
+        _ => statements.push(format!(
+            "CREATE TRIGGER tr_deployments_commit_stream AFTER UPDATE ON deployments \
+             WHEN {} BEGIN {follow} END",
+            changed("IS NOT")
+        )),
+    }
+    statements
+}
+
+/// The statements that create the trigger filling a new commit row's copies (and, on
+/// PostgreSQL, its function): for every row, or only the rows matching `when` (migration
+/// 000015: the rows whose writer did not give the copies).
+pub(crate) fn fill_trigger(backend: DbBackend, when: Option<&str>) -> Vec<String> {
+    let columns = copied_columns("");
+    let of_parent = copied_from("d");
+    match backend {
+        DbBackend::Postgres => vec![
             format!(
-                "CREATE TRIGGER tr_deployment_commits_fill AFTER INSERT ON deployment_commits \
-                 BEGIN UPDATE deployment_commits SET ({columns}) = (SELECT {of_parent} \
-                 FROM deployments d WHERE d.id = NEW.deployment_id) \
-                 WHERE deployment_id = NEW.deployment_id AND sha = NEW.sha; END"
+                "CREATE OR REPLACE FUNCTION dora_deployment_commits_fill() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN SELECT {of_parent} INTO {} \
+                 FROM deployments d WHERE d.id = NEW.deployment_id; RETURN NEW; END $$",
+                copied_columns("NEW.")
             ),
             format!(
-                "CREATE TRIGGER tr_deployments_commit_stream AFTER UPDATE ON deployments \
-                 WHEN {} BEGIN {follow} END",
-                changed("IS NOT")
+                "CREATE TRIGGER tr_deployment_commits_fill BEFORE INSERT ON deployment_commits \
+                 FOR EACH ROW {}EXECUTE FUNCTION dora_deployment_commits_fill()",
+                when.map(|w| format!("WHEN ({w}) ")).unwrap_or_default()
             ),
         ],
+        _ => vec![format!(
+            "CREATE TRIGGER tr_deployment_commits_fill AFTER INSERT ON deployment_commits \
+             {}BEGIN UPDATE deployment_commits SET ({columns}) = (SELECT {of_parent} \
+             FROM deployments d WHERE d.id = NEW.deployment_id) \
+             WHERE deployment_id = NEW.deployment_id AND sha = NEW.sha; END",
+            when.map(|w| format!("WHEN {w} ")).unwrap_or_default()
+        )],
+    }
+}
+
+/// Drops the trigger [`fill_trigger`] creates (its function stays).
+pub(crate) fn drop_fill_trigger(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "DROP TRIGGER IF EXISTS tr_deployment_commits_fill ON deployment_commits"
+        }
+        _ => "DROP TRIGGER IF EXISTS tr_deployment_commits_fill",
     }
 }
 
@@ -262,5 +286,29 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shared builder keeps this migration's statements what they were.
+    #[test]
+    fn the_fill_trigger_is_unchanged() {
+        let pg = triggers(DbBackend::Postgres);
+        assert_eq!(
+            pg[1],
+            "CREATE TRIGGER tr_deployment_commits_fill BEFORE INSERT ON deployment_commits \
+             FOR EACH ROW EXECUTE FUNCTION dora_deployment_commits_fill()"
+        );
+        assert_eq!(pg.len(), 4);
+        assert!(pg[0].starts_with("CREATE OR REPLACE FUNCTION dora_deployment_commits_fill()"));
+        assert!(pg[2].starts_with("CREATE OR REPLACE FUNCTION dora_deployments_commit_stream()"));
+        let sqlite = triggers(DbBackend::Sqlite);
+        assert_eq!(sqlite.len(), 2);
+        assert!(sqlite[0].starts_with(
+            "CREATE TRIGGER tr_deployment_commits_fill AFTER INSERT ON deployment_commits BEGIN UPDATE"
+        ));
     }
 }

@@ -521,6 +521,21 @@ fn deployment_fact(row: &QueryResult) -> Result<(DeploymentFact, bool), DbErr> {
     ))
 }
 
+/// ` column IN (…ids)`; on PostgreSQL ` column = ANY(ARRAY(SELECT unnest($n::uuid[])))`, one
+/// parameter whatever the number of ids, so the statement's shape stays the same and sqlx's
+/// statement cache hits (see `store::sql::pg_array`).
+fn in_list(sql: &mut Sql, column: &str, ids: &[Uuid]) {
+    if sql.backend() == DbBackend::Postgres {
+        sql.push(&format!(" {column} = ANY(ARRAY(SELECT unnest("))
+            .bind(super::sql::pg_array(ids.iter().map(Uuid::to_string)))
+            .push("::uuid[])))");
+    } else {
+        sql.push(&format!(" {column} IN ("))
+            .bind_list(ids.iter().copied())
+            .push(")");
+    }
+}
+
 /// Re-derives every deployment of `stream` deployed in `[from, to]` and rewrites their rows.
 async fn refresh_stretch<C: ConnectionTrait>(
     txn: &C,
@@ -609,9 +624,9 @@ async fn refresh_stretch<C: ConnectionTrait>(
              AND pc.environment = c.environment AND pc.deployed_at < ",
         )
         .bind(from)
-        .push(" AND pc.is_success LIMIT 1) AS shipped_before FROM deployment_commits c WHERE c.deployment_id IN (")
-        .bind_list(successes.iter().copied())
-        .push(") ORDER BY c.deployment_id, c.sha");
+        .push(" AND pc.is_success LIMIT 1) AS shipped_before FROM deployment_commits c WHERE");
+        in_list(&mut sql, "c.deployment_id", &successes);
+        sql.push(" ORDER BY c.deployment_id, c.sha");
         let index: HashMap<Uuid, usize> = deployments
             .iter()
             .enumerate()
@@ -653,11 +668,8 @@ async fn refresh_stretch<C: ConnectionTrait>(
     let mut incidents: Vec<IncidentFact> = Vec::new();
     if !window_ids.is_empty() {
         let mut sql = Sql::new(backend);
-        sql.push(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.deployment_id IN ("
-        ))
-        .bind_list(window_ids.iter().copied())
-        .push(")");
+        sql.push(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE"));
+        in_list(&mut sql, "i.deployment_id", &window_ids);
         sql.push(&format!(
             " UNION ALL SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.organization_id = "
         ))
@@ -706,9 +718,8 @@ async fn refresh_stretch<C: ConnectionTrait>(
         .collect();
     if !unfinished.is_empty() {
         let mut sql = Sql::new(backend);
-        sql.push("DELETE FROM deployment_outcomes WHERE deployment_id IN (")
-            .bind_list(unfinished)
-            .push(")");
+        sql.push("DELETE FROM deployment_outcomes WHERE");
+        in_list(&mut sql, "deployment_id", &unfinished);
         txn.execute_raw(sql.statement()).await?;
     }
     write(txn, organization_id, &outcomes, &production).await?;
@@ -945,12 +956,27 @@ pub async fn batch_planned<C: ConnectionTrait>(
     let mut streams: Vec<Stream> = by_stream.keys().cloned().collect();
     lock_streams(txn, &mut streams).await?;
     let mut stretches = Stretches::default();
-    for (stream, mut news) in by_stream {
+    let mut ranges: Vec<(Stream, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (stream, news) in &mut by_stream {
         news.sort_by_key(|p| (p.deployed_at, p.number));
+        if let (Some(first_new), Some(last_new)) = (news.first(), news.last()) {
+            ranges.push((stream.clone(), first_new.deployed_at, last_new.deployed_at));
+        }
+    }
+    // PostgreSQL: every stream's probes in one statement (a round trip per stream otherwise).
+    let mut all_keys = if txn.get_database_backend() == DbBackend::Postgres {
+        streams_keys_postgres(txn, &ranges).await?
+    } else {
+        HashMap::new()
+    };
+    for (stream, news) in by_stream {
         let (Some(first_new), Some(last_new)) = (news.first(), news.last()) else {
             continue;
         };
-        let known = stream_keys(txn, &stream, first_new.deployed_at, last_new.deployed_at).await?;
+        let known = match all_keys.remove(&stream) {
+            Some(keys) => keys,
+            None => stream_keys(txn, &stream, first_new.deployed_at, last_new.deployed_at).await?,
+        };
         for p in &news {
             let key = (p.deployed_at, p.number);
             let at = known.rows.partition_point(|r| (r.0, r.1) < key);
@@ -983,16 +1009,30 @@ pub async fn batch_planned<C: ConnectionTrait>(
     let mut shas: Vec<&str> = listed.iter().map(|(_, _, sha)| *sha).collect();
     shas.sort_unstable();
     shas.dedup();
-    for chunk in shas.chunks(ROWS_PER_STATEMENT) {
+    let postgres = txn.get_database_backend() == DbBackend::Postgres;
+    // PostgreSQL: one statement of fixed shape (the shas as one array parameter).
+    let per_statement = if postgres {
+        shas.len().max(1)
+    } else {
+        ROWS_PER_STATEMENT
+    };
+    for chunk in shas.chunks(per_statement) {
         let mut sql = Sql::new(txn.get_database_backend());
         sql.push(
             "SELECT c.repository_id, c.environment, c.sha, MIN(c.deployed_at) AS at \
              FROM deployment_commits c WHERE c.organization_id = ",
         )
-        .bind(organization_id)
-        .push(" AND c.sha IN (")
-        .bind_list(chunk.iter().map(|s| (*s).to_owned()))
-        .push(") AND c.is_success GROUP BY c.repository_id, c.environment, c.sha");
+        .bind(organization_id);
+        if postgres {
+            sql.push(" AND c.sha = ANY(ARRAY(SELECT unnest(")
+                .bind(super::sql::pg_array(chunk.iter().copied()))
+                .push("::text[])))");
+        } else {
+            sql.push(" AND c.sha IN (")
+                .bind_list(chunk.iter().map(|s| (*s).to_owned()))
+                .push(")");
+        }
+        sql.push(" AND c.is_success GROUP BY c.repository_id, c.environment, c.sha");
         for row in txn.query_all_raw(sql.statement()).await? {
             let repository_id: Uuid = row.try_get("", "repository_id")?;
             let environment: String = row.try_get("", "environment")?;
@@ -1029,6 +1069,91 @@ struct StreamKeys {
     first: Option<DateTime<Utc>>,
     /// The first deployment after `to`.
     next: Option<DateTime<Utc>>,
+}
+
+/// [`stream_keys`] of every `(stream, from, to)` in one statement of fixed shape (PostgreSQL:
+/// the ranges as arrays, each probed by a lateral subquery).
+async fn streams_keys_postgres<C: ConnectionTrait>(
+    txn: &C,
+    ranges: &[(Stream, DateTime<Utc>, DateTime<Utc>)],
+) -> Result<HashMap<Stream, StreamKeys>, DbErr> {
+    use super::sql::{pg_array, pg_time};
+    let mut sql = Sql::new(DbBackend::Postgres);
+    let columns = format!(
+        "d.deployed_at, d.number, CASE WHEN {} THEN 1 ELSE 0 END AS ok",
+        success("d")
+    );
+    let stream = "d.repository_id = s.repository_id AND d.environment = s.environment";
+    sql.push("SELECT s.i, p.* FROM unnest(")
+        .bind(pg_array(ranges.iter().map(|r| r.0.0.to_string())))
+        .push("::uuid[], ")
+        .bind(pg_array(ranges.iter().map(|r| r.0.1.as_str())))
+        .push("::text[], ")
+        .bind(pg_array(ranges.iter().map(|r| pg_time(r.1))))
+        .push("::timestamptz[], ")
+        .bind(pg_array(ranges.iter().map(|r| pg_time(r.2))))
+        .push(&format!(
+            "::timestamptz[]) WITH ORDINALITY AS s(repository_id, environment, from_at, to_at, i) \
+             CROSS JOIN LATERAL (\
+             SELECT 0 AS part, w.* FROM (SELECT {columns} FROM deployments d WHERE {stream} \
+             AND d.deployed_at >= s.from_at AND d.deployed_at <= s.to_at) AS w \
+             UNION ALL SELECT 1 AS part, b.* FROM (SELECT {columns} FROM deployments d \
+             WHERE {stream} AND d.deployed_at < s.from_at AND {} \
+             ORDER BY d.deployed_at DESC, d.number DESC LIMIT 1) AS b \
+             UNION ALL SELECT 2 AS part, f.* FROM (SELECT {columns} FROM deployments d \
+             WHERE {stream} ORDER BY d.deployed_at, d.number LIMIT 1) AS f \
+             UNION ALL SELECT 3 AS part, n.* FROM (SELECT {columns} FROM deployments d \
+             WHERE {stream} AND d.deployed_at > s.to_at \
+             ORDER BY d.deployed_at, d.number LIMIT 1) AS n) AS p",
+            success("d")
+        ));
+    let mut all: HashMap<Stream, StreamKeys> = ranges
+        .iter()
+        .map(|(stream, _, _)| {
+            (
+                stream.clone(),
+                StreamKeys {
+                    rows: Vec::new(),
+                    success_before: None,
+                    first: None,
+                    next: None,
+                },
+            )
+        })
+        .collect();
+    for row in txn.query_all_raw(sql.statement()).await? {
+        let i: i64 = row.try_get("", "i")?;
+        let Some((stream, _, _)) = usize::try_from(i - 1).ok().and_then(|i| ranges.get(i)) else {
+            continue;
+        };
+        let Some(keys) = all.get_mut(stream) else {
+            continue;
+        };
+        keys.add(&row)?;
+    }
+    for keys in all.values_mut() {
+        keys.rows.sort_by_key(|r| (r.0, r.1));
+    }
+    Ok(all)
+}
+
+impl StreamKeys {
+    /// A row of [`stream_keys`]' statement.
+    fn add(&mut self, row: &QueryResult) -> Result<(), DbErr> {
+        let part: i32 = row.try_get("", "part")?;
+        let at: DateTime<Utc> = row.try_get("", "deployed_at")?;
+        match part {
+            0 => self.rows.push((
+                at,
+                row.try_get("", "number")?,
+                row.try_get::<i32>("", "ok")? == 1,
+            )),
+            1 => self.success_before = Some(at),
+            2 => self.first = Some(at),
+            _ => self.next = Some(at),
+        }
+        Ok(())
+    }
 }
 
 async fn stream_keys<C: ConnectionTrait>(
@@ -1079,18 +1204,7 @@ async fn stream_keys<C: ConnectionTrait>(
         next: None,
     };
     for row in txn.query_all_raw(sql.statement()).await? {
-        let part: i32 = row.try_get("", "part")?;
-        let at: DateTime<Utc> = row.try_get("", "deployed_at")?;
-        match part {
-            0 => keys.rows.push((
-                at,
-                row.try_get("", "number")?,
-                row.try_get::<i32>("", "ok")? == 1,
-            )),
-            1 => keys.success_before = Some(at),
-            2 => keys.first = Some(at),
-            _ => keys.next = Some(at),
-        }
+        keys.add(&row)?;
     }
     keys.rows.sort_by_key(|r| (r.0, r.1));
     Ok(keys)

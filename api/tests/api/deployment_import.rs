@@ -576,3 +576,76 @@ async fn a_shuffled_import_derives_what_the_engine_and_one_by_one_creates_do() {
         assert_outcomes_match(&app, ties_id, &log).await;
     }
 }
+
+/// Batches that touch many streams at once, with deploy times out of order within each (and
+/// ties), imported into streams that already hold history: every stored outcome is the
+/// engine's, and importing it all again records nothing.
+#[tokio::test]
+async fn batches_touching_many_streams_out_of_order_derive_the_engines_outcomes() {
+    let app = spawn_app().await;
+    let base = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+    let token = app.rw_token("many");
+    let mut rng = StdRng::seed_from_u64(14);
+    let repositories: Vec<String> = (0..12)
+        .map(|r| format!("https://github.com/acme/service-{r}"))
+        .collect();
+    let environments = ["production", "staging", "qa"];
+    let shas: Vec<String> = (0..30).map(|i| format!("{i:040x}")).collect();
+    let line = |rng: &mut StdRng, n: u32| {
+        let at = base + Duration::minutes(10 * rng.random_range(0..400));
+        let status =
+            ["success", "success", "failure", "error", "in_progress"][rng.random_range(0..5)];
+        let commits: Vec<Value> = {
+            let mut picked: Vec<&String> = (0..rng.random_range(1..4))
+                .map(|_| &shas[rng.random_range(0..shas.len())])
+                .collect();
+            picked.sort();
+            picked.dedup();
+            picked
+                .into_iter()
+                .map(|sha| json!({"sha": sha, "committed_at": rfc(at - Duration::hours(2))}))
+                .collect()
+        };
+        let mut line = json!({
+            "title": format!("Deploy {n}"),
+            "branch": "main",
+            "commit_id": format!("{n:040x}"),
+            "repository_url": repositories[rng.random_range(0..repositories.len())],
+            "member_id": format!("member-{}", rng.random_range(0..5)),
+            "pull_request_number": n,
+            "environment": environments[rng.random_range(0..environments.len())],
+            "status": status,
+            "is_fix": rng.random_bool(0.2),
+            "is_rollback": rng.random_bool(0.05),
+            "commits": commits,
+            "external_id": format!("many-{n}"),
+        });
+        if status != "in_progress" {
+            line["finished_at"] = json!(rfc(at));
+        }
+        line
+    };
+    // History first (one request), then a request of more than one batch into its middle.
+    let first: Vec<Value> = (1..=300).map(|n| line(&mut rng, n)).collect();
+    let results = import(&app, &token, ndjson(&first)).await;
+    assert_eq!(summary(&results)["created"], 300, "{results:?}");
+    for i in 0..10 {
+        let mut body = incident(&mut rng, base, 4000);
+        body["repository_url"] = json!(repositories[i % 3]);
+        create_incident(&app, &token, &body).await;
+    }
+    let count = api::core::bulk_import::BATCH_LINES as u32 + 200;
+    let second: Vec<Value> = (301..301 + count).map(|n| line(&mut rng, n)).collect();
+    let results = import(&app, &token, ndjson(&second)).await;
+    assert_eq!(
+        summary(&results)["created"],
+        u64::from(count),
+        "{results:?}"
+    );
+    let again = import(&app, &token, ndjson(&second)).await;
+    assert_eq!(summary(&again)["exists"], u64::from(count));
+
+    let id = organization_id(&app, "many").await;
+    let derived = assert_outcomes_match(&app, id, &[String::from("many streams")]).await;
+    assert!(derived > 1000, "{derived}");
+}

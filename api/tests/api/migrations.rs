@@ -322,3 +322,140 @@ async fn the_rollups_migration_computes_what_the_compactor_kept() {
     assert_eq!(rows().await, kept);
     assert_eq!(api::store::rollups::marks(conn).await.unwrap(), 0);
 }
+
+/// Migration 000015: the bulk import writes the commit rows' copies of their deployment's
+/// columns itself (the trigger fills only rows given none), and they are what the trigger of
+/// migration 000006 writes, for every status; rolled back (000006's trigger, filling every
+/// row) and applied again, imports and single creates still get the right copies.
+#[tokio::test]
+async fn the_import_writes_the_copies_the_trigger_would() {
+    use api::domain::Status;
+
+    let app = spawn_app().await;
+    let token = app.rw_token("acme");
+    let conn = app.state.core.db.read();
+    // Commit rows whose copies differ from their deployment's (or are missing).
+    let wrong = || async {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM deployment_commits c \
+                 JOIN deployments d ON d.id = c.deployment_id \
+                 WHERE c.organization_id IS NULL OR c.repository_id IS NULL \
+                 OR c.environment IS NULL OR c.is_production IS NULL OR c.deployed_at IS NULL \
+                 OR c.is_success IS NULL OR NOT (c.organization_id = d.organization_id \
+                 AND c.repository_id = d.repository_id AND c.environment = d.environment \
+                 AND c.is_production = d.is_production AND c.deployed_at = d.deployed_at \
+                 AND c.is_success = (d.status = 'success' \
+                 OR (d.status = 'inactive' AND d.finished_at IS NOT NULL)))",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    let commit_rows = || async {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM deployment_commits",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    let mut n = 0u32;
+    let mut lines = |round: &str| {
+        let mut body = String::new();
+        // (`inactive` is not a create status: only later status updates set it.)
+        for status in Status::ALL.into_iter().filter(|s| *s != Status::Inactive) {
+            for finished in [false, true] {
+                if finished && !status.is_final() {
+                    continue;
+                }
+                n += 1;
+                let repository = ["web", "api"][n as usize % 2];
+                let mut line = deployment(&format!("https://github.com/acme/{repository}"), n);
+                line["status"] = json!(status.as_str());
+                line["environment"] = json!(["production", "staging"][n as usize % 3 / 2]);
+                if finished {
+                    line["finished_at"] = json!(format!("2026-03-01T10:{:02}:00.123456789Z", n));
+                } else {
+                    line.as_object_mut().unwrap().remove("finished_at");
+                }
+                line["commits"] = json!([
+                    {"sha": format!("{n:040x}"), "committed_at": "2026-03-01T09:00:00Z"},
+                    {"sha": "c".repeat(40), "committed_at": "2026-03-01T08:00:00Z"},
+                ]);
+                line["external_id"] = json!(format!("{round}-{n}"));
+                body.push_str(&format!("{line}\n"));
+            }
+        }
+        body
+    };
+    let import = |body: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let text = app
+                .client
+                .post(app.url("/api/v1/deployments/import"))
+                .bearer_auth(token)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!text.contains("\"result\":\"error\""), "{text}");
+            assert!(text.contains("\"created\""), "{text}");
+        }
+    };
+    let mut single = deployment("https://github.com/acme/web", 900);
+    single["commits"] = json!([{"sha": "d".repeat(40), "committed_at": "2026-03-01T09:00:00Z"}]);
+
+    import(lines("first")).await;
+    app.create_deployment(&token, &single).await;
+    let before = commit_rows().await;
+    assert!(before > 20, "{before}");
+    assert_eq!(wrong().await, 0);
+
+    let steps = crate::helpers::migrations_since("m20261207_000015_import_copies");
+    Migrator::down(conn, Some(steps)).await.unwrap();
+    import(lines("down")).await;
+    single["pull_request_number"] = json!(901);
+    app.create_deployment(&token, &single).await;
+    assert!(commit_rows().await > before);
+    assert_eq!(wrong().await, 0);
+
+    Migrator::up(conn, None).await.unwrap();
+    import(lines("up")).await;
+    single["pull_request_number"] = json!(902);
+    app.create_deployment(&token, &single).await;
+    assert_eq!(wrong().await, 0);
+    // A row written without the copies still gets them from the trigger.
+    let id = app.create_deployment(&token, &single).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        match conn.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                "INSERT INTO deployment_commits (deployment_id, sha, committed_at, shared) \
+                 VALUES ($1, 'eeee', '2026-03-01T09:00:00Z', FALSE)"
+            }
+            _ => {
+                "INSERT INTO deployment_commits (deployment_id, sha, committed_at, shared) \
+                 VALUES (?, 'eeee', '2026-03-01T09:00:00Z', FALSE)"
+            }
+        },
+        [uuid::Uuid::parse_str(&id).unwrap().into()],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(wrong().await, 0);
+}

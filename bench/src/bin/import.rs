@@ -18,8 +18,11 @@
 //!    INSERTs, 1,000 deployments per transaction, on one connection (SQLite with the
 //!    service's pragmas: WAL, `synchronous=FULL`, foreign keys), no service, no outcomes.
 //!
-//! The peak RSS (`VmHWM` of /proc/self/status) is the whole benchmark process's after part 1:
-//! the service and the client together (the client streams: it holds one chunk of lines).
+//! The service runs as a child process (the `dora-tracker` binary next to this one, or
+//! `--server`; configured by `DATABASE_URL` and `DORA_*` variables): its peak RSS is its own
+//! (`VmHWM` of /proc/<pid>/status before it is stopped, and the highest `VmRSS` sampled every
+//! 100 ms). With `--in-process` (or without the binary) it runs in this process, and the peak
+//! RSS printed is the whole benchmark process's (service and client together).
 
 use std::time::{Duration, Instant};
 
@@ -78,6 +81,13 @@ struct Args {
     /// Only the API part.
     #[arg(long)]
     skip_raw: bool,
+    /// Run the service in this process (its own Tokio runtime) instead of as a child process
+    /// (the `dora-tracker` binary next to this one, whose RSS is sampled).
+    #[arg(long)]
+    in_process: bool,
+    /// The service binary run as a child process (default: `dora-tracker` next to this one).
+    #[arg(long)]
+    server: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -104,15 +114,24 @@ fn main() -> Result<()> {
     let history = History::new(&args);
     let result = (|| -> Result<()> {
         let api_url = client.block_on(fresh(&args, &run_id, "api"))?;
-        let api = run_api(&args, &history, &api_url, &client)?;
-        let peak = peak_rss_kib();
+        let (api, rss) = run_api(&args, &history, &api_url, &client)?;
         let rate = args.lines as f64 / api.as_secs_f64();
+        let rss = match rss {
+            Some(rss) => format!(
+                "server (child process) peak RSS {} MiB (VmHWM; highest VmRSS sampled {} MiB)",
+                rss.hwm_kib / 1024,
+                rss.max_rss_kib / 1024
+            ),
+            None => format!(
+                "peak RSS of the process (service and client) {} MiB",
+                peak_rss_kib() / 1024
+            ),
+        };
         println!(
-            "\nAPI: {} lines in {:.2} s = {:.0} deployments/s; peak RSS of the process {} MiB",
+            "\nAPI: {} lines in {:.2} s = {:.0} deployments/s; {rss}",
             args.lines,
             api.as_secs_f64(),
             rate,
-            peak / 1024
         );
         if !args.skip_raw {
             let raw_url = client.block_on(fresh(&args, &run_id, "raw"))?;
@@ -141,15 +160,141 @@ fn load_average() -> String {
 
 /// `VmHWM` of this process, in KiB.
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib("self", "VmHWM:").unwrap_or(0)
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn status_kib(pid: &str, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })
-        .unwrap_or(0)
+}
+
+/// The memory of the service run as a child process.
+#[derive(Debug, Clone, Copy, Default)]
+struct ChildRss {
+    /// `VmHWM` just before it was stopped.
+    hwm_kib: u64,
+    /// The highest `VmRSS` sampled (every 100 ms) during the run.
+    max_rss_kib: u64,
+}
+
+/// The service as a child process: the `dora-tracker` binary, configured by environment.
+struct Child {
+    process: std::process::Child,
+    address: String,
+    sampling: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Child {
+    fn start(binary: &std::path::Path, database_url: &str) -> Result<Self> {
+        use std::io::BufRead;
+        let mut process = std::process::Command::new(binary)
+            .env("DATABASE_URL", database_url)
+            .env("DORA_LISTEN", "127.0.0.1:0")
+            .env("DORA_JWT_SECRET", SECRET)
+            .env("DORA_METRICS_TOKEN", "import-benchmark-metrics")
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stderr = process.stderr.take().context("no stderr")?;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        // Reads its log to the end (a full pipe would stall it), handing over the address.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let address = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(address);
+                    }
+                } else if !line.contains("DORA_") {
+                    eprintln!("service: {line}");
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(300))
+            .context("the service did not say where it listens")?;
+        let pid = process.id().to_string();
+        let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = sampling.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut max = 0;
+            while flag.load(std::sync::atomic::Ordering::Relaxed) {
+                max = max.max(status_kib(&pid, "VmRSS:").unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            max
+        });
+        Ok(Self {
+            process,
+            address,
+            sampling,
+            sampler: Some(sampler),
+        })
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL after 30 s) and answers its memory.
+    fn stop(mut self) -> ChildRss {
+        let pid = self.process.id().to_string();
+        self.sampling
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let max_rss_kib = self.sampler.take().and_then(|s| s.join().ok()).unwrap_or(0);
+        let hwm_kib = status_kib(&pid, "VmHWM:").unwrap_or(0);
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.process.try_wait() {
+                return ChildRss {
+                    hwm_kib,
+                    max_rss_kib,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        ChildRss {
+            hwm_kib,
+            max_rss_kib,
+        }
+    }
+}
+
+/// The service binary to run as a child: `--server`, else `dora-tracker` next to this binary.
+fn server_binary(args: &Args) -> Option<std::path::PathBuf> {
+    if args.in_process {
+        return None;
+    }
+    if let Some(path) = &args.server {
+        return Some(path.clone());
+    }
+    let path = std::env::current_exe().ok()?.with_file_name("dora-tracker");
+    if path.exists() {
+        Some(path)
+    } else {
+        println!(
+            "(no {}: the service runs in this process; build it with \
+             `cargo build --release -p api --bin dora-tracker` to measure its RSS alone)",
+            path.display()
+        );
+        None
+    }
 }
 
 fn server(args: &Args) -> String {
@@ -289,29 +434,12 @@ impl History {
 }
 
 fn run_api(
-    _args: &Args,
+    args: &Args,
     history: &History,
     database_url: &str,
     client: &tokio::runtime::Runtime,
-) -> Result<Duration> {
+) -> Result<(Duration, Option<ChildRss>)> {
     let mut serve = ServeArgs::from_env();
-    serve.db.database_url = Secret::new(database_url.to_owned());
-    serve.listen = "127.0.0.1:0".to_owned();
-    serve.jwt.jwt_secret = Some(Secret::new(SECRET));
-    let service = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("service")
-        .build()?;
-    let app = service.block_on(Application::build(Settings::from_serve_args(
-        serve.clone(),
-    )?))?;
-    let address = app
-        .local_addr()
-        .context("the service has no local address")?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = service.spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
     let keys = JwtKeys::new(
         &Secret::new(SECRET),
         &serve.jwt.jwt_issuer,
@@ -326,14 +454,63 @@ fn run_api(
             Duration::from_secs(24 * 3600),
         )
         .map_err(anyhow::Error::msg)?;
+    let (elapsed, rss) = match server_binary(args) {
+        Some(binary) => {
+            println!("\n== service: {} (child process)", binary.display());
+            let child = Child::start(&binary, database_url)?;
+            let url = format!("http://{}/api/v1/deployments/import", child.address);
+            println!("== API: POST {url}");
+            let result = client.block_on(post(history, &url, &token));
+            let rss = child.stop();
+            (result?, Some(rss))
+        }
+        None => {
+            serve.db.database_url = Secret::new(database_url.to_owned());
+            serve.listen = "127.0.0.1:0".to_owned();
+            serve.jwt.jwt_secret = Some(Secret::new(SECRET));
+            (in_process(serve, history, &token, client)?, None)
+        }
+    };
+    check_stored(history, database_url, client)?;
+    Ok((elapsed, rss))
+}
+
+/// The service in this process, on its own Tokio runtime.
+fn in_process(
+    serve: ServeArgs,
+    history: &History,
+    token: &str,
+    client: &tokio::runtime::Runtime,
+) -> Result<Duration> {
+    let service = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("service")
+        .build()?;
+    let app = service.block_on(Application::build(Settings::from_serve_args(
+        serve.clone(),
+    )?))?;
+    let address = app
+        .local_addr()
+        .context("the service has no local address")?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = service.spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
     let url = format!("http://{address}/api/v1/deployments/import");
-    println!("\n== API: POST {url}");
-    let result = client.block_on(post(history, &url, &token));
+    println!("\n== API: POST {url} (service in this process)");
+    let result = client.block_on(post(history, &url, token));
     let _ = stop.send(());
     let _ = service.block_on(server);
     drop(service);
-    let elapsed = result?;
-    // What was stored.
+    result
+}
+
+/// Fails unless the stored deployments, commits and outcomes are the history's.
+fn check_stored(
+    history: &History,
+    database_url: &str,
+    client: &tokio::runtime::Runtime,
+) -> Result<()> {
     client.block_on(async {
         let db = connect(database_url).await?;
         let count = |sql: &str| {
@@ -363,8 +540,7 @@ fn run_api(
             bail!("stored counts differ from the {lines} lines");
         }
         Ok(())
-    })?;
-    Ok(elapsed)
+    })
 }
 
 /// Streams the body and reads the streamed results; the time until the summary arrived.
