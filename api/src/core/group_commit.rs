@@ -1,8 +1,12 @@
 //! Group commit of concurrent creates (`DORA_GROUP_COMMIT`).
 //!
 //! A create hands its work to [`GroupCommit::run`] and waits for its answer. A writer takes the
-//! creates that are waiting (at most [`BATCH_CAP`]), runs them in ONE write transaction, each
-//! inside its own SAVEPOINT, and COMMITs once: on SQLite, where every commit waits for an
+//! creates that are waiting (at most [`BATCH_CAP`]), writes them in ONE write transaction and
+//! COMMITs once. First the batch write (`core::create_batch`): the creates that fit are
+//! written together with multi-row statements; the others (GitHub details, commits to infer,
+//! an organization with webhook subscriptions) then run each inside its own SAVEPOINT. If the
+//! batch write fails, the transaction is rolled back and every create runs in its own
+//! SAVEPOINT of a new one, so one bad create still fails alone: on SQLite, where every commit waits for an
 //! fsync on the one writer connection, many creates then share one fsync. A create that fails
 //! rolls back to its savepoint and answers its own error at once; the others are answered only
 //! after the COMMIT succeeded (a failed COMMIT answers every one of them an error, and none of
@@ -34,7 +38,10 @@ use futures_util::future::BoxFuture;
 use sea_orm::{DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use uuid::Uuid;
 
-use super::Error;
+use super::{
+    Error,
+    create_batch::{self, BatchCreate, Written},
+};
 use crate::store::Db;
 
 /// The most creates one transaction takes.
@@ -88,6 +95,10 @@ pub(crate) trait Member: Send {
     /// Does the work in `txn` (which may be a savepoint of a shared transaction); may run
     /// again after a failed attempt.
     fn run<'a>(&'a mut self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<Ran, Error>>;
+    /// The create it is, for the batch write (`core::deployments::write_batch`).
+    fn as_create(&mut self) -> Option<&mut dyn BatchCreate> {
+        None
+    }
     /// Answers the caller: `Ok` once the work is committed (or wrote nothing).
     fn answer(self: Box<Self>, outcome: Result<(), Error>);
 }
@@ -235,9 +246,52 @@ impl Inner {
             Ok(txn) => txn,
             Err(e) => return answer_all(batch, &e),
         };
-        let mut wrote = Vec::with_capacity(batch.len());
+        // The batch write first; if it fails, the batch again, one member per savepoint.
+        let places = batch.len();
+        let creates = batch
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, member)| member.as_create().map(|c| (i, c)))
+            .collect();
+        let written = create_batch::write_batch(&txn, places, creates).await;
+        let (txn, wrote, rest) = match written {
+            Ok(results) => {
+                let mut wrote = Vec::with_capacity(batch.len());
+                let mut rest = Vec::new();
+                for (member, result) in batch.into_iter().zip(results) {
+                    match result {
+                        None => rest.push(member),
+                        Some(Written::Wrote) => wrote.push(member),
+                        Some(Written::Replayed) => member.answer(Ok(())),
+                        Some(Written::Refused(e)) => member.answer(Err(e)),
+                    }
+                }
+                (txn, wrote, rest)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, members = batch.len(), "batch write failed; one savepoint per create");
+                if let Err(e) = txn.rollback().await {
+                    return answer_all(batch, &e);
+                }
+                match self.db.begin_write().await {
+                    Ok(txn) => (txn, Vec::new(), batch),
+                    Err(e) => return answer_all(batch, &e),
+                }
+            }
+        };
+        self.finish_batch(txn, wrote, rest).await;
+    }
+
+    /// Runs `rest` in `txn`, each in its own savepoint, after `wrote` (written already), then
+    /// commits and answers them.
+    async fn finish_batch(
+        &self,
+        txn: DatabaseTransaction,
+        mut wrote: Vec<Box<dyn Member>>,
+        rest: Vec<Box<dyn Member>>,
+    ) {
         let mut again = Vec::new();
-        let mut members = batch.into_iter();
+        let mut members = rest.into_iter();
         while let Some(mut member) = members.next() {
             let savepoint = match txn.begin().await {
                 Ok(savepoint) => savepoint,

@@ -672,3 +672,37 @@ pub async fn last_success<C: ConnectionTrait>(
         .one(conn)
         .await
 }
+
+/// The deployments `ids` written by `store::bulk_import::insert_batch` (a batch of creates,
+/// `core::group_commit`) as stored, and the `shared` flag of each of their commits by
+/// `(deployment, sha)`: what [`insert`] answers for one create.
+pub async fn written<C: ConnectionTrait>(
+    txn: &C,
+    ids: &[Uuid],
+) -> Result<
+    (
+        HashMap<Uuid, deployments::Model>,
+        HashMap<(Uuid, String), bool>,
+    ),
+    DbErr,
+> {
+    let mut rows = HashMap::new();
+    let mut shared = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for row in deployments::Entity::find()
+            .filter(deployments::Column::Id.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?
+        {
+            rows.insert(row.id, row);
+        }
+        for commit in deployment_commits::Entity::find()
+            .filter(deployment_commits::Column::DeploymentId.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?
+        {
+            shared.insert((commit.deployment_id, commit.sha), commit.shared);
+        }
+    }
+    Ok((rows, shared))
+}
