@@ -72,8 +72,13 @@ where
     )
     .await?;
     let org = principal.organization_id;
-    // Before the transaction (see `store::deployments::reserve_number`).
-    let number = store::deployments::reserve_number(&core.db, org).await?;
+    // Before the transaction (see `store::deployments::reserve_number`); with group commit on
+    // PostgreSQL, the writer reserves the numbers of a batch at once.
+    let number = if core.group_commit.reserves_numbers() {
+        None
+    } else {
+        store::deployments::reserve_number(&core.db, org).await?
+    };
     let (answer, answered) = tokio::sync::oneshot::channel();
     let create = Create {
         core: core.clone(),
@@ -157,6 +162,14 @@ where
 
     fn run<'a>(&'a mut self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<Ran, Error>> {
         Box::pin(self.work(txn))
+    }
+
+    fn unnumbered(&self) -> Option<Uuid> {
+        self.number.is_none().then_some(self.org)
+    }
+
+    fn numbered(&mut self, number: i64) {
+        self.number = Some(number);
     }
 
     fn as_create(&mut self) -> Option<&mut dyn BatchCreate> {

@@ -22,6 +22,8 @@
 //!   locks; a batch runs its creates sorted by stream, so batches of several instances take
 //!   them in one order. A create that PostgreSQL still aborts to break a deadlock or a
 //!   serialization conflict ([`Error::Contended`]) is run again alone after the batch.
+//! - PostgreSQL: the deployment numbers of a batch are reserved by its writer before the
+//!   batch's transaction, one short transaction per organization (not one per create).
 //! - SQLite: one lane; the batch's transaction is `BEGIN IMMEDIATE` like every write
 //!   (`store::Db::begin_write`).
 //!
@@ -95,6 +97,13 @@ pub(crate) trait Member: Send {
     /// Does the work in `txn` (which may be a savepoint of a shared transaction); may run
     /// again after a failed attempt.
     fn run<'a>(&'a mut self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<Ran, Error>>;
+    /// Its organization, while it has no deployment number yet: on PostgreSQL the writer
+    /// reserves the numbers of a batch at once (`store::bulk_import::reserve_numbers`).
+    fn unnumbered(&self) -> Option<Uuid> {
+        None
+    }
+    /// Takes the number reserved for it.
+    fn numbered(&mut self, _number: i64) {}
     /// The create it is, for the batch write (`core::deployments::write_batch`).
     fn as_create(&mut self) -> Option<&mut dyn BatchCreate> {
         None
@@ -142,6 +151,14 @@ impl GroupCommit {
 
     pub fn enabled(&self) -> bool {
         self.inner.enabled
+    }
+
+    /// Whether the writers reserve the deployment numbers of the creates they run (PostgreSQL,
+    /// with group commit): one short transaction per organization of a batch instead of one
+    /// per create (`store::deployments::reserve_number` says why numbers are reserved before
+    /// the create's transaction). The creates then come without a number.
+    pub fn reserves_numbers(&self) -> bool {
+        self.inner.enabled && self.inner.db.backend() == DbBackend::Postgres
     }
 
     /// Runs `member`: with group commit, by a writer (possibly with others); without, here,
@@ -233,15 +250,73 @@ impl Inner {
         }
     }
 
+    /// Reserves the numbers of the members that have none, per organization in batch order,
+    /// in one short transaction each; a member whose numbers could not be reserved is
+    /// answered the error. Answers the members ready to run.
+    async fn number(&self, batch: Vec<Box<dyn Member>>) -> Vec<Box<dyn Member>> {
+        let mut wanted: Vec<(Uuid, usize)> = Vec::new();
+        for member in &batch {
+            if let Some(org) = member.unnumbered() {
+                match wanted.iter_mut().find(|(o, _)| *o == org) {
+                    Some((_, n)) => *n += 1,
+                    None => wanted.push((org, 1)),
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return batch;
+        }
+        let mut next: Vec<(Uuid, Result<i64, Error>)> = Vec::with_capacity(wanted.len());
+        for (org, n) in wanted {
+            let first = crate::store::bulk_import::reserve_numbers(&self.db, org, n)
+                .await
+                .map_err(Error::from)
+                .and_then(|first| {
+                    first.ok_or_else(|| Error::internal("no numbers reserved for the batch"))
+                });
+            next.push((org, first));
+        }
+        let mut ready = Vec::with_capacity(batch.len());
+        for mut member in batch {
+            let Some(org) = member.unnumbered() else {
+                ready.push(member);
+                continue;
+            };
+            match next.iter_mut().find(|(o, _)| *o == org).map(|(_, n)| n) {
+                Some(Ok(number)) => {
+                    member.numbered(*number);
+                    *number += 1;
+                    ready.push(member);
+                }
+                Some(Err(e)) => {
+                    let e = match e {
+                        Error::Unavailable(cause) => Error::Unavailable(cause.clone()),
+                        Error::Contended(cause) => Error::Contended(cause.clone()),
+                        other => Error::Internal(other.to_string()),
+                    };
+                    member.answer(Err(e));
+                }
+                None => ready.push(member),
+            }
+        }
+        ready
+    }
+
     /// Runs `batch` in one transaction (a batch of one: alone, without a savepoint).
     async fn run_batch(&self, mut batch: Vec<Box<dyn Member>>) {
+        batch.sort_by(|a, b| a.stream().cmp(&b.stream()));
+        if self.db.backend() == DbBackend::Postgres {
+            batch = self.number(batch).await;
+        }
+        if batch.is_empty() {
+            return;
+        }
         if batch.len() == 1 {
             if let Some(member) = batch.pop() {
                 self.run_alone(member).await;
             }
             return;
         }
-        batch.sort_by(|a, b| a.stream().cmp(&b.stream()));
         let txn = match self.db.begin_write().await {
             Ok(txn) => txn,
             Err(e) => return answer_all(batch, &e),

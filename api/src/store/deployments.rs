@@ -139,6 +139,9 @@ pub async fn insert<C: ConnectionTrait>(
 /// locked for that one statement only, so the creates of one organization (on any instance)
 /// do not queue behind each other's commits. A create that then fails or replays leaves a
 /// gap. SQLite has one writer, so taking it in the create's own transaction costs nothing.
+/// With group commit on PostgreSQL the writer reserves the numbers of a batch in one such
+/// transaction per organization instead (`store::bulk_import::reserve_numbers`), handed out in
+/// the batch's order.
 pub async fn reserve_number(db: &Db, organization_id: Uuid) -> Result<Option<i64>, DbErr> {
     if db.backend() != DbBackend::Postgres {
         return Ok(None);
