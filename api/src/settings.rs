@@ -225,8 +225,8 @@ pub struct ServeArgs {
     /// How long `Idempotency-Key`s are remembered, in hours.
     #[arg(long = names::IDEMPOTENCY_TTL_HOURS.flag, env = names::IDEMPOTENCY_TTL_HOURS.env, default_value_t = 24)]
     pub idempotency_ttl_hours: u32,
-    /// Concurrent creates share one transaction (each in a savepoint, answered after the
-    /// shared COMMIT): `auto` (SQLite on, PostgreSQL off), `on` or `off`.
+    /// Concurrent creates share one transaction (answered after the shared COMMIT): `auto`
+    /// (on, for both databases), `on` or `off`.
     #[arg(long = names::GROUP_COMMIT.flag, env = names::GROUP_COMMIT.env, default_value = "auto")]
     pub group_commit: String,
     #[command(flatten)]

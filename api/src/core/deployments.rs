@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{
     Core, Error,
     access::{WriteFor, authorize_write},
+    create_batch::BatchCreate,
     group_commit::{Member, Ran},
     idempotency::{self, Created, Key, Replayable},
     now,
@@ -19,6 +20,7 @@ use crate::{
     store::{
         self,
         deployments::{DeploymentRecord, ListFilter},
+        idempotency::StoredResponse,
     },
 };
 
@@ -70,8 +72,13 @@ where
     )
     .await?;
     let org = principal.organization_id;
-    // Before the transaction (see `store::deployments::reserve_number`).
-    let number = store::deployments::reserve_number(&core.db, org).await?;
+    // Before the transaction (see `store::deployments::reserve_number`); with group commit on
+    // PostgreSQL, the writer reserves the numbers of a batch at once.
+    let number = if core.group_commit.reserves_numbers() {
+        None
+    } else {
+        store::deployments::reserve_number(&core.db, org).await?
+    };
     let (answer, answered) = tokio::sync::oneshot::channel();
     let create = Create {
         core: core.clone(),
@@ -157,6 +164,18 @@ where
         Box::pin(self.work(txn))
     }
 
+    fn unnumbered(&self) -> Option<Uuid> {
+        self.number.is_none().then_some(self.org)
+    }
+
+    fn numbered(&mut self, number: i64) {
+        self.number = Some(number);
+    }
+
+    fn as_create(&mut self) -> Option<&mut dyn BatchCreate> {
+        Some(self)
+    }
+
     fn answer(self: Box<Self>, outcome: Result<(), Error>) {
         let this = *self;
         let (core, done) = (&this.core, this.outcome);
@@ -171,6 +190,63 @@ where
         });
         // The caller may have gone away; its work stays committed.
         let _ = this.answer.send(result);
+    }
+}
+
+impl<T, R> BatchCreate for Create<T, R>
+where
+    T: Replayable + Send + Sync + 'static,
+    R: Fn(&DeploymentRecord) -> T + Send + Sync + 'static,
+{
+    fn org(&self) -> Uuid {
+        self.org
+    }
+
+    fn key(&self) -> Option<&Key> {
+        self.key.as_ref()
+    }
+
+    fn new_deployment(&self) -> &NewDeployment {
+        &self.new
+    }
+
+    fn reserved(&self) -> Option<i64> {
+        self.number
+    }
+
+    fn fits(&self) -> bool {
+        self.details.is_none() && !self.new.commits.is_empty()
+    }
+
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn reset(&mut self) {
+        self.outcome = None;
+    }
+
+    fn claim<'a>(&'a mut self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            match idempotency::begin(&self.core, txn, self.org, self.key.as_ref()).await? {
+                Some(replayed) => {
+                    self.outcome = Some((replayed, None));
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+    }
+
+    fn written(&mut self, record: DeploymentRecord) -> StoredResponse {
+        let created = Created {
+            body: (self.render)(&record),
+            location: location(record.deployment.id),
+            replayed: false,
+        };
+        let stored = idempotency::stored(&created);
+        self.outcome = Some((created, Some(record)));
+        stored
     }
 }
 

@@ -44,6 +44,11 @@ impl Key {
         &self.key
     }
 
+    /// The fingerprint of the request that carries it.
+    pub(crate) fn request_fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
     /// `header` must be 1–255 visible ASCII characters. `operation` and the request's JSON
     /// make the fingerprint (key order and spacing do not matter).
     pub fn new(
@@ -157,14 +162,18 @@ pub async fn complete<C: ConnectionTrait, T: Replayable>(
     created: &Created<T>,
 ) -> Result<(), Error> {
     if let Some(key) = key {
-        let stored = StoredResponse {
-            status: 201,
-            body: created.body.to_stored(),
-            location: Some(created.location.clone()),
-        };
-        store::idempotency::complete(txn, org, &key.key, &stored).await?;
+        store::idempotency::complete(txn, org, &key.key, &stored(created)).await?;
     }
     Ok(())
+}
+
+/// What [`complete`] stores with the key for `created`.
+pub(crate) fn stored<T: Replayable>(created: &Created<T>) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        body: created.body.to_stored(),
+        location: Some(created.location.clone()),
+    }
 }
 
 #[cfg(test)]

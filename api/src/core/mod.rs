@@ -7,6 +7,7 @@
 mod access;
 pub mod admin;
 pub mod bulk_import;
+mod create_batch;
 pub mod deploy_hooks;
 pub mod deployments;
 mod error;

@@ -139,6 +139,9 @@ pub async fn insert<C: ConnectionTrait>(
 /// locked for that one statement only, so the creates of one organization (on any instance)
 /// do not queue behind each other's commits. A create that then fails or replays leaves a
 /// gap. SQLite has one writer, so taking it in the create's own transaction costs nothing.
+/// With group commit on PostgreSQL the writer reserves the numbers of a batch in one such
+/// transaction per organization instead (`store::bulk_import::reserve_numbers`), handed out in
+/// the batch's order.
 pub async fn reserve_number(db: &Db, organization_id: Uuid) -> Result<Option<i64>, DbErr> {
     if db.backend() != DbBackend::Postgres {
         return Ok(None);
@@ -671,4 +674,38 @@ pub async fn last_success<C: ConnectionTrait>(
         .order_by_desc(C::Number)
         .one(conn)
         .await
+}
+
+/// The deployments `ids` written by `store::bulk_import::insert_batch` (a batch of creates,
+/// `core::group_commit`) as stored, and the `shared` flag of each of their commits by
+/// `(deployment, sha)`: what [`insert`] answers for one create.
+pub async fn written<C: ConnectionTrait>(
+    txn: &C,
+    ids: &[Uuid],
+) -> Result<
+    (
+        HashMap<Uuid, deployments::Model>,
+        HashMap<(Uuid, String), bool>,
+    ),
+    DbErr,
+> {
+    let mut rows = HashMap::new();
+    let mut shared = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for row in deployments::Entity::find()
+            .filter(deployments::Column::Id.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?
+        {
+            rows.insert(row.id, row);
+        }
+        for commit in deployment_commits::Entity::find()
+            .filter(deployment_commits::Column::DeploymentId.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?
+        {
+            shared.insert((commit.deployment_id, commit.sha), commit.shared);
+        }
+    }
+    Ok((rows, shared))
 }

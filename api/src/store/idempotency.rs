@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Db;
+use super::{Db, sql::Sql};
 
 /// A stored response, replayed for a repeated request.
 #[derive(Debug, Clone)]
@@ -140,4 +140,90 @@ pub async fn purge_expired(db: &Db, before: DateTime<Utc>) -> Result<u64, DbErr>
         .await?;
     txn.commit().await?;
     Ok(result.rows_affected)
+}
+
+/// [`claim`] for several fresh keys at once (a batch of creates, `core::group_commit`): one
+/// multi-row insert of the claims, in `txn`. Answers the `(organization, key)` pairs it
+/// claimed; a key it did not claim (stored before, or claimed by a transaction that committed
+/// while this one waited) goes through [`claim`], which tells a replay from a mismatch.
+pub async fn claim_fresh<C: ConnectionTrait>(
+    txn: &C,
+    keys: &[(Uuid, &str, &str)],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<(Uuid, String)>, DbErr> {
+    let mut claimed = std::collections::HashSet::new();
+    if keys.is_empty() {
+        return Ok(claimed);
+    }
+    // Sorted, so two batches claiming the same keys take their row locks in one order.
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(
+        "INSERT INTO idempotency_keys (organization_id, \"key\", fingerprint, created_at) VALUES ",
+    );
+    for (i, (organization_id, key, fingerprint)) in keys.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(")
+            .bind(*organization_id)
+            .push(", ")
+            .bind((*key).to_owned())
+            .push(", ")
+            .bind((*fingerprint).to_owned())
+            .push(", ")
+            .bind(now)
+            .push(")");
+    }
+    sql.push(
+        " ON CONFLICT (organization_id, \"key\") DO NOTHING RETURNING organization_id, \"key\"",
+    );
+    for row in txn.query_all_raw(sql.statement()).await? {
+        claimed.insert((row.try_get("", "organization_id")?, row.try_get("", "key")?));
+    }
+    Ok(claimed)
+}
+
+/// [`complete`] for several keys at once (one statement): `(organization, key, response)`.
+pub async fn complete_many<C: ConnectionTrait>(
+    txn: &C,
+    responses: &[(Uuid, &str, StoredResponse)],
+) -> Result<(), DbErr> {
+    // Bound values per statement stay far under both databases' limits.
+    for chunk in responses.chunks(500) {
+        let backend = txn.get_database_backend();
+        let mut sql = Sql::new(backend);
+        let case = |sql: &mut Sql, value: &dyn Fn(&StoredResponse) -> sea_orm::Value| {
+            sql.push("CASE");
+            for (organization_id, key, response) in chunk {
+                sql.push(" WHEN organization_id = ")
+                    .bind(*organization_id)
+                    .push(" AND \"key\" = ")
+                    .bind((*key).to_owned())
+                    .push(" THEN ")
+                    .bind(value(response));
+            }
+            sql.push(" END");
+        };
+        sql.push("UPDATE idempotency_keys SET response_status = ");
+        case(&mut sql, &|r| i32::from(r.status).into());
+        sql.push(", response_body = ");
+        case(&mut sql, &|r| r.body.clone().into());
+        sql.push(", response_location = ");
+        case(&mut sql, &|r| r.location.clone().into());
+        sql.push(" WHERE ");
+        for (i, (organization_id, key, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("(organization_id = ")
+                .bind(*organization_id)
+                .push(" AND \"key\" = ")
+                .bind((*key).to_owned())
+                .push(")");
+        }
+        txn.execute_raw(sql.statement()).await?;
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use chrono::TimeZone;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
@@ -219,4 +220,144 @@ async fn a_bad_create_is_refused_before_it_joins_a_batch() {
     assert_eq!(answers.iter().filter(|s| **s == 201).count(), 7);
     assert_eq!(answers[4], 422);
     assert_eq!(app.deployment_rows().await, 7);
+}
+
+/// A mixed batch: fresh keys, a replay and a reuse of a stored key, an invalid body, teams,
+/// several creates of one stream (one commit listed twice, deploy times out of order).
+fn mixed(i: u32) -> (Option<String>, Value) {
+    let base = chrono::Utc
+        .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+        .single()
+        .unwrap();
+    let mut b = deployment(
+        &format!("https://github.com/acme/mixed-{}", i % 3),
+        0x7000 + i,
+    );
+    b["environment"] = json!(["production", "staging"][(i % 2) as usize]);
+    b["member_id"] = json!(format!("member-{}", i % 4));
+    // Out of order: later requests deploy earlier, and some share an instant.
+    let at = base - chrono::Duration::hours(i64::from((i * 7) % 11) * 6);
+    b["finished_at"] = json!(at.to_rfc3339());
+    b["status"] = json!(["success", "failure", "success", "error"][(i % 4) as usize]);
+    if i.is_multiple_of(5) {
+        b["team"] = json!(format!("team-{}", i % 3));
+    }
+    // Streams list some commits twice (a redeploy), one commit per stream.
+    let sha = format!("{:040x}", 0xc000 + i % 6);
+    b["commits"] = json!([
+        {"sha": sha, "committed_at": (at - chrono::Duration::days(2)).to_rfc3339()},
+        {"sha": format!("{:040x}", 0xd000 + i), "committed_at": (at - chrono::Duration::days(1)).to_rfc3339()},
+    ]);
+    let key = (i % 3 == 1).then(|| format!("mixed-{i}"));
+    (key, b)
+}
+
+/// What differs between two runs of the same request: ids, numbers and the times of the
+/// request.
+fn comparable(mut answer: Value) -> Value {
+    if let Some(map) = answer.as_object_mut() {
+        for field in [
+            "id",
+            "number",
+            "created_at",
+            "updated_at",
+            "organization_id",
+            "repository_id",
+            "pusher_id",
+        ] {
+            map.remove(field);
+        }
+    }
+    answer
+}
+
+#[tokio::test]
+async fn a_mixed_batch_is_answered_as_alone_and_its_outcomes_are_the_engines() {
+    use crate::outcomes::{assert_outcomes_match, organization_id};
+
+    let grouped = grouped_app().await;
+    let alone = spawn_app_with(|args| args.group_commit = "off".to_owned()).await;
+    let tokens = (grouped.rw_token("acme"), alone.rw_token("acme"));
+    // A stored answer to replay, and a key to reuse with another body.
+    let (_, first) = mixed(1000);
+    let mut stored = Vec::new();
+    for (app, token) in [(&grouped, &tokens.0), (&alone, &tokens.1)] {
+        // Each repository's team, set before (the answers show it).
+        for r in 0..3u32 {
+            let (_, mut b) = mixed(3000 + r);
+            b["team"] = json!(format!("team-{}", r));
+            b["finished_at"] = json!("2025-01-01T00:00:00Z");
+            app.create_deployment(token, &b).await;
+        }
+        let (status, replayed, answer) = post(app, token, Some("stored"), &first).await;
+        assert_eq!((status, replayed), (201, false), "{answer}");
+        stored.push(answer);
+    }
+    let n = 40u32;
+    let request = |i: u32| -> (Option<String>, Value) {
+        match i {
+            7 => (Some("stored".to_owned()), first.clone()),
+            13 => (Some("stored".to_owned()), mixed(2000).1),
+            21 => {
+                let (key, mut b) = mixed(i);
+                b["commit_id"] = json!("not-a-sha!");
+                (key, b)
+            }
+            _ => mixed(i),
+        }
+    };
+    let answers = join_all((0..n).map(|i| {
+        let (app, token) = (&grouped, &tokens.0);
+        async move {
+            let (key, b) = request(i);
+            post(app, token, key.as_deref(), &b).await
+        }
+    }))
+    .await;
+    let mut log = Vec::new();
+    for (i, (status, replayed, answer)) in answers.into_iter().enumerate() {
+        let i = i as u32;
+        let (key, b) = request(i);
+        log.push(format!("{i}: {key:?} {b}"));
+        // The same request alone, one after another, on the other instance.
+        let (alone_status, alone_replayed, alone_answer) =
+            post(&alone, &tokens.1, key.as_deref(), &b).await;
+        assert_eq!(
+            (status, replayed),
+            (alone_status, alone_replayed),
+            "{i}: {answer} / {alone_answer}"
+        );
+        match i {
+            7 => {
+                assert!(replayed);
+                assert_eq!(answer, stored[0]);
+            }
+            13 | 21 => {
+                assert_eq!(status, 422, "{answer}");
+                assert_eq!(answer["type"], alone_answer["type"]);
+            }
+            _ => {
+                assert_eq!(status, 201, "{i}: {answer}");
+                assert!(!replayed);
+                assert_eq!(comparable(answer.clone()), comparable(alone_answer));
+                let id = answer["id"].as_str().unwrap();
+                let got: Value = grouped
+                    .get(&format!("/api/v1/deployments/{id}"), &tokens.0)
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(got, answer, "{i}: answered is stored");
+                if let Some(key) = key {
+                    let (status, replayed, again) = post(&grouped, &tokens.0, Some(&key), &b).await;
+                    assert_eq!((status, replayed), (201, true));
+                    assert_eq!(again, answer, "{i}: the replay is the answer");
+                }
+            }
+        }
+    }
+    assert_eq!(grouped.deployment_rows().await, 4 + u64::from(n) - 3);
+    assert_eq!(alone.deployment_rows().await, 4 + u64::from(n) - 3);
+    let org = organization_id(&grouped, "acme").await;
+    assert!(assert_outcomes_match(&grouped, org, &log).await > 20);
 }
