@@ -162,11 +162,11 @@ async fn write(
     }
     let now = now();
     // Before the transaction (see `store::deployments::reserve_number`).
-    let reserved = store::bulk_import::reserve_numbers(&core.db, org, lines.len()).await?;
+    let reserved = store::deployments::reserve_numbers(&core.db, org, lines.len()).await?;
     let txn = core.db.begin_write().await?;
     let first_number = match reserved {
         Some(first) => first,
-        None => store::bulk_import::take_numbers(&txn, org, lines.len()).await?,
+        None => store::deployments::take_numbers(&txn, org, lines.len()).await?,
     };
     let external_ids: Vec<&str> = lines
         .iter()

@@ -172,7 +172,7 @@ async fn write_organization(
         .count();
     let mut next = match unnumbered {
         0 => 0,
-        n => store::bulk_import::take_numbers(txn, org, n).await?,
+        n => store::deployments::take_numbers(txn, org, n).await?,
     };
     // Repositories: each as the create at its turn would see it (a team a create gives is
     // written, and the later ones of the batch see it).

@@ -99,7 +99,7 @@ pub(crate) trait Member: Send {
     /// again after a failed attempt.
     fn run<'a>(&'a mut self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<Ran, Error>>;
     /// Its organization, while it has no deployment number yet: on PostgreSQL the writer
-    /// reserves the numbers of a batch at once (`store::bulk_import::reserve_numbers`).
+    /// reserves the numbers of a batch at once (`store::deployments::reserve_numbers`).
     fn unnumbered(&self) -> Option<Uuid> {
         None
     }
@@ -297,7 +297,7 @@ impl Inner {
         }
         let mut next: Vec<(Uuid, Result<i64, Error>)> = Vec::with_capacity(wanted.len());
         for (org, n) in wanted {
-            let first = crate::store::bulk_import::reserve_numbers(&self.db, org, n)
+            let first = crate::store::deployments::reserve_numbers(&self.db, org, n)
                 .await
                 .map_err(Error::from)
                 .and_then(|first| {

@@ -11,7 +11,6 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 use uuid::Uuid;
 
 use super::{
-    Db,
     outcomes::{self, Placement},
     sql::{Sql, pg_array, pg_time},
 };
@@ -62,46 +61,6 @@ pub async fn existing_external_ids<C: ConnectionTrait>(
         }
     }
     Ok(found)
-}
-
-/// Reserves `n` consecutive deployment numbers of the organization and returns the first:
-/// on PostgreSQL in a transaction of its own before the batch's (like
-/// `store::deployments::reserve_number`), so concurrent writers of the organization do not
-/// queue behind the batch; `None` on SQLite (take them with [`take_numbers`] in the batch's
-/// transaction).
-pub async fn reserve_numbers(
-    db: &Db,
-    organization_id: Uuid,
-    n: usize,
-) -> Result<Option<i64>, DbErr> {
-    if db.backend() != DbBackend::Postgres || n == 0 {
-        return Ok(None);
-    }
-    let txn = db.begin_async_commit().await?;
-    let first = take_numbers(&txn, organization_id, n).await?;
-    txn.commit().await?;
-    Ok(Some(first))
-}
-
-/// Increments the organization's counter by `n` in `txn`; the first of the `n` numbers.
-pub async fn take_numbers<C: ConnectionTrait>(
-    txn: &C,
-    organization_id: Uuid,
-    n: usize,
-) -> Result<i64, DbErr> {
-    let n = i64::try_from(n).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let mut sql = Sql::new(txn.get_database_backend());
-    sql.push("UPDATE organizations SET last_deployment_number = last_deployment_number + ")
-        .bind(n)
-        .push(" WHERE id = ")
-        .bind(organization_id)
-        .push(" RETURNING last_deployment_number");
-    let last: i64 = txn
-        .query_one_raw(sql.statement())
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("organization of the deployments".to_owned()))?
-        .try_get("", "last_deployment_number")?;
-    Ok(last - n + 1)
 }
 
 const DEPLOYMENT_COLUMNS: [&str; 28] = [

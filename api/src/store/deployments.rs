@@ -79,7 +79,7 @@ pub async fn insert<C: ConnectionTrait>(
     };
     let number = match reserved {
         Some(number) => number,
-        None => next_number(txn, organization_id).await?,
+        None => take_numbers(txn, organization_id, 1).await?,
     };
     let id = Uuid::now_v7();
     let deployment = deployments::ActiveModel {
@@ -140,31 +140,48 @@ pub async fn insert<C: ConnectionTrait>(
 /// do not queue behind each other's commits. A create that then fails or replays leaves a
 /// gap. SQLite has one writer, so taking it in the create's own transaction costs nothing.
 /// With group commit on PostgreSQL the writer reserves the numbers of a batch in one such
-/// transaction per organization instead (`store::bulk_import::reserve_numbers`), handed out in
+/// transaction per organization instead ([`reserve_numbers`]), handed out in
 /// the batch's order.
 pub async fn reserve_number(db: &Db, organization_id: Uuid) -> Result<Option<i64>, DbErr> {
-    if db.backend() != DbBackend::Postgres {
+    reserve_numbers(db, organization_id, 1).await
+}
+
+/// Reserves `n` consecutive numbers the way [`reserve_number`] reserves one (a batch of
+/// group commit, a bulk import's batch) and returns the first; `None` on SQLite (take them
+/// with [`take_numbers`] in the batch's transaction).
+pub async fn reserve_numbers(
+    db: &Db,
+    organization_id: Uuid,
+    n: usize,
+) -> Result<Option<i64>, DbErr> {
+    if db.backend() != DbBackend::Postgres || n == 0 {
         return Ok(None);
     }
     let txn = db.begin_async_commit().await?;
-    let number = next_number(&txn, organization_id).await?;
+    let first = take_numbers(&txn, organization_id, n).await?;
     txn.commit().await?;
-    Ok(Some(number))
+    Ok(Some(first))
 }
 
-/// Increments the organization's counter in `txn` and returns the new value.
-async fn next_number<C: ConnectionTrait>(txn: &C, organization_id: Uuid) -> Result<i64, DbErr> {
+/// Increments the organization's counter by `n` in `txn`; the first of the `n` numbers.
+pub async fn take_numbers<C: ConnectionTrait>(
+    txn: &C,
+    organization_id: Uuid,
+    n: usize,
+) -> Result<i64, DbErr> {
+    let n = i64::try_from(n).map_err(|e| DbErr::Custom(e.to_string()))?;
     let mut sql = Sql::new(txn.get_database_backend());
-    sql.push(
-        "UPDATE organizations SET last_deployment_number = last_deployment_number + 1 \
-         WHERE id = ",
-    )
-    .bind(organization_id)
-    .push(" RETURNING last_deployment_number");
-    txn.query_one_raw(sql.statement())
+    sql.push("UPDATE organizations SET last_deployment_number = last_deployment_number + ")
+        .bind(n)
+        .push(" WHERE id = ")
+        .bind(organization_id)
+        .push(" RETURNING last_deployment_number");
+    let last: i64 = txn
+        .query_one_raw(sql.statement())
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("organization of the deployment".to_owned()))?
-        .try_get("", "last_deployment_number")
+        .ok_or_else(|| DbErr::RecordNotFound("organization of the deployments".to_owned()))?
+        .try_get("", "last_deployment_number")?;
+    Ok(last - n + 1)
 }
 
 /// The deployment `id` of the organization.
