@@ -216,11 +216,10 @@ const COMMIT_COLUMNS: [&str; 10] = [
 /// Whether the metrics count a deployment of `status` as a success (`status = 'success'`, or
 /// `inactive` with a finish time): the copy `is_success` of its commit rows.
 fn is_success(new: &NewDeployment) -> bool {
-    match new.status.as_str() {
-        "success" => true,
-        "inactive" => new.finished_at.is_some(),
-        _ => false,
-    }
+    matches!(
+        new.status.outcome(new.finished_at.is_some()),
+        dora_metrics::Outcome::Success
+    )
 }
 
 fn commit_values(organization_id: Uuid, commit: &CommitRow<'_>, now: DateTime<Utc>) -> Vec<Value> {
